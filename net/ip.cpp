@@ -1,7 +1,6 @@
 #include "net/ip.hpp"
 
 #include <arpa/inet.h>
-
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -109,10 +108,10 @@ cidr cidr::network() const {
       continue;
     bytes[i] = bits <= 0 ? 0 : static_cast<uint8_t>(bytes[i] & (0xFF << (8 - bits)));
   }
-  ip_address net = address_.is_v4() ? ip_address::v4((uint32_t{bytes[0]} << 24) |
-                                                     (uint32_t{bytes[1]} << 16) |
-                                                     (uint32_t{bytes[2]} << 8) | uint32_t{bytes[3]})
-                                    : ip_address::v6(bytes);
+  ip_address net = address_.is_v4()
+                       ? ip_address::v4((uint32_t{bytes[0]} << 24) | (uint32_t{bytes[1]} << 16) |
+                                        (uint32_t{bytes[2]} << 8) | uint32_t{bytes[3]})
+                       : ip_address::v6(bytes);
   return cidr{net, prefix_};
 }
 

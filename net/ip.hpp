@@ -3,8 +3,8 @@
 
 #include <array>
 #include <compare>
-#include <iosfwd>
 #include <cstdint>
+#include <iosfwd>
 #include <optional>
 #include <string>
 #include <string_view>

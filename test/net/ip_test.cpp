@@ -1,7 +1,7 @@
 // Address, prefix and MAC values: parsing, formatting, containment, iteration.
-#include "net/ip.hpp"
-
 #include <boost/test/unit_test.hpp>
+
+#include "net/ip.hpp"
 
 using namespace kcr::net;
 
@@ -25,8 +25,8 @@ BOOST_AUTO_TEST_CASE(parse_and_format_round_trip) {
 }
 
 BOOST_AUTO_TEST_CASE(rejects_malformed_addresses) {
-  for (auto bad : {"", "10.0.0", "10.0.0.256", "10.0.0.1/24", "1.2.3.4.5", "abc", "::g", " 10.0.0.1",
-                   "010.0.0.1x", "fe80::1%eth0"})
+  for (auto bad : {"", "10.0.0", "10.0.0.256", "10.0.0.1/24", "1.2.3.4.5", "abc", "::g",
+                   " 10.0.0.1", "010.0.0.1x", "fe80::1%eth0"})
     BOOST_TEST(!ip_address::parse(bad).has_value(), bad);
 }
 
@@ -55,8 +55,8 @@ BOOST_AUTO_TEST_CASE(cidr_parse_network_contains) {
   BOOST_TEST(v6->at(1).to_string() == "fd00:10:244:1::1");
   BOOST_TEST(v6->at(0x1ff).to_string() == "fd00:10:244:1::1ff");
 
-  for (auto bad : {"10.0.0.0", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/", "/24", "::/129",
-                   "10.0.0.0/2x"})
+  for (auto bad :
+       {"10.0.0.0", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/", "/24", "::/129", "10.0.0.0/2x"})
     BOOST_TEST(!cidr::parse(bad).has_value(), bad);
 }
 
@@ -87,7 +87,8 @@ BOOST_AUTO_TEST_CASE(mac_parse_format_and_derivation) {
   BOOST_TEST(m->to_string() == "0a:58:c0:a8:fe:01");
   BOOST_TEST(mac_address::from_overlay_ip(*ip_address::parse("192.168.254.1")) == *m);
   BOOST_TEST(mac_address{}.is_zero());
-  for (auto bad : {"", "0a:58:c0:a8:fe", "0a:58:c0:a8:fe:0g", "0a:58:c0:a8:fe:011", "0a58c0a8fe01xx"})
+  for (auto bad :
+       {"", "0a:58:c0:a8:fe", "0a:58:c0:a8:fe:0g", "0a:58:c0:a8:fe:011", "0a58c0a8fe01xx"})
     BOOST_TEST(!mac_address::parse(bad).has_value(), bad);
 }
 

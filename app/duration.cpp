@@ -1,0 +1,66 @@
+#include "app/duration.hpp"
+
+#include <cctype>
+#include <cstdint>
+
+namespace kcr::app {
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
+  if (text.empty())
+    return std::nullopt;
+  int64_t total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (!std::isdigit(static_cast<unsigned char>(text[i])))
+      return std::nullopt;
+    int64_t n = 0;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+      n = n * 10 + (text[i] - '0');
+      if (n > 1'000'000'000)
+        return std::nullopt; // far beyond any sane period; also keeps the math in range
+      ++i;
+    }
+    std::string_view rest = text.substr(i);
+    int64_t unit = 0;
+    if (rest.starts_with("ms")) {
+      unit = 1;
+      i += 2;
+    } else if (rest.starts_with("s")) {
+      unit = 1000;
+      i += 1;
+    } else if (rest.starts_with("m")) {
+      unit = 60'000;
+      i += 1;
+    } else if (rest.starts_with("h")) {
+      unit = 3'600'000;
+      i += 1;
+    } else {
+      return std::nullopt;
+    }
+    total += n * unit;
+  }
+  return std::chrono::milliseconds{total};
+}
+
+std::string format_duration(std::chrono::milliseconds d) {
+  int64_t ms = d.count();
+  if (ms == 0)
+    return "0s";
+  if (ms % 1000 != 0)
+    return std::to_string(ms) + "ms";
+  int64_t s = ms / 1000;
+  std::string out;
+  if (s >= 3600) {
+    out += std::to_string(s / 3600) + "h";
+    s %= 3600;
+  }
+  if (s >= 60) {
+    out += std::to_string(s / 60) + "m";
+    s %= 60;
+  }
+  if (s > 0)
+    out += std::to_string(s) + "s";
+  return out;
+}
+
+} // namespace kcr::app

@@ -1,0 +1,344 @@
+// Command-line parsing (CLI11) and validation of every setting before anything runs.
+#include "app/options.hpp"
+
+#include <charconv>
+#include <stdexcept>
+
+#include <CLI/CLI.hpp>
+
+#include "app/duration.hpp"
+
+namespace kcr::app {
+
+namespace {
+
+// Raw text of every option; validated into `options` after CLI11 is done.
+struct raw_flags {
+  std::string overlay_type = "vxlan";
+  std::string overlay_network;
+  std::string endpoint_ip;
+  std::string remote_vtep;
+  std::string remote_vtep_mac;
+  std::string vni = "1";
+  std::string vxlan_port = "4789";
+  std::string tunnel_mtu = "0";
+  std::string config_sync_period = "1m";
+  std::string tunnel_sync_period = "1m";
+  std::string lease_duration = "15s";
+  std::string renew_deadline = "10s";
+  std::string retry_period = "2s";
+  std::string log_format = "text";
+};
+
+struct usage_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+[[noreturn]] void fail(const std::string& flag, const std::string& value,
+                       const std::string& expected) {
+  throw usage_error("invalid value \"" + value + "\" for " + flag + ": expected " + expected);
+}
+
+int64_t parse_integer(const std::string& flag, const std::string& value, int64_t lo, int64_t hi,
+                      const std::string& what) {
+  int64_t n = 0;
+  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (value.empty() || ec != std::errc{} || ptr != value.data() + value.size() || n < lo || n > hi)
+    fail(flag, value, what);
+  return n;
+}
+
+std::chrono::milliseconds positive_duration(const std::string& flag, const std::string& value) {
+  auto d = parse_duration(value);
+  if (!d || d->count() <= 0)
+    fail(flag, value, "a duration greater than zero like 30s, 1m or 1m30s");
+  return *d;
+}
+
+net::ip_address address(const std::string& flag, const std::string& value) {
+  auto ip = net::ip_address::parse(value);
+  if (!ip)
+    fail(flag, value, "an IP address like 192.0.2.10");
+  return *ip;
+}
+
+// host:port, [v6]:port or :port; port 1..65535.
+void check_listen_address(const std::string& flag, const std::string& value) {
+  if (value.empty())
+    return; // disabled
+  auto colon = value.rfind(':');
+  const char* expected = "HOST:PORT like 0.0.0.0:20244, [::]:20244 or :20244 (empty disables)";
+  if (colon == std::string::npos)
+    fail(flag, value, expected);
+  std::string host = value.substr(0, colon);
+  int64_t port = 0;
+  auto port_text = value.substr(colon + 1);
+  auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (port_text.empty() || ec != std::errc{} || ptr != port_text.data() + port_text.size() ||
+      port < 1 || port > 65535)
+    fail(flag, value, expected);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (!host.empty() && host != "localhost" && !net::ip_address::parse(host))
+    fail(flag, value, expected);
+}
+
+void validate(const raw_flags& raw, options& o) {
+  if (auto t = net::parse_overlay_type(raw.overlay_type))
+    o.overlay_type = *t;
+  else
+    fail("--overlay-type", raw.overlay_type, "vxlan or ipip");
+
+  o.vni = static_cast<uint32_t>(
+      parse_integer("--vni", raw.vni, 1, 16777215, "a VXLAN network identifier 1..16777215"));
+  o.vxlan_port = static_cast<uint16_t>(
+      parse_integer("--vxlan-port", raw.vxlan_port, 1, 65535, "a UDP port 1..65535"));
+  o.tunnel_mtu = static_cast<int>(parse_integer("--tunnel-mtu", raw.tunnel_mtu, 0, 65535,
+                                                "0 (automatic) or an MTU 576..65535"));
+  if (o.tunnel_mtu != 0 && o.tunnel_mtu < 576)
+    fail("--tunnel-mtu", raw.tunnel_mtu, "0 (automatic) or an MTU 576..65535");
+
+  o.config_sync_period = positive_duration("--config-sync-period", raw.config_sync_period);
+  o.tunnel_sync_period = positive_duration("--tunnel-sync-period", raw.tunnel_sync_period);
+  o.lease_duration = positive_duration("--leader-elect-lease-duration", raw.lease_duration);
+  o.renew_deadline = positive_duration("--leader-elect-renew-deadline", raw.renew_deadline);
+  o.retry_period = positive_duration("--leader-elect-retry-period", raw.retry_period);
+  // client-go's rule: lease > renew deadline > 1.2 x retry period.
+  if (o.lease_duration <= o.renew_deadline)
+    fail("--leader-elect-lease-duration", raw.lease_duration,
+         "a duration longer than --leader-elect-renew-deadline (" + raw.renew_deadline + ")");
+  if (o.renew_deadline.count() * 10 <= o.retry_period.count() * 12)
+    fail("--leader-elect-renew-deadline", raw.renew_deadline,
+         "a duration longer than 1.2 x --leader-elect-retry-period (" + raw.retry_period + ")");
+
+  if (raw.log_format == "text")
+    o.log_format = log_format::text;
+  else if (raw.log_format == "json")
+    o.log_format = log_format::json;
+  else
+    fail("--log-format", raw.log_format, "text or json");
+  static const char* levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+  if (std::find(std::begin(levels), std::end(levels), o.log_level) == std::end(levels))
+    fail("--log-level", o.log_level, "one of trace, debug, info, warn, error, critical, off");
+  check_listen_address("--health-addr", o.health_addr);
+  check_listen_address("--metrics-addr", o.metrics_addr);
+  if (o.configmap_name.empty())
+    fail("--configmap-name", o.configmap_name, "a ConfigMap name");
+  if (o.configmap_namespace.empty())
+    fail("--configmap-namespace", o.configmap_namespace, "a namespace");
+
+  if (!raw.remote_vtep_mac.empty()) {
+    auto mac = net::mac_address::parse(raw.remote_vtep_mac);
+    if (!mac)
+      fail("--remote-vtep-mac", raw.remote_vtep_mac, "a MAC address like 02:42:c6:33:64:01");
+    o.remote_vtep_mac = *mac;
+  }
+
+  // --cleanup-config only removes what this node created: it needs no overlay settings.
+  if (o.cleanup_config && raw.overlay_network.empty())
+    return;
+
+  if (raw.overlay_network.empty())
+    throw usage_error("--overlay-network (env NETWORK) is required: expected an IPv4 network like "
+                      "192.168.254.0/24");
+  auto net = net::cidr::parse(raw.overlay_network);
+  if (!net || !net->address().is_v4() || net->prefix() < 8 || net->prefix() > 30)
+    fail("--overlay-network", raw.overlay_network,
+         "an IPv4 network with a prefix from /8 to /30 like 192.168.254.0/24");
+  if (!net->is_network())
+    fail("--overlay-network", raw.overlay_network,
+         "a network address without host bits (" + net->network().to_string() + ")");
+  o.overlay_network = *net;
+
+  if (raw.endpoint_ip.empty()) {
+    o.endpoint_ip = net::ip_address::v4(net->v4_last() - 1); // highest usable address
+  } else {
+    o.endpoint_ip = address("--endpoint-ip", raw.endpoint_ip);
+    if (!net->contains(o.endpoint_ip))
+      fail("--endpoint-ip", raw.endpoint_ip,
+           "an address inside --overlay-network " + net->to_string());
+    if (o.endpoint_ip.v4_value() == net->v4_first() || o.endpoint_ip.v4_value() == net->v4_last())
+      fail("--endpoint-ip", raw.endpoint_ip,
+           "a host address of " + net->to_string() + ", not its network or broadcast address");
+  }
+
+  if (raw.remote_vtep.empty())
+    throw usage_error(
+        "--remote-vtep (env REMOTE_VTEPIP) is required: expected the device's underlay "
+        "IP address like 192.0.2.10");
+  o.remote_vtep = address("--remote-vtep", raw.remote_vtep);
+  if (o.overlay_type == net::overlay_type::ipip && !o.remote_vtep.is_v4())
+    fail("--remote-vtep", raw.remote_vtep, "an IPv4 address (IPIP carries IPv4 only)");
+}
+
+} // namespace
+
+command_line parse_command_line(int argc, const char* const* argv) {
+  command_line result;
+  options& o = result.opts;
+  raw_flags raw;
+
+  CLI::App cli{
+      "kube-chorus-router: makes pod networks reachable from external ingress devices through "
+      "VXLAN/IPIP tunnels and publishes the routes in a ConfigMap.",
+      "kube-chorus-router"};
+  cli.set_version_flag("--version", std::string{"kube-chorus-router "} + KCR_VERSION);
+  cli.get_formatter()->column_width(40);
+
+  auto* g = "Cluster access";
+  cli.add_option("--kubeconfig", o.kubeconfig, "Path to a kubeconfig; empty = in-cluster config")
+      ->envname("KUBECONFIG")
+      ->type_name("FILE")
+      ->group(g);
+  cli.add_option("--master", o.master, "API server URL; overrides the kubeconfig's server")
+      ->envname("KCR_MASTER")
+      ->type_name("URL")
+      ->group(g);
+  cli.add_option("--hostname-override", o.node_name, "This node's Node name; default the hostname")
+      ->envname("NODE_NAME")
+      ->type_name("NAME")
+      ->group(g);
+
+  g = "Overlay";
+  cli.add_option("--overlay-type", raw.overlay_type, "vxlan or ipip")
+      ->envname("TYPE")
+      ->default_str("vxlan")
+      ->type_name("TYPE")
+      ->group(g);
+  cli.add_option("--overlay-network", raw.overlay_network,
+                 "Overlay subnet for node addresses, e.g. 192.168.254.0/24 (required)")
+      ->envname("NETWORK")
+      ->type_name("CIDR")
+      ->group(g);
+  cli.add_option("--endpoint-ip", raw.endpoint_ip,
+                 "The device's overlay IP; default the highest usable address of the network")
+      ->envname("KCR_ENDPOINT_IP")
+      ->type_name("IP")
+      ->group(g);
+  cli.add_option("--remote-vtep", raw.remote_vtep,
+                 "The device's underlay VTEP / tunnel endpoint IP (required)")
+      ->envname("REMOTE_VTEPIP")
+      ->type_name("IP")
+      ->group(g);
+  cli.add_option("--remote-vtep-mac", raw.remote_vtep_mac,
+                 "The device's tunnel MAC: adds a static neighbour for the EndpointIP")
+      ->envname("KCR_REMOTE_VTEP_MAC")
+      ->type_name("MAC")
+      ->group(g);
+  cli.add_option("--vni", raw.vni, "VXLAN network identifier, 1..16777215")
+      ->envname("VNID")
+      ->default_str("1")
+      ->type_name("N")
+      ->group(g);
+  cli.add_option("--vxlan-port", raw.vxlan_port, "VXLAN UDP port")
+      ->envname("VXLAN_PORT")
+      ->default_str("4789")
+      ->type_name("PORT")
+      ->group(g);
+  cli.add_option("--tunnel-mtu", raw.tunnel_mtu,
+                 "Tunnel MTU; 0 = lower device MTU - 50 (VXLAN) / - 20 (IPIP)")
+      ->envname("KCR_TUNNEL_MTU")
+      ->default_str("0")
+      ->type_name("N")
+      ->group(g);
+
+  g = "Publication";
+  cli.add_option("--configmap-name", o.configmap_name, "ConfigMap the device reads")
+      ->envname("KCR_CONFIGMAP_NAME")
+      ->capture_default_str()
+      ->type_name("NAME")
+      ->group(g);
+  cli.add_option("--configmap-namespace", o.configmap_namespace,
+                 "Namespace of the ConfigMap and Lease")
+      ->envname("KCR_CONFIGMAP_NAMESPACE")
+      ->capture_default_str()
+      ->type_name("NAME")
+      ->group(g);
+  cli.add_option("--config-sync-period", raw.config_sync_period, "Full ConfigMap reconcile period")
+      ->envname("KCR_CONFIG_SYNC_PERIOD")
+      ->default_str("1m")
+      ->type_name("DURATION")
+      ->group(g);
+  cli.add_option("--tunnel-sync-period", raw.tunnel_sync_period, "Full tunnel reconcile period")
+      ->envname("KCR_TUNNEL_SYNC_PERIOD")
+      ->default_str("1m")
+      ->type_name("DURATION")
+      ->group(g);
+
+  g = "Roles";
+  cli.add_flag("--run-publisher", o.run_publisher,
+               "Allocate and publish (as Lease holder); =false to disable")
+      ->envname("KCR_RUN_PUBLISHER")
+      ->group(g);
+  cli.add_flag("--run-tunnel", o.run_tunnel, "Converge this node's tunnel; =false to disable")
+      ->envname("KCR_RUN_TUNNEL")
+      ->group(g);
+  cli.add_flag("--leader-elect", o.leader_elect,
+               "Publish only while holding the Lease; =false always publishes")
+      ->envname("KCR_LEADER_ELECT")
+      ->group(g);
+  cli.add_option("--leader-elect-lease-duration", raw.lease_duration, "Lease duration")
+      ->envname("KCR_LEASE_DURATION")
+      ->default_str("15s")
+      ->type_name("DURATION")
+      ->group(g);
+  cli.add_option("--leader-elect-renew-deadline", raw.renew_deadline, "Renew deadline")
+      ->envname("KCR_RENEW_DEADLINE")
+      ->default_str("10s")
+      ->type_name("DURATION")
+      ->group(g);
+  cli.add_option("--leader-elect-retry-period", raw.retry_period, "Retry period")
+      ->envname("KCR_RETRY_PERIOD")
+      ->default_str("2s")
+      ->type_name("DURATION")
+      ->group(g);
+
+  g = "Operations";
+  cli.add_option("--health-addr", o.health_addr, "Address of /healthz and /readyz; empty disables")
+      ->envname("KCR_HEALTH_ADDR")
+      ->capture_default_str()
+      ->type_name("ADDR")
+      ->group(g);
+  cli.add_option("--metrics-addr", o.metrics_addr, "Address of /metrics; empty disables")
+      ->envname("KCR_METRICS_ADDR")
+      ->capture_default_str()
+      ->type_name("ADDR")
+      ->group(g);
+  cli.add_option("--log-level", o.log_level, "trace, debug, info, warn, error")
+      ->envname("KCR_LOG_LEVEL")
+      ->capture_default_str()
+      ->type_name("LEVEL")
+      ->group(g);
+  cli.add_option("--log-format", raw.log_format, "text or json")
+      ->envname("KCR_LOG_FORMAT")
+      ->default_str("text")
+      ->type_name("FORMAT")
+      ->group(g);
+  cli.add_flag("--cleanup-config", o.cleanup_config,
+               "Remove this node's tunnel state and exit (no API server needed)")
+      ->group(g);
+
+  try {
+    cli.parse(argc, argv);
+    validate(raw, o);
+  } catch (const CLI::CallForHelp&) {
+    result.exit_now = true;
+    result.out = cli.help();
+  } catch (const CLI::CallForVersion&) {
+    result.exit_now = true;
+    result.out = std::string{"kube-chorus-router "} + KCR_VERSION + "\n";
+  } catch (const CLI::ParseError& e) {
+    result.exit_now = true;
+    result.exit_code = 2;
+    std::string msg = e.what();
+    std::replace(msg.begin(), msg.end(), '\n', ' ');
+    result.err = msg + " (see --help)";
+  } catch (const usage_error& e) {
+    result.exit_now = true;
+    result.exit_code = 2;
+    result.err = e.what();
+  }
+  return result;
+}
+
+} // namespace kcr::app

@@ -1,0 +1,71 @@
+// The controller's validated settings, as parsed from flags and environment variables.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "net/ip.hpp"
+#include "net/overlay_type.hpp"
+
+namespace kcr::app {
+
+enum class log_format { text, json };
+
+struct options {
+  // Cluster access.
+  std::string kubeconfig;
+  std::string master;
+  std::string node_name; // --hostname-override / NODE_NAME; empty = the OS hostname
+
+  // Overlay.
+  net::overlay_type overlay_type = net::overlay_type::vxlan;
+  net::cidr overlay_network;
+  net::ip_address endpoint_ip;
+  net::ip_address remote_vtep;
+  std::optional<net::mac_address> remote_vtep_mac;
+  uint32_t vni = 1;
+  uint16_t vxlan_port = 4789;
+  int tunnel_mtu = 0; // 0 = lower device MTU minus the encapsulation overhead
+
+  // Publication.
+  std::string configmap_name = "kube-chorus-router";
+  std::string configmap_namespace = "kube-system";
+  std::chrono::milliseconds config_sync_period{std::chrono::minutes{1}};
+  std::chrono::milliseconds tunnel_sync_period{std::chrono::minutes{1}};
+
+  // Roles.
+  bool run_publisher = true;
+  bool run_tunnel = true;
+  bool leader_elect = true;
+  std::chrono::milliseconds lease_duration{std::chrono::seconds{15}};
+  std::chrono::milliseconds renew_deadline{std::chrono::seconds{10}};
+  std::chrono::milliseconds retry_period{std::chrono::seconds{2}};
+
+  // Operations.
+  std::string health_addr = "0.0.0.0:20244";  // empty = disabled
+  std::string metrics_addr = "0.0.0.0:20245"; // empty = disabled
+  std::string log_level = "info";
+  app::log_format log_format = log_format::text;
+  bool cleanup_config = false;
+};
+
+/// What the command line asks for: run with options, or exit now (help,
+/// version, or a usage error) with the given status and text.
+struct command_line {
+  bool exit_now = false;
+  int exit_code = 0;
+  std::string out; // for stdout (help, version)
+  std::string err; // one line for stderr (usage errors)
+  options opts;
+};
+
+/// Parses and validates argv (environment fallbacks included, see
+/// docs/operations.md). Never exits and never prints: the caller does.
+/// Usage errors yield exit_code 2 and one line naming the flag, the value and
+/// what was expected.
+command_line parse_command_line(int argc, const char* const* argv);
+
+} // namespace kcr::app
