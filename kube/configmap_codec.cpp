@@ -1,0 +1,351 @@
+// Encodes, decodes and merges the ConfigMap contract (see configmap_codec.hpp).
+#include "kube/configmap_codec.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <ostream>
+
+namespace kcr::kube {
+
+namespace {
+
+constexpr std::string_view key_endpoint = "EndpointIP";
+constexpr std::string_view key_type = "Type";
+constexpr std::string_view key_network = "Network";
+constexpr std::string_view key_vnid = "VNID";
+constexpr std::string_view key_port = "Port";
+constexpr std::string_view key_remote_vtep = "RemoteVTEP";
+
+constexpr std::string_view prefix_host = "Host-";
+constexpr std::string_view prefix_interface = "Interface-";
+constexpr std::string_view prefix_mac = "Mac-";
+constexpr std::string_view prefix_cni = "CNI-";
+constexpr std::string_view prefix_name = "Name-";
+constexpr std::string_view prefix_node = "Node-";
+
+constexpr std::array fixed_keys{key_endpoint, key_type, key_network,
+                                key_vnid,     key_port, key_remote_vtep};
+constexpr std::array entry_prefixes{prefix_host, prefix_interface, prefix_mac,
+                                    prefix_cni,  prefix_name,      prefix_node};
+
+std::string cat(std::string_view a, std::string_view b) {
+  std::string s;
+  s.reserve(a.size() + b.size());
+  s.append(a).append(b);
+  return s;
+}
+
+std::string quote(std::string_view text) {
+  constexpr size_t limit = 100;
+  std::string q = "\"";
+  q.append(text.substr(0, limit));
+  q += text.size() > limit ? "...\"" : "\"";
+  return q;
+}
+
+std::string bad_value(std::string_view key, std::string_view value, std::string_view expected) {
+  return cat(key, ": ") + quote(value) + " is not " + std::string{expected};
+}
+
+// Parses an unsigned decimal in [min, max] with nothing else around it.
+std::optional<uint32_t> parse_uint(std::string_view text, uint32_t min, uint32_t max) {
+  uint32_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc{} || ptr != text.data() + text.size() || value < min ||
+      value > max)
+    return std::nullopt;
+  return value;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return s;
+}
+
+// The node IP named by a key suffix, which must be spelled exactly as ip_key() writes it (a
+// second spelling of the same IP would make two entries for one node).
+std::optional<net::ip_address> parse_ip_key(std::string_view suffix) {
+  std::string text{suffix};
+  std::replace(text.begin(), text.end(), '_', ':');
+  auto ip = net::ip_address::parse(text);
+  if (!ip || ip_key(*ip) != suffix)
+    return std::nullopt;
+  return ip;
+}
+
+std::optional<std::vector<net::cidr>> parse_cni_value(std::string_view value) {
+  std::vector<net::cidr> result;
+  if (trim(value).empty())
+    return result;
+  while (true) {
+    auto comma = value.find(',');
+    auto c = net::cidr::parse(trim(value.substr(0, comma)));
+    if (!c)
+      return std::nullopt;
+    result.push_back(c->network());
+    if (comma == std::string_view::npos)
+      return result;
+    value.remove_prefix(comma + 1);
+  }
+}
+
+// The raw keys seen for one node IP, before they are checked together.
+struct raw_entry {
+  std::vector<std::string> uids; // from Host-<uid> keys whose value is this IP
+  const std::string* interface = nullptr;
+  const std::string* mac = nullptr;
+  const std::string* cni = nullptr;
+  const std::string* name = nullptr;
+  const std::string* node = nullptr;
+};
+
+void decode_fixed(std::string_view key, const std::string& value, decode_result& out) {
+  auto& s = out.state;
+  bool ok = true;
+  if (key == key_endpoint)
+    ok = (s.endpoint_ip = net::ip_address::parse(value)).has_value();
+  else if (key == key_type)
+    ok = (s.type = net::parse_overlay_type(value)).has_value();
+  else if (key == key_network)
+    ok = (s.network = net::cidr::parse(value)).has_value();
+  else if (key == key_vnid)
+    ok = (s.vni = parse_uint(value, 1, 16777215)).has_value();
+  else if (key == key_port) {
+    auto port = parse_uint(value, 1, 65535);
+    ok = port.has_value();
+    if (port)
+      s.port = static_cast<uint16_t>(*port);
+  } else if (key == key_remote_vtep)
+    ok = (s.remote_vtep = net::ip_address::parse(value)).has_value();
+  if (ok)
+    return;
+  static const std::map<std::string_view, std::string_view> expected{
+      {key_endpoint, "an IP address"},  {key_type, "VXLAN or IPIP"},
+      {key_network, "a CIDR"},          {key_vnid, "a VNI in 1..16777215"},
+      {key_port, "a port in 1..65535"}, {key_remote_vtep, "an IP address"}};
+  out.problems.push_back(bad_value(key, value, expected.at(key)));
+}
+
+// Checks one node's keys together; appends the entry to state or partial, or reports why not.
+void decode_entry(const net::ip_address& ip, const raw_entry& raw, decode_result& out) {
+  auto key = [&](std::string_view prefix) { return cat(prefix, ip_key(ip)); };
+  auto& problems = out.problems;
+  size_t problems_before = problems.size();
+  node_entry e;
+  e.node_ip = ip;
+
+  bool complete = false;
+  if (raw.node != nullptr) {
+    auto value = net::ip_address::parse(*raw.node);
+    if (!value)
+      problems.push_back(bad_value(key(prefix_node), *raw.node, "an IP address"));
+    else if (*value != ip)
+      problems.push_back(key(prefix_node) + ": " + quote(*raw.node) +
+                         " does not match the IP in its key");
+    else
+      complete = true;
+  }
+  if (raw.uids.size() > 1) {
+    std::string keys;
+    for (const auto& uid : raw.uids)
+      keys += (keys.empty() ? "" : ", ") + cat(prefix_host, uid);
+    problems.push_back(keys + " all name node IP " + ip.to_string());
+  } else if (raw.uids.size() == 1) {
+    e.uid = raw.uids.front();
+  }
+  if (raw.interface == nullptr) {
+    problems.push_back(key(prefix_interface) + " is missing for node IP " + ip.to_string());
+  } else if (auto overlay = net::ip_address::parse(*raw.interface)) {
+    e.overlay_ip = *overlay;
+  } else {
+    problems.push_back(bad_value(key(prefix_interface), *raw.interface, "an IP address"));
+  }
+  if (raw.mac != nullptr) {
+    if (auto mac = net::mac_address::parse(*raw.mac)) {
+      if (*mac != e.effective_mac())
+        e.mac = *mac;
+    } else {
+      problems.push_back(bad_value(key(prefix_mac), *raw.mac, "a MAC address"));
+    }
+  }
+  if (raw.cni != nullptr) {
+    if (auto cidrs = parse_cni_value(*raw.cni))
+      e.pod_cidrs = std::move(*cidrs);
+    else
+      problems.push_back(bad_value(key(prefix_cni), *raw.cni, "a comma-separated list of CIDRs"));
+  } else if (complete) {
+    problems.push_back(key(prefix_cni) + " is missing for node IP " + ip.to_string());
+  }
+  if (raw.name != nullptr)
+    e.name = *raw.name;
+
+  if (problems.size() != problems_before)
+    return;
+  (complete ? out.state.entries : out.partial).push_back(std::move(e));
+}
+
+} // namespace
+
+net::mac_address node_entry::effective_mac() const {
+  return mac.value_or(net::mac_address::from_overlay_ip(overlay_ip));
+}
+
+std::string ip_key(const net::ip_address& ip) {
+  auto text = ip.to_string();
+  std::replace(text.begin(), text.end(), ':', '_');
+  return text;
+}
+
+std::string cni_value(const std::vector<net::cidr>& pod_cidrs) {
+  std::string value;
+  for (const auto& c : pod_cidrs) {
+    auto net = c.network();
+    // The first host is the CNI bridge's gateway; a single-address prefix has only itself.
+    auto host = net.prefix() < net.max_prefix() ? net.at(1) : net.address();
+    if (!value.empty())
+      value += ',';
+    value += net::cidr{host, net.prefix()}.to_string();
+  }
+  return value;
+}
+
+std::vector<std::pair<std::string, std::string>> encode_entry(const node_entry& entry,
+                                                              net::overlay_type type) {
+  auto suffix = ip_key(entry.node_ip);
+  auto node_ip = entry.node_ip.to_string();
+  std::vector<std::pair<std::string, std::string>> kv;
+  kv.reserve(6);
+  if (!entry.uid.empty())
+    kv.emplace_back(cat(prefix_host, entry.uid), node_ip);
+  kv.emplace_back(cat(prefix_interface, suffix), entry.overlay_ip.to_string());
+  if (type == net::overlay_type::vxlan)
+    kv.emplace_back(cat(prefix_mac, suffix), entry.effective_mac().to_string());
+  kv.emplace_back(cat(prefix_cni, suffix), cni_value(entry.pod_cidrs));
+  if (!entry.name.empty())
+    kv.emplace_back(cat(prefix_name, suffix), entry.name);
+  kv.emplace_back(cat(prefix_node, suffix), node_ip);
+  return kv;
+}
+
+std::map<std::string, std::string> encode(const published_state& state) {
+  std::map<std::string, std::string> data;
+  auto type = state.type.value_or(net::overlay_type::vxlan);
+  if (state.endpoint_ip)
+    data.emplace(key_endpoint, state.endpoint_ip->to_string());
+  if (state.type)
+    data.emplace(key_type, net::configmap_name(*state.type));
+  if (state.network)
+    data.emplace(key_network, state.network->to_string());
+  if (state.vni)
+    data.emplace(key_vnid, std::to_string(*state.vni));
+  if (state.port)
+    data.emplace(key_port, std::to_string(*state.port));
+  if (state.remote_vtep)
+    data.emplace(key_remote_vtep, state.remote_vtep->to_string());
+  for (const auto& entry : state.entries)
+    for (auto& [k, v] : encode_entry(entry, type))
+      data.insert_or_assign(std::move(k), std::move(v));
+  return data;
+}
+
+bool is_own_key(std::string_view key) {
+  for (auto k : fixed_keys)
+    if (key == k)
+      return true;
+  for (auto p : entry_prefixes)
+    if (key.starts_with(p))
+      return true;
+  return false;
+}
+
+std::map<std::string, std::string> merge(const std::map<std::string, std::string>& current_data,
+                                         const std::map<std::string, std::string>& desired_own) {
+  auto result = desired_own;
+  for (const auto& [k, v] : current_data)
+    if (!is_own_key(k))
+      result.emplace(k, v);
+  return result;
+}
+
+decode_result decode(const std::map<std::string, std::string>& data) {
+  decode_result out;
+  std::map<net::ip_address, raw_entry> by_ip; // ordered: entries come out sorted by node IP
+  for (const auto& [key, value] : data) {
+    std::string_view k = key;
+    if (std::find(fixed_keys.begin(), fixed_keys.end(), k) != fixed_keys.end()) {
+      decode_fixed(k, value, out);
+      continue;
+    }
+    auto prefix = std::find_if(entry_prefixes.begin(), entry_prefixes.end(),
+                               [&](std::string_view p) { return k.starts_with(p); });
+    if (prefix == entry_prefixes.end())
+      continue; // foreign key
+    auto suffix = k.substr(prefix->size());
+    if (*prefix == prefix_host) {
+      // Host-<uid>: the value names the node IP.
+      auto ip = net::ip_address::parse(value);
+      if (suffix.empty())
+        out.problems.push_back(key + ": the key has no node uid");
+      else if (!ip)
+        out.problems.push_back(bad_value(key, value, "an IP address"));
+      else
+        by_ip[*ip].uids.emplace_back(suffix);
+      continue;
+    }
+    auto ip = parse_ip_key(suffix);
+    if (!ip) {
+      out.problems.push_back(key + ": " + quote(suffix) +
+                             " is not a node IP as written in keys (IPv6 with ':' as '_')");
+      continue;
+    }
+    auto& raw = by_ip[*ip];
+    if (*prefix == prefix_interface)
+      raw.interface = &value;
+    else if (*prefix == prefix_mac)
+      raw.mac = &value;
+    else if (*prefix == prefix_cni)
+      raw.cni = &value;
+    else if (*prefix == prefix_name)
+      raw.name = &value;
+    else
+      raw.node = &value;
+  }
+  for (const auto& [ip, raw] : by_ip)
+    decode_entry(ip, raw, out);
+  return out;
+}
+
+std::ostream& operator<<(std::ostream& os, const node_entry& x) {
+  os << "{name=" << x.name << " uid=" << x.uid << " node=" << x.node_ip
+     << " overlay=" << x.overlay_ip << " mac=";
+  if (x.mac)
+    os << *x.mac;
+  else
+    os << "derived";
+  return os << " cni=" << cni_value(x.pod_cidrs) << "}";
+}
+
+std::ostream& operator<<(std::ostream& os, const published_state& x) {
+  os << "{endpoint=";
+  if (x.endpoint_ip)
+    os << *x.endpoint_ip;
+  os << " type=" << (x.type ? net::configmap_name(*x.type) : "");
+  if (x.network)
+    os << " network=" << *x.network;
+  if (x.vni)
+    os << " vni=" << *x.vni;
+  if (x.port)
+    os << " port=" << *x.port;
+  if (x.remote_vtep)
+    os << " remote_vtep=" << *x.remote_vtep;
+  os << " entries=[";
+  for (const auto& e : x.entries)
+    os << e;
+  return os << "]}";
+}
+
+} // namespace kcr::kube
