@@ -1,30 +1,28 @@
 // The Kubernetes Node as kube-chorus-router sees it: the few fields that decide a node's ConfigMap
 // entry (underlay IP, pod CIDRs, uid), parsed from API JSON. Pure logic: no I/O, no logging.
 //
-// Underlay IP rule (first match wins; `underlay_source` names the rule that picked it):
-//   1. the first IPv4 `InternalIP` in status.addresses           -> "InternalIP"
-//   2. the first IPv4 `ExternalIP`                               -> "ExternalIP"
-//   3. the first IPv6 `InternalIP`                               -> "InternalIP (IPv6)"
-//   4. the first IPv6 `ExternalIP`                               -> "ExternalIP (IPv6)"
-//   5. annotation flannel.alpha.coreos.com/public-ip (plain IP)  -> "annotation
-//   flannel.alpha.coreos.com/public-ip"
-//   6. annotation projectcalico.org/IPv4Address (prefix stripped)-> "annotation
-//   projectcalico.org/IPv4Address"
-// IPv4 is preferred over IPv6 because the external device usually reaches nodes over IPv4 and the
-// tunnel MAC is derived from IPv4 octets; InternalIP over ExternalIP because the device normally
-// sits on the node network. The annotations only matter for nodes whose kubelet reports no address.
+// Underlay IP rule (first match wins; `underlay_source` is the quoted name of the rule):
+//   1. first IPv4 InternalIP in status.addresses               "InternalIP"
+//   2. first IPv4 ExternalIP                                   "ExternalIP"
+//   3. first IPv6 InternalIP                                   "InternalIP (IPv6)"
+//   4. first IPv6 ExternalIP                                   "ExternalIP (IPv6)"
+//   5. flannel annotation (plain IP)                           "annotation " + flannel key
+//   6. Calico annotation (its "/24" prefix stripped)           "annotation " + Calico key
+// (flannel key: flannel.alpha.coreos.com/public-ip; Calico key: projectcalico.org/IPv4Address)
+// IPv4 before IPv6 because the external device usually reaches nodes over IPv4; InternalIP before
+// ExternalIP because the device normally sits on the node network. The annotations only matter
+// for nodes whose kubelet reports no address.
 //
 // Pod CIDR rule (first source that yields at least one usable CIDR; `pod_cidr_source` names it):
-//   1. spec.podCIDRs (all entries, IPv4 and IPv6, in API order)  -> "spec.podCIDRs"
-//   2. spec.podCIDR                                               -> "spec.podCIDR"
-//   3. annotations network.cilium.io/ipv4-pod-cidr and ipv6-pod-cidr (Cilium cluster-pool IPAM)
-//                                                                 -> "annotation network.cilium.io"
-//   4. annotation k8s.ovn.org/node-subnets, its "default" network, given either as a string or as
-//      an array of strings                                        -> "annotation
-//      k8s.ovn.org/node-subnets"
-//   Calico publishes no per-node CIDR (its IPAM blocks live in blockaffinities), so a Calico node
-//   without spec.podCIDR has none. Every CIDR is normalised to its network (10.244.1.5/24 becomes
-//   10.244.1.0/24, with a problem recorded).
+//   1. spec.podCIDRs, all entries (IPv4 and IPv6) in API order "spec.podCIDRs"
+//   2. spec.podCIDR                                            "spec.podCIDR"
+//   3. Cilium network.cilium.io/ipv4-pod-cidr and
+//      network.cilium.io/ipv6-pod-cidr annotations             "annotation network.cilium.io"
+//   4. OVN k8s.ovn.org/node-subnets annotation, "default"
+//      network as a string or array of strings   "annotation k8s.ovn.org/node-subnets"
+// Calico publishes no per-node CIDR (its IPAM blocks live in blockaffinities), so a Calico node
+// without spec.podCIDR has none. Every CIDR is normalised to its network (10.244.1.5/24 becomes
+// 10.244.1.0/24, with a problem recorded).
 #pragma once
 
 #include <map>
