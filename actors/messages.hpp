@@ -1,0 +1,215 @@
+// The vocabulary of the actor system: every atom and message type, in one place.
+//
+// Domain values (Nodes, ConfigMap entries, addresses) travel inside messages but never leave the
+// process, so they are allowed as "unsafe" (not serialisable) message members; the message
+// structs themselves have 0.17-style `inspect` overloads so they print in CAF's logs.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/meta/type_name.hpp>
+
+#include "kube/configmap_codec.hpp"
+#include "kube/node.hpp"
+#include "net/ip.hpp"
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kcr::kube::node_info)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kcr::kube::node_entry)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kcr::kube::published_state)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::optional<kcr::kube::node_entry>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<kcr::kube::node_info>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<kcr::kube::node_entry>)
+
+namespace kcr::actors {
+
+// --- atoms (at most 10 characters) -------------------------------------------------------------
+
+/// Internal timer: the periodic full reconcile (Sync) of an actor.
+using sync_atom = caf::atom_constant<caf::atom("sync")>;
+/// Internal: the publisher writes what is pending (coalesced OnUpdate).
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+/// Internal timer: the leader elector's acquire/renew attempt.
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+/// Internal timer: a backoff period ended; try again.
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
+/// Internal: a tunnel actor converges now (coalesced).
+using converge_atom = caf::atom_constant<caf::atom("converge")>;
+/// Shutdown: the leader elector gives the Lease up; replies when done.
+using release_atom = caf::atom_constant<caf::atom("release")>;
+/// Query: an actor's state for diagnostics and tests; replies with a string.
+using status_atom = caf::atom_constant<caf::atom("status")>;
+
+// --- from the watch feeders (threads running kube::reflector) ----------------------------------
+
+/// The full set of Nodes after a (re)list.
+struct nodes_listed {
+  std::vector<kube::node_info> nodes;
+};
+/// One ADDED or MODIFIED Node from the watch.
+struct node_changed {
+  kube::node_info node;
+};
+/// One DELETED Node from the watch.
+struct node_removed {
+  std::string name;
+};
+/// The ConfigMap as last seen (after a list or a watch event); exists == false once deleted.
+struct configmap_observed {
+  bool exists = false;
+  std::string resource_version;
+  std::map<std::string, std::string> data;
+};
+
+// --- between actors ------------------------------------------------------------------------------
+
+/// node_watcher -> allocator: a Node exists with these fields (new or changed in a way that
+/// matters for its entry; heartbeat-only updates are not forwarded).
+struct node_upserted {
+  kube::node_info node;
+};
+/// node_watcher -> allocator: the Node is gone (deleted, or vanished during a relist).
+struct node_deleted {
+  std::string name;
+};
+/// node_watcher -> allocator: a (re)list completed; every node_upserted/node_deleted it implies has
+/// been sent before this. `count` is the number of Nodes that exist.
+struct nodes_synced {
+  size_t count = 0;
+};
+
+/// configmap_watcher -> allocator, publisher, tunnel supervisor: the decoded ConfigMap.
+struct published_snapshot {
+  bool exists = false;
+  std::string resource_version;
+  std::map<std::string, std::string> data; // raw, foreign keys included
+  kube::published_state state;             // complete, well-formed own entries
+  std::vector<kube::node_entry> partial;   // entries without their Node- key
+  std::vector<std::string> problems;       // malformed own keys
+};
+
+/// leader_elector -> allocator, publisher: this instance started or stopped leading.
+struct leadership {
+  bool leading = false;
+  std::string identity;
+};
+
+/// allocator -> publisher: changes to the desired entries. `full` replaces the whole desired set
+/// (sent when the allocator becomes ready and at every Sync); otherwise `upserted` entries are
+/// set and `removed` node names dropped.
+struct desired_entries {
+  bool full = false;
+  std::vector<kube::node_entry> upserted;
+  std::vector<std::string> removed;
+};
+
+/// allocator -> tunnel supervisor -> tunnel[node]: the node's entry as the allocator wants it.
+struct entry_assigned {
+  kube::node_entry entry;
+};
+/// allocator -> tunnel supervisor -> tunnel[node]: the node has no entry; `reason` says why
+/// (deleted, no underlay IP, no pod CIDR, overlay network exhausted).
+struct entry_withdrawn {
+  std::string node;
+  std::string reason;
+  bool deleted = false; // the Node object is gone: its actor stops
+};
+/// publisher -> tunnel supervisor: a write with these nodes' entries succeeded.
+struct entries_published {
+  std::vector<std::string> nodes;
+  std::string resource_version;
+};
+/// tunnel supervisor -> tunnel[node]: the node's entry in the published ConfigMap (none: absent).
+struct entry_observed {
+  std::optional<kube::node_entry> entry;
+  std::string resource_version;
+};
+
+/// link monitor -> tunnel supervisor -> tunnel[local]: one of our interfaces changed.
+struct link_changed {
+  std::string interface;
+  std::string what;
+};
+
+/// any actor -> event_recorder: a Kubernetes Event about a Node.
+struct node_event {
+  std::string node;
+  std::string uid;
+  bool warning = false;
+  std::string reason;
+  std::string message;
+};
+
+// --- inspect (CAF 0.17) --------------------------------------------------------------------------
+
+template <class I>
+typename I::result_type inspect(I& f, nodes_listed& x) {
+  return f(caf::meta::type_name("nodes_listed"), x.nodes);
+}
+template <class I>
+typename I::result_type inspect(I& f, node_changed& x) {
+  return f(caf::meta::type_name("node_changed"), x.node);
+}
+template <class I>
+typename I::result_type inspect(I& f, node_removed& x) {
+  return f(caf::meta::type_name("node_removed"), x.name);
+}
+template <class I>
+typename I::result_type inspect(I& f, configmap_observed& x) {
+  return f(caf::meta::type_name("configmap_observed"), x.exists, x.resource_version, x.data);
+}
+template <class I>
+typename I::result_type inspect(I& f, node_upserted& x) {
+  return f(caf::meta::type_name("node_upserted"), x.node);
+}
+template <class I>
+typename I::result_type inspect(I& f, node_deleted& x) {
+  return f(caf::meta::type_name("node_deleted"), x.name);
+}
+template <class I>
+typename I::result_type inspect(I& f, nodes_synced& x) {
+  return f(caf::meta::type_name("nodes_synced"), x.count);
+}
+template <class I>
+typename I::result_type inspect(I& f, published_snapshot& x) {
+  return f(caf::meta::type_name("published_snapshot"), x.exists, x.resource_version, x.data,
+           x.state, x.problems);
+}
+template <class I>
+typename I::result_type inspect(I& f, leadership& x) {
+  return f(caf::meta::type_name("leadership"), x.leading, x.identity);
+}
+template <class I>
+typename I::result_type inspect(I& f, desired_entries& x) {
+  return f(caf::meta::type_name("desired_entries"), x.full, x.upserted, x.removed);
+}
+template <class I>
+typename I::result_type inspect(I& f, entry_assigned& x) {
+  return f(caf::meta::type_name("entry_assigned"), x.entry);
+}
+template <class I>
+typename I::result_type inspect(I& f, entry_withdrawn& x) {
+  return f(caf::meta::type_name("entry_withdrawn"), x.node, x.reason, x.deleted);
+}
+template <class I>
+typename I::result_type inspect(I& f, entries_published& x) {
+  return f(caf::meta::type_name("entries_published"), x.nodes, x.resource_version);
+}
+template <class I>
+typename I::result_type inspect(I& f, entry_observed& x) {
+  return f(caf::meta::type_name("entry_observed"), x.entry, x.resource_version);
+}
+template <class I>
+typename I::result_type inspect(I& f, link_changed& x) {
+  return f(caf::meta::type_name("link_changed"), x.interface, x.what);
+}
+template <class I>
+typename I::result_type inspect(I& f, node_event& x) {
+  return f(caf::meta::type_name("node_event"), x.node, x.uid, x.warning, x.reason, x.message);
+}
+
+} // namespace kcr::actors

@@ -1,0 +1,113 @@
+// The side effects the actors need from the Kubernetes API, as narrow interfaces.
+//
+// Production adapters wrap kube::api_client (actors/kube_ports.cpp); actor tests pass fakes.
+// Calls block: actors that own a port run detached (their own thread) in production and on the
+// test coordinator in tests. No exception crosses these interfaces: failures are values.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace kcr::actors {
+
+/// Why an API call failed: an HTTP status with the server's Status reason and message, or a
+/// transport problem (code 0: refused, timeout, TLS).
+struct api_failure {
+  int code = 0;
+  std::string reason;
+  std::string message;
+
+  bool transport() const { return code == 0; }
+  bool conflict() const { return code == 409 && reason != "AlreadyExists"; }
+  bool already_exists() const { return code == 409 && reason == "AlreadyExists"; }
+  bool not_found() const { return code == 404; }
+  bool forbidden() const { return code == 403; }
+  std::string describe() const {
+    if (code == 0)
+      return message;
+    return "HTTP " + std::to_string(code) + (reason.empty() ? "" : " " + reason) +
+           (message.empty() ? "" : ": " + message);
+  }
+};
+
+/// A value or an api_failure.
+template <class T>
+class outcome {
+public:
+  outcome(T value) : v_(std::in_place_index<0>, std::move(value)) {}
+  outcome(api_failure failure) : v_(std::in_place_index<1>, std::move(failure)) {}
+  bool ok() const { return v_.index() == 0; }
+  explicit operator bool() const { return ok(); }
+  T& value() { return std::get<0>(v_); }
+  const T& value() const { return std::get<0>(v_); }
+  T* operator->() { return &value(); }
+  const api_failure& failure() const { return std::get<1>(v_); }
+
+private:
+  std::variant<T, api_failure> v_;
+};
+
+/// The one ConfigMap the controller publishes.
+struct configmap_object {
+  std::string resource_version;
+  std::map<std::string, std::string> data;
+};
+
+class configmap_port {
+public:
+  virtual ~configmap_port() = default;
+  /// The ConfigMap, or nullopt when it does not exist (404).
+  virtual outcome<std::optional<configmap_object>> get() = 0;
+  /// POST; AlreadyExists when someone created it first.
+  virtual outcome<configmap_object> create(const std::map<std::string, std::string>& data) = 0;
+  /// PUT with `obj.resource_version` as the precondition: a stale version is a conflict (409).
+  virtual outcome<configmap_object> update(const configmap_object& obj) = 0;
+};
+
+/// coordination.k8s.io/v1 Lease spec plus its resourceVersion.
+struct lease_record {
+  std::string holder;
+  int lease_duration_seconds = 0;
+  std::string acquire_time; // RFC 3339 with microseconds, informative only
+  std::string renew_time;
+  int transitions = 0;
+  std::string resource_version;
+  bool operator==(const lease_record&) const = default;
+};
+
+class lease_port {
+public:
+  virtual ~lease_port() = default;
+  /// The Lease, or nullopt when it does not exist.
+  virtual outcome<std::optional<lease_record>> get() = 0;
+  /// POST; a lost race is AlreadyExists.
+  virtual outcome<lease_record> create(const lease_record& lease) = 0;
+  /// PUT with `lease.resource_version` as the precondition.
+  virtual outcome<lease_record> update(const lease_record& lease) = 0;
+};
+
+/// Kubernetes Events about Nodes (namespace `default`, as for every cluster-scoped object).
+struct event_record {
+  std::string node;
+  std::string uid;
+  bool warning = false;
+  std::string reason;
+  std::string message;
+  int count = 1;
+  std::string name; // metadata.name once created; set by the port
+};
+
+class event_port {
+public:
+  virtual ~event_port() = default;
+  /// POST a new Event; returns it with its metadata.name.
+  virtual outcome<event_record> create(const event_record& e) = 0;
+  /// PATCH count / lastTimestamp / message of an Event created before.
+  virtual outcome<event_record> update_count(const event_record& e) = 0;
+};
+
+} // namespace kcr::actors

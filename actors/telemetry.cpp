@@ -1,0 +1,149 @@
+#include "actors/telemetry.hpp"
+
+#include <prometheus/family.h>
+
+namespace kcr::actors {
+
+void health_registry::expect(const std::string& component, std::chrono::milliseconds max_age) {
+  std::lock_guard guard{mtx_};
+  components_[component].max_age = max_age;
+}
+
+void health_registry::forget(const std::string& component) {
+  std::lock_guard guard{mtx_};
+  components_.erase(component);
+}
+
+void health_registry::beat(const std::string& component) {
+  std::lock_guard guard{mtx_};
+  auto& c = components_[component];
+  c.last = clock::now();
+  c.beaten = true;
+}
+
+void health_registry::require_ready(const std::string& condition) {
+  std::lock_guard guard{mtx_};
+  ready_.emplace(condition, false);
+}
+
+void health_registry::set_ready(const std::string& condition, bool ready) {
+  std::lock_guard guard{mtx_};
+  ready_[condition] = ready;
+}
+
+health_registry::report health_registry::healthz() const {
+  std::lock_guard guard{mtx_};
+  report r;
+  auto now = clock::now();
+  for (const auto& [name, c] : components_) {
+    if (c.max_age.count() == 0)
+      continue; // beats recorded but no allowance declared
+    // A component that never beat is judged from process start.
+    auto since = c.beaten ? c.last : started_;
+    auto age = std::chrono::duration_cast<std::chrono::milliseconds>(now - since);
+    bool fresh = age <= c.max_age;
+    r.ok = r.ok && fresh;
+    r.text += (fresh ? "[+]" : "[-]") + name + (c.beaten ? " last sync " : " no sync yet, ") +
+              std::to_string(age.count()) + "ms ago (allowed " + std::to_string(c.max_age.count()) +
+              "ms)\n";
+  }
+  r.text += r.ok ? "healthz check passed\n" : "healthz check failed\n";
+  return r;
+}
+
+health_registry::report health_registry::readyz() const {
+  std::lock_guard guard{mtx_};
+  report r;
+  for (const auto& [name, ready] : ready_) {
+    r.ok = r.ok && ready;
+    r.text += (ready ? "[+]" : "[-]") + name + "\n";
+  }
+  r.text += r.ok ? "readyz check passed\n" : "readyz check failed\n";
+  return r;
+}
+
+metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  auto& reg = *registry_;
+  sync_seconds_ = &prometheus::BuildHistogram()
+                       .Name("kube_chorus_router_sync_duration_seconds")
+                       .Help("Duration of each actor's reconcile (Sync) in seconds")
+                       .Register(reg);
+  sync_errors_ = &prometheus::BuildCounter()
+                      .Name("kube_chorus_router_sync_errors_total")
+                      .Help("Failed reconciles per actor")
+                      .Register(reg);
+  cm_writes_ = &prometheus::BuildCounter()
+                    .Name("kube_chorus_router_configmap_writes_total")
+                    .Help("ConfigMap writes by result (ok, created, conflict, error)")
+                    .Register(reg);
+  watch_restarts_ = &prometheus::BuildCounter()
+                         .Name("kube_chorus_router_watch_restarts_total")
+                         .Help("Watch restarts per resource and kind (relist, rewatch)")
+                         .Register(reg);
+  converges_ = &prometheus::BuildCounter()
+                    .Name("kube_chorus_router_tunnel_converges_total")
+                    .Help("Tunnel converges by result (unchanged, repaired, created, error)")
+                    .Register(reg);
+  events_ = &prometheus::BuildCounter()
+                 .Name("kube_chorus_router_events_total")
+                 .Help("Kubernetes Events emitted by type")
+                 .Register(reg);
+  nodes_ = &prometheus::BuildGauge()
+                .Name("kube_chorus_router_nodes")
+                .Help("Nodes known to this instance")
+                .Register(reg)
+                .Add({});
+  auto& overlay = prometheus::BuildGauge()
+                      .Name("kube_chorus_router_overlay_addresses")
+                      .Help("Overlay addresses by state (allocated, free); leader only")
+                      .Register(reg);
+  allocated_ = &overlay.Add({{"state", "allocated"}});
+  free_ = &overlay.Add({{"state", "free"}});
+  leader_ = &prometheus::BuildGauge()
+                 .Name("kube_chorus_router_leader")
+                 .Help("1 while this instance holds the Lease and publishes")
+                 .Register(reg)
+                 .Add({});
+  netlink_writes_ = &prometheus::BuildCounter()
+                         .Name("kube_chorus_router_netlink_changes_total")
+                         .Help("Netlink write operations made to repair or create the tunnel")
+                         .Register(reg)
+                         .Add({});
+}
+
+prometheus::Counter& metrics::labelled(prometheus::Family<prometheus::Counter>& family,
+                                       std::string_view key, std::string_view value) {
+  std::lock_guard guard{mtx_};
+  return family.Add({{std::string{key}, std::string{value}}});
+}
+
+void metrics::sync_done(std::string_view actor, std::chrono::duration<double> took, bool ok) {
+  {
+    std::lock_guard guard{mtx_};
+    static const prometheus::Histogram::BucketBoundaries buckets{0.0005, 0.001, 0.005, 0.01, 0.05,
+                                                                 0.1,    0.5,   1,     5};
+    sync_seconds_->Add({{"actor", std::string{actor}}}, buckets).Observe(took.count());
+  }
+  if (!ok)
+    labelled(*sync_errors_, "actor", actor).Increment();
+}
+
+void metrics::configmap_write(std::string_view result) {
+  labelled(*cm_writes_, "result", result).Increment();
+}
+
+void metrics::watch_restart(std::string_view resource, std::string_view why) {
+  std::lock_guard guard{mtx_};
+  watch_restarts_->Add({{"resource", std::string{resource}}, {"kind", std::string{why}}})
+      .Increment();
+}
+
+void metrics::tunnel_converge(std::string_view result) {
+  labelled(*converges_, "result", result).Increment();
+}
+
+void metrics::event_emitted(std::string_view type) {
+  labelled(*events_, "type", type).Increment();
+}
+
+} // namespace kcr::actors

@@ -1,0 +1,100 @@
+// Health heartbeats and Prometheus metrics that every actor reports into.
+//
+// Both are thread-safe and shared (std::shared_ptr<telemetry>) between the actors, the feeder
+// threads and the HTTP endpoints in app/. Health follows kube-router: each component records the
+// time of its last successful sync; /healthz fails when one is older than its allowance.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+namespace kcr::actors {
+
+class health_registry {
+public:
+  using clock = std::chrono::steady_clock;
+
+  /// Declares a component that must beat at least every `max_age`.
+  void expect(const std::string& component, std::chrono::milliseconds max_age);
+  /// Stops watching a component (e.g. the publisher side when this instance stops leading).
+  void forget(const std::string& component);
+  /// A successful sync of `component` just happened.
+  void beat(const std::string& component);
+  /// A readiness condition ("nodes listed", "local tunnel converged").
+  void require_ready(const std::string& condition);
+  void set_ready(const std::string& condition, bool ready);
+
+  struct report {
+    bool ok = true;
+    std::string text; // one line per component / condition
+  };
+  report healthz() const;
+  report readyz() const;
+
+private:
+  struct component {
+    std::chrono::milliseconds max_age{0};
+    clock::time_point last{};
+    bool beaten = false;
+  };
+  mutable std::mutex mtx_;
+  clock::time_point started_ = clock::now();
+  std::map<std::string, component> components_;
+  std::map<std::string, bool> ready_;
+};
+
+/// The controller's Prometheus metrics (names prefixed `kube_chorus_router_`).
+class metrics {
+public:
+  metrics();
+
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  void sync_done(std::string_view actor, std::chrono::duration<double> took, bool ok);
+  void set_nodes(double n) { nodes_->Set(n); }
+  void set_overlay(double allocated, double free) {
+    allocated_->Set(allocated);
+    free_->Set(free);
+  }
+  void configmap_write(std::string_view result); // "ok", "conflict", "error", "created"
+  void watch_restart(std::string_view resource, std::string_view why); // why: "relist", "rewatch"
+  void set_leader(bool leading) { leader_->Set(leading ? 1 : 0); }
+  void netlink_changes(int writes) { netlink_writes_->Increment(writes); }
+  void tunnel_converge(std::string_view result); // "unchanged", "repaired", "created", "error"
+  void event_emitted(std::string_view type);
+
+private:
+  prometheus::Counter& labelled(prometheus::Family<prometheus::Counter>& family,
+                                std::string_view key, std::string_view value);
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::mutex
+      mtx_; // guards the label lookups (families are thread-safe; Add is, too, but cheap to cache)
+  prometheus::Family<prometheus::Histogram>* sync_seconds_;
+  prometheus::Family<prometheus::Counter>* sync_errors_;
+  prometheus::Family<prometheus::Counter>* cm_writes_;
+  prometheus::Family<prometheus::Counter>* watch_restarts_;
+  prometheus::Family<prometheus::Counter>* converges_;
+  prometheus::Family<prometheus::Counter>* events_;
+  prometheus::Gauge* nodes_;
+  prometheus::Gauge* allocated_;
+  prometheus::Gauge* free_;
+  prometheus::Gauge* leader_;
+  prometheus::Counter* netlink_writes_;
+};
+
+struct telemetry {
+  health_registry health;
+  actors::metrics metrics;
+};
+
+} // namespace kcr::actors
