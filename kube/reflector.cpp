@@ -1,0 +1,166 @@
+// The list+watch loop. See reflector.hpp.
+#include "kube/reflector.hpp"
+
+#include <random>
+
+namespace kcr::kube {
+
+reflector::reflector(std::shared_ptr<const client_config> cfg, reflector_options opts,
+                     reflector_callbacks cb)
+    : opts_(std::move(opts)), cb_(std::move(cb)), client_(std::move(cfg)),
+      backoff_(opts_.retry_backoff) {}
+
+reflector::~reflector() {
+  stop();
+  if (thread_.joinable())
+    thread_.join();
+}
+
+void reflector::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void reflector::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  client_.stop();
+}
+
+reflector_stats reflector::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+std::string reflector::last_resource_version() const {
+  std::lock_guard lock(mutex_);
+  return rv_;
+}
+
+bool reflector::sleep_for(std::chrono::milliseconds d) {
+  std::unique_lock lock(mutex_);
+  return !cv_.wait_for(lock, d, [this] { return stop_.load(); });
+}
+
+void reflector::report(const std::string& msg) {
+  {
+    std::lock_guard lock(mutex_);
+    ++stats_.errors;
+  }
+  if (cb_.on_error)
+    cb_.on_error(msg);
+}
+
+std::chrono::seconds reflector::pick_timeout() {
+  auto lo = opts_.min_watch_timeout.count();
+  auto hi = std::max(lo, opts_.max_watch_timeout.count());
+  thread_local std::mt19937 gen{std::random_device{}()};
+  return std::chrono::seconds(std::uniform_int_distribution<long long>(lo, hi)(gen));
+}
+
+void reflector::run() {
+  const auto& what = opts_.resource.resource;
+  bool need_list = true;
+  bool after_watch = false; // the next watch resumes from a previous watch's RV
+  auto set_rv = [this](std::string rv) {
+    std::lock_guard lock(mutex_);
+    rv_ = std::move(rv);
+  };
+  while (!stop_) {
+    // What to do after a failure: wait (backoff), then relist or re-watch.
+    bool failed = false;
+    try {
+      if (need_list) {
+        auto list = client_.list(opts_.resource, opts_.page_limit);
+        set_rv(list.resource_version);
+        {
+          std::lock_guard lock(mutex_);
+          if (++stats_.lists > 1)
+            ++stats_.relists;
+        }
+        need_list = false;
+        after_watch = false;
+        if (cb_.on_list)
+          cb_.on_list(std::move(list.items), list.resource_version);
+      }
+      watch_options wo;
+      wo.resource_version = last_resource_version();
+      wo.timeout = pick_timeout();
+      {
+        std::lock_guard lock(mutex_);
+        ++stats_.watches;
+        if (after_watch)
+          ++stats_.watch_restarts;
+      }
+      after_watch = true;
+      auto started = std::chrono::steady_clock::now();
+      std::size_t changes = 0;
+      bool expired = false;
+      std::string error_status;
+      client_.watch(opts_.resource, wo, [&](watch_event&& ev) {
+        if (stop_)
+          return false;
+        if (ev.type == watch_event_type::error) {
+          expired = ev.is_expired();
+          error_status = ev.status_message();
+          return false; // the server closes after an ERROR anyway
+        }
+        ++changes;
+        if (auto rv = ev.resource_version(); !rv.empty())
+          set_rv(std::move(rv)); // bookmarks advance the resume point too
+        if (ev.type != watch_event_type::bookmark) {
+          {
+            std::lock_guard lock(mutex_);
+            ++stats_.events;
+          }
+          if (cb_.on_event)
+            cb_.on_event(ev.type, ev.object);
+        }
+        return true;
+      });
+      if (expired) {
+        report("watch " + what + ": resource version expired (" + error_status + "), relisting");
+        need_list = failed = true;
+      } else if (!error_status.empty()) {
+        report("watch " + what + ": ERROR event: " + error_status + ", relisting");
+        need_list = failed = true;
+      } else if (changes == 0 &&
+                 std::chrono::steady_clock::now() - started < opts_.min_watch_duration) {
+        // A watch that closes at once is a server in trouble: do not hammer it.
+        report("watch " + what + ": closed after less than " +
+               std::to_string(opts_.min_watch_duration.count()) + " ms without events, relisting");
+        need_list = failed = true;
+      }
+    } catch (const stopped_error&) {
+      break;
+    } catch (const api_error& e) {
+      if (stop_)
+        break;
+      failed = true;
+      if (e.is_forbidden()) {
+        report(std::string(e.what()) + "; " + e.rbac_hint());
+        need_list = true;
+      } else if (e.is_too_many_requests()) {
+        report(e.what()); // overload: same request again after the backoff
+      } else {
+        // 410 (HTTP), 5xx, 504 "too large resource version", 401 after a token re-read:
+        // start over from a fresh list.
+        report(e.what());
+        need_list = true;
+      }
+    } catch (const transport_error& e) {
+      if (stop_)
+        break;
+      // Refused, reset, cut off mid-stream: the RV of the last complete event is still valid,
+      // so re-watch from it (or retry the list) after the backoff.
+      report(e.what());
+      failed = true;
+    }
+    if (failed && !sleep_for(backoff_.next()))
+      break;
+  }
+}
+
+} // namespace kcr::kube

@@ -1,0 +1,99 @@
+// List-then-watch loop for one resource (all Nodes, or one ConfigMap by name), client-go
+// reflector semantics: on_list with the full state after every (re)list, on_event per change,
+// resume from the last resourceVersion (bookmarks count) after a clean close, relist on
+// 410 Expired/Gone (ERROR event or HTTP 410) and after a watch that closed in < 1 s without
+// events, exponential backoff with jitter on errors (429 / refused / 5xx / 401 / 403).
+//
+// Threading: run() blocks the calling thread until stop(); start() runs it on an own thread.
+// Callbacks run on that thread. stop() may be called from any thread and makes run() return
+// within a second (the socket is shut down, a backoff sleep is interrupted).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "kube/api_client.hpp"
+#include "kube/backoff.hpp"
+
+namespace kcr::kube {
+
+struct reflector_options {
+  resource_ref resource = resource_ref::nodes();
+  std::size_t page_limit = 500;
+  /// Each watch asks for a random timeoutSeconds in [min, max] (client-go: 300-600 s), so that
+  /// many clients do not re-watch in lockstep.
+  std::chrono::seconds min_watch_timeout{300};
+  std::chrono::seconds max_watch_timeout{600};
+  backoff::params retry_backoff{};
+  /// A watch that ends sooner than this without any event is suspicious: back off and relist.
+  std::chrono::milliseconds min_watch_duration{1000};
+};
+
+struct reflector_callbacks {
+  /// Full state after every (re)list; the caller diffs against what it had to find deletions.
+  std::function<void(std::vector<boost::json::object>&& items, const std::string& rv)> on_list;
+  /// ADDED / MODIFIED / DELETED (BOOKMARK and ERROR are handled inside).
+  std::function<void(watch_event_type type, const boost::json::object& object)> on_event;
+  /// A failure the reflector recovers from by itself (logged by the caller); for 403 the
+  /// message carries an RBAC hint naming the verb and resource.
+  std::function<void(const std::string& message)> on_error;
+};
+
+/// Counters for metrics; all monotonic.
+struct reflector_stats {
+  std::size_t lists = 0;          ///< successful lists (the first one included)
+  std::size_t relists = 0;        ///< lists after the first
+  std::size_t watches = 0;        ///< watch requests started
+  std::size_t watch_restarts = 0; ///< watches resumed from a previous watch's RV (no relist)
+  std::size_t events = 0;         ///< ADDED/MODIFIED/DELETED delivered
+  std::size_t errors = 0;         ///< on_error calls
+};
+
+class reflector {
+public:
+  /// Throws config_error if the configuration's TLS material is unusable.
+  reflector(std::shared_ptr<const client_config> cfg, reflector_options opts,
+            reflector_callbacks cb);
+  /// Stops and joins the thread started by start().
+  ~reflector();
+  reflector(const reflector&) = delete;
+  reflector& operator=(const reflector&) = delete;
+
+  /// Lists and watches until stop(). Exceptions thrown by callbacks propagate out of run().
+  void run();
+  void start();
+  /// Thread-safe, idempotent, prompt.
+  void stop();
+
+  reflector_stats stats() const;
+  /// The resourceVersion the next watch would resume from.
+  std::string last_resource_version() const;
+
+private:
+  bool sleep_for(std::chrono::milliseconds d); // false when stopped meanwhile
+  void report(const std::string& msg);
+  std::chrono::seconds pick_timeout();
+
+  reflector_options opts_;
+  reflector_callbacks cb_;
+  api_client client_;
+  backoff backoff_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::string rv_;
+  reflector_stats stats_;
+  std::thread thread_;
+};
+
+} // namespace kcr::kube
