@@ -1,0 +1,395 @@
+// Privileged tests of netlink_tunnel_manager and link_monitor: each case runs
+// in a fresh network namespace with a veth underlay (198.51.100.10/24 on ul0).
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <boost/test/unit_test.hpp>
+
+#include "net/link_monitor.hpp"
+#include "net/netlink_tunnel.hpp"
+#include "test/net/netns_fixture.hpp"
+#include "test/net/tunnel_check.hpp"
+
+using namespace kcr::net;
+using namespace kcr::test;
+using namespace std::chrono_literals;
+
+BOOST_TEST_GLOBAL_FIXTURE(require_root);
+
+namespace {
+
+const char* vx = "routervxlan0";
+
+tunnel_spec node_spec() {
+  tunnel_spec s;
+  s.vni = 42;
+  s.port = 4789;
+  s.local = *ip_address::parse("198.51.100.10");
+  s.remote = *ip_address::parse("198.51.100.1");
+  s.overlay = *cidr::parse("192.168.254.1/24");
+  s.endpoint_neighbour = static_neighbour{*ip_address::parse("192.168.254.254"),
+                                          *mac_address::parse("0a:58:c0:a8:fe:fe")};
+  return s;
+}
+
+// A namespace with a veth underlay; the test thread is inside it while this lives.
+struct node_ns {
+  netns ns;
+  node_ns() {
+    ns.must("ip link add ul0 type veth peer name ul1 && ip addr add 198.51.100.10/24 dev ul0 && "
+            "ip link set ul0 up && ip link set ul1 up");
+  }
+};
+
+bool has_change(const converge_report& r, const std::string& text) {
+  for (const auto& c : r.changes)
+    if (c.find(text) != std::string::npos)
+      return true;
+  return false;
+}
+
+std::string changes_text(const converge_report& r) {
+  std::string s;
+  for (const auto& c : r.changes)
+    s += "[" + c + "] ";
+  return s;
+}
+
+void check_converged(const netns& ns) {
+  observed o = observe(ns, vx);
+  BOOST_TEST_REQUIRE(o.exists);
+  BOOST_TEST(o.kind == "vxlan");
+  BOOST_TEST(o.alias == "kube-chorus-router");
+  BOOST_TEST(o.vni == 42);
+  BOOST_TEST(o.port == 4789);
+  BOOST_TEST(o.local == "198.51.100.10");
+  BOOST_TEST(o.lower == "ul0");
+  BOOST_TEST(o.mtu == 1450);
+  BOOST_TEST(o.mac == "0a:58:c0:a8:fe:01");
+  BOOST_TEST(o.up);
+  BOOST_TEST(o.inet == std::vector<std::string>{"192.168.254.1/24"},
+             boost::test_tools::per_element());
+  BOOST_TEST(o.fdb_zero == std::vector<std::string>{"198.51.100.1"},
+             boost::test_tools::per_element());
+  BOOST_TEST(o.perm_neigh == std::vector<std::string>{"192.168.254.254 0a:58:c0:a8:fe:fe"},
+             boost::test_tools::per_element());
+  BOOST_TEST(o.rp_filter == "2");
+}
+
+converge_report must_converge(tunnel_manager& m, const tunnel_spec& s) {
+  auto r = m.converge(s);
+  BOOST_TEST_REQUIRE(r.ok(), "converge failed: " << (r.ok() ? tunnel_error{} : r.error()));
+  return r.value();
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(tunnel_privileged)
+
+BOOST_AUTO_TEST_CASE(create_from_nothing_then_no_writes) {
+  node_ns n;
+  enter_netns in(n.ns);
+  netlink_tunnel_manager m;
+  auto first = must_converge(m, node_spec());
+  BOOST_TEST_MESSAGE("first converge: " << first.netlink_writes << " writes "
+                                        << changes_text(first));
+  BOOST_TEST(first.created);
+  BOOST_TEST(first.netlink_writes > 0);
+  BOOST_TEST(has_change(first, "created vxlan on ul0"));
+  check_converged(n.ns);
+  auto second = must_converge(m, node_spec());
+  BOOST_TEST(second.netlink_writes == 0);
+  BOOST_TEST(second.changes.empty(), changes_text(second));
+  BOOST_TEST(!second.created);
+  // A fresh manager (new socket) sees the same: nothing to do.
+  netlink_tunnel_manager m2;
+  BOOST_TEST(must_converge(m2, node_spec()).netlink_writes == 0);
+  auto st = m.current_state(vx);
+  BOOST_TEST_REQUIRE(st.ok());
+  BOOST_TEST_REQUIRE(st.value().has_value());
+  BOOST_TEST(st.value()->ours);
+  BOOST_TEST(st.value()->vni == 42u);
+  BOOST_TEST(st.value()->lower_ifindex > 0);
+}
+
+BOOST_AUTO_TEST_CASE(drift_is_repaired) {
+  struct row {
+    const char* what;
+    const char* drift; // shell command run in the namespace
+    const char* expect_change;
+  };
+  const row rows[] = {
+      {"address removed", "ip addr del 192.168.254.1/24 dev routervxlan0",
+       "added address 192.168.254.1/24"},
+      {"extra address", "ip addr add 10.9.9.9/24 dev routervxlan0", "removed address 10.9.9.9/24"},
+      {"link down", "ip link set routervxlan0 down", "link set up"},
+      {"mtu changed", "ip link set routervxlan0 mtu 1300", "mtu 1300 -> 1450"},
+      {"mac changed", "ip link set routervxlan0 address 02:11:22:33:44:55",
+       "mac 02:11:22:33:44:55 -> 0a:58:c0:a8:fe:01"},
+      {"fdb entry deleted", "bridge fdb del 00:00:00:00:00:00 dev routervxlan0 dst 198.51.100.1",
+       "added FDB 00:00:00:00:00:00 dst 198.51.100.1"},
+      {"stray fdb entry", "bridge fdb append 00:00:00:00:00:00 dev routervxlan0 dst 198.51.100.99",
+       "removed FDB 00:00:00:00:00:00 dst 198.51.100.99"},
+      {"neighbour deleted", "ip neigh del 192.168.254.254 dev routervxlan0",
+       "neighbour 192.168.254.254 lladdr 0a:58:c0:a8:fe:fe"},
+      {"neighbour changed",
+       "ip neigh replace 192.168.254.254 lladdr 02:00:00:00:00:01 dev routervxlan0 nud permanent",
+       "neighbour 192.168.254.254"},
+      {"rp_filter strict", "echo 1 > /proc/sys/net/ipv4/conf/routervxlan0/rp_filter",
+       "rp_filter 1 -> 2"},
+      {"link deleted", "ip link del routervxlan0", "created vxlan"},
+      {"VNI changed (ours)",
+       "ip link del routervxlan0 && ip link add routervxlan0 type vxlan id 7 dstport 4789 "
+       "local 198.51.100.10 dev ul0 && ip link set routervxlan0 alias kube-chorus-router",
+       "deleted to recreate (VNI 7 -> 42)"},
+      {"port changed (ours)",
+       "ip link del routervxlan0 && ip link add routervxlan0 type vxlan id 42 dstport 8472 "
+       "local 198.51.100.10 dev ul0 && ip link set routervxlan0 alias kube-chorus-router",
+       "deleted to recreate (port 8472 -> 4789)"},
+  };
+  for (const auto& r : rows) {
+    BOOST_TEST_CONTEXT("drift: " << r.what) {
+      node_ns n;
+      enter_netns in(n.ns);
+      netlink_tunnel_manager m;
+      must_converge(m, node_spec());
+      n.ns.must(r.drift);
+      auto rep = must_converge(m, node_spec());
+      BOOST_TEST_MESSAGE(r.what << ": " << rep.netlink_writes << " writes " << changes_text(rep));
+      BOOST_TEST(has_change(rep, r.expect_change), "changes: " << changes_text(rep));
+      // rp_filter is a sysctl, not netlink: reported, but no netlink write.
+      if (std::string(r.what) == "rp_filter strict")
+        BOOST_TEST(rep.netlink_writes == 0);
+      else
+        BOOST_TEST(rep.netlink_writes > 0);
+      check_converged(n.ns);
+      BOOST_TEST(must_converge(m, node_spec()).netlink_writes == 0);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(spec_changes_recreate_or_adapt) {
+  node_ns n;
+  enter_netns in(n.ns);
+  n.ns.must("ip addr add 198.51.100.11/24 dev ul1");
+  netlink_tunnel_manager m;
+  must_converge(m, node_spec());
+  auto s = node_spec();
+  s.vni = 43;
+  auto rep = must_converge(m, s);
+  BOOST_TEST(has_change(rep, "deleted to recreate (VNI 42 -> 43)"), changes_text(rep));
+  BOOST_TEST(observe(n.ns, vx).vni == 43);
+  // The underlay IP moved to another device: recreated on it.
+  s.local = *ip_address::parse("198.51.100.11");
+  rep = must_converge(m, s);
+  BOOST_TEST(has_change(rep, "local 198.51.100.10 -> 198.51.100.11"), changes_text(rep));
+  BOOST_TEST(observe(n.ns, vx).lower == "ul1");
+  // New remote VTEP: the FDB follows, the link stays.
+  s.remote = *ip_address::parse("198.51.100.2");
+  rep = must_converge(m, s);
+  BOOST_TEST(!rep.created);
+  BOOST_TEST(has_change(rep, "added FDB 00:00:00:00:00:00 dst 198.51.100.2"), changes_text(rep));
+  BOOST_TEST(has_change(rep, "removed FDB 00:00:00:00:00:00 dst 198.51.100.1"), changes_text(rep));
+  BOOST_TEST(observe(n.ns, vx).fdb_zero == std::vector<std::string>{"198.51.100.2"},
+             boost::test_tools::per_element());
+  // Explicit MTU and explicit lower device.
+  s.mtu = 1400;
+  s.lower_device = "ul1";
+  rep = must_converge(m, s);
+  BOOST_TEST(has_change(rep, "mtu 1450 -> 1400"), changes_text(rep));
+  BOOST_TEST(observe(n.ns, vx).mtu == 1400);
+  BOOST_TEST(must_converge(m, s).netlink_writes == 0);
+}
+
+BOOST_AUTO_TEST_CASE(errors_are_classified) {
+  node_ns n;
+  enter_netns in(n.ns);
+  netlink_tunnel_manager m;
+  auto s = node_spec();
+  s.local = *ip_address::parse("198.51.100.77"); // nobody holds it
+  auto r = m.converge(s);
+  BOOST_TEST_REQUIRE(!r.ok());
+  BOOST_TEST(r.error().code == tunnel_errc::lower_device_not_found);
+  BOOST_TEST(r.error().message.find("198.51.100.77") != std::string::npos, r.error().message);
+  s = node_spec();
+  s.lower_device = "nosuch0";
+  r = m.converge(s);
+  BOOST_TEST_REQUIRE(!r.ok());
+  BOOST_TEST(r.error().code == tunnel_errc::lower_device_not_found);
+  BOOST_TEST(r.error().message.find("nosuch0") != std::string::npos, r.error().message);
+  s = node_spec();
+  s.vni = 0;
+  r = m.converge(s);
+  BOOST_TEST_REQUIRE(!r.ok());
+  BOOST_TEST(r.error().code == tunnel_errc::invalid_spec);
+  BOOST_TEST(r.error().message.find("VNI 0") != std::string::npos, r.error().message);
+  BOOST_TEST(!observe(n.ns, vx).exists);
+}
+
+BOOST_AUTO_TEST_CASE(foreign_interface_is_left_alone) {
+  node_ns n;
+  enter_netns in(n.ns);
+  n.ns.must("ip link add routervxlan0 type vxlan id 9 dstport 4789 local 198.51.100.10 dev ul0");
+  netlink_tunnel_manager m;
+  auto r = m.converge(node_spec());
+  BOOST_TEST_REQUIRE(!r.ok());
+  BOOST_TEST(r.error().code == tunnel_errc::foreign_interface);
+  BOOST_TEST(r.error().message.find("routervxlan0") != std::string::npos, r.error().message);
+  BOOST_TEST(r.error().message.find("not ours") != std::string::npos, r.error().message);
+  BOOST_TEST_MESSAGE("foreign: " << r.error());
+  auto c = m.cleanup();
+  BOOST_TEST_REQUIRE(c.ok());
+  BOOST_TEST(c->removed.empty());
+  BOOST_TEST(c->netlink_writes == 0);
+  auto rm = m.remove(vx);
+  BOOST_TEST_REQUIRE(!rm.ok());
+  BOOST_TEST(rm.error().code == tunnel_errc::foreign_interface);
+  observed o = observe(n.ns, vx);
+  BOOST_TEST(o.exists);
+  BOOST_TEST(o.vni == 9);
+  BOOST_TEST(o.alias == "");
+  BOOST_TEST(o.inet.empty());
+  BOOST_TEST(o.fdb_zero.empty());
+}
+
+BOOST_AUTO_TEST_CASE(cleanup_removes_ours_only_and_is_idempotent) {
+  node_ns n;
+  enter_netns in(n.ns);
+  n.ns.must("ip link add other0 type vxlan id 77 dstport 4790 local 198.51.100.10 dev ul0");
+  netlink_tunnel_manager m;
+  must_converge(m, node_spec());
+  auto c1 = m.cleanup();
+  BOOST_TEST_REQUIRE(c1.ok());
+  BOOST_TEST(c1->removed == std::vector<std::string>{vx}, boost::test_tools::per_element());
+  BOOST_TEST(c1->netlink_writes == 1);
+  BOOST_TEST(!observe(n.ns, vx).exists);
+  BOOST_TEST(observe(n.ns, "other0").exists);
+  auto c2 = m.cleanup();
+  BOOST_TEST_REQUIRE(c2.ok());
+  BOOST_TEST(c2->removed.empty());
+  BOOST_TEST(c2->netlink_writes == 0);
+  BOOST_TEST(observe(n.ns, "other0").exists);
+  // Single-interface removal: ours goes, absent is fine.
+  must_converge(m, node_spec());
+  auto r1 = m.remove(vx);
+  BOOST_TEST_REQUIRE(r1.ok());
+  BOOST_TEST(r1->removed.size() == 1u);
+  auto r2 = m.remove(vx);
+  BOOST_TEST_REQUIRE(r2.ok());
+  BOOST_TEST(r2->removed.empty());
+  BOOST_TEST(r2->netlink_writes == 0);
+  auto st = m.current_state(vx);
+  BOOST_TEST_REQUIRE(st.ok());
+  BOOST_TEST(!st.value().has_value());
+}
+
+BOOST_AUTO_TEST_CASE(monitor_reports_deletion_within_a_second_and_stops_promptly) {
+  node_ns n;
+  enter_netns in(n.ns);
+  netlink_tunnel_manager m;
+  must_converge(m, node_spec());
+  auto mon = link_monitor::open({vx});
+  BOOST_TEST_REQUIRE(mon.ok(), (mon.ok() ? tunnel_error{} : mon.error()));
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<link_event> seen;
+  std::atomic<bool> stop{false};
+  std::thread t([&] {
+    mon.value()->run(stop, [&](const link_event& e) {
+      std::lock_guard lk(mu);
+      seen.push_back(e);
+      cv.notify_all();
+    });
+  });
+  auto t0 = std::chrono::steady_clock::now();
+  n.ns.must("ip link del routervxlan0");
+  bool got = false;
+  {
+    std::unique_lock lk(mu);
+    got = cv.wait_for(lk, 1s, [&] {
+      for (const auto& e : seen)
+        if (e.kind == link_event_kind::deleted && e.interface == vx)
+          return true;
+      return false;
+    });
+  }
+  auto reported = std::chrono::steady_clock::now() - t0;
+  // Repair right away, as the tunnel actor would; the interface is back fast.
+  auto rep = must_converge(m, node_spec());
+  auto repaired = std::chrono::steady_clock::now() - t0;
+  BOOST_TEST(got, "no deletion event within 1 s");
+  BOOST_TEST(rep.created);
+  BOOST_TEST_MESSAGE("deletion reported after "
+                     << std::chrono::duration_cast<std::chrono::milliseconds>(reported).count()
+                     << " ms (incl. running `ip`), repaired after "
+                     << std::chrono::duration_cast<std::chrono::milliseconds>(repaired).count()
+                     << " ms");
+  BOOST_TEST(reported < 1s);
+  BOOST_TEST(repaired < 1s);
+  auto s0 = std::chrono::steady_clock::now();
+  stop = true;
+  mon.value()->wake();
+  t.join();
+  auto stopped = std::chrono::steady_clock::now() - s0;
+  BOOST_TEST(stopped < 50ms,
+             "stop took " << std::chrono::duration_cast<std::chrono::milliseconds>(stopped).count()
+                          << " ms");
+}
+
+BOOST_AUTO_TEST_CASE(monitor_reports_what_drifted) {
+  node_ns n;
+  enter_netns in(n.ns);
+  netlink_tunnel_manager m;
+  must_converge(m, node_spec());
+  auto mon = link_monitor::open({vx});
+  BOOST_TEST_REQUIRE(mon.ok());
+  struct row {
+    const char* drift;
+    link_event_kind kind;
+    const char* detail;
+  };
+  const row rows[] = {
+      {"ip link set routervxlan0 down", link_event_kind::down, ""},
+      {"ip link set routervxlan0 up", link_event_kind::up, ""},
+      {"ip link set routervxlan0 mtu 1300", link_event_kind::mtu_changed, "1450 -> 1300"},
+      {"ip link set routervxlan0 address 02:11:22:33:44:55", link_event_kind::mac_changed,
+       "0a:58:c0:a8:fe:01 -> 02:11:22:33:44:55"},
+      {"ip addr del 192.168.254.1/24 dev routervxlan0", link_event_kind::address_removed,
+       "192.168.254.1/24"},
+      {"ip addr add 10.9.9.9/24 dev routervxlan0", link_event_kind::address_added, "10.9.9.9/24"},
+      {"ip link set ul1 mtu 1400", link_event_kind::resync, ""}, // not watched: no event
+      {"ip link del routervxlan0", link_event_kind::deleted, ""},
+      {"ip link add routervxlan0 type vxlan id 5 dstport 4789 dev ul0", link_event_kind::appeared,
+       ""},
+  };
+  for (const auto& r : rows) {
+    BOOST_TEST_CONTEXT(r.drift) {
+      n.ns.must(r.drift);
+      std::vector<link_event> got;
+      auto deadline = std::chrono::steady_clock::now() + 1s;
+      while (std::chrono::steady_clock::now() < deadline) {
+        auto ev = mon.value()->poll_once(100ms);
+        BOOST_TEST_REQUIRE(ev.ok());
+        got.insert(got.end(), ev->begin(), ev->end());
+        if (r.kind == link_event_kind::resync ? false : !got.empty())
+          break;
+      }
+      if (r.kind == link_event_kind::resync) {
+        BOOST_TEST(got.empty(), "unwatched interface reported");
+        continue;
+      }
+      bool found = false;
+      for (const auto& e : got)
+        found = found || (e.kind == r.kind && e.interface == vx &&
+                          (std::string(r.detail).empty() || e.detail == r.detail));
+      std::string all;
+      for (const auto& e : got)
+        all += std::string(to_string(e.kind)) + "(" + e.interface + " " + e.detail + ") ";
+      BOOST_TEST(found, "expected " << to_string(r.kind) << " " << r.detail << ", got " << all);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
