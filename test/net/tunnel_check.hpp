@@ -38,7 +38,7 @@ inline std::string str(const boost::json::value& v, const char* key) {
 /// What the kernel says about one interface.
 struct observed {
   bool exists = false;
-  std::string kind, alias, mac, lower, local;
+  std::string kind, alias, mac, lower, local, remote;
   long vni = -1, port = -1, mtu = -1;
   bool up = false;
   std::vector<std::string> inet;       ///< IPv4 "a.b.c.d/n"
@@ -69,6 +69,7 @@ inline observed observe(const netns& ns, const std::string& dev) {
       if (auto s = str(d, "port"); !s.empty())
         o.port = std::stol(s);
       o.local = str(d, "local");
+      o.remote = str(d, "remote");
       o.lower = str(d, "link");
     }
   }
