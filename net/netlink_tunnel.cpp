@@ -197,6 +197,20 @@ netlink_tunnel_manager::netlink_tunnel_manager(std::string proc_sys)
 
 netlink_tunnel_manager::~netlink_tunnel_manager() = default;
 
+tunnel_result<converge_report> netlink_tunnel_manager::converge(const tunnel_spec& spec) {
+  return checked(do_converge(spec));
+}
+tunnel_result<cleanup_report> netlink_tunnel_manager::cleanup() {
+  return checked(do_cleanup());
+}
+tunnel_result<cleanup_report> netlink_tunnel_manager::remove(std::string_view name) {
+  return checked(do_remove(name));
+}
+tunnel_result<std::optional<tunnel_state>>
+netlink_tunnel_manager::current_state(std::string_view name) {
+  return checked(do_current_state(name));
+}
+
 tunnel_result<nl_sock*> netlink_tunnel_manager::socket() {
   if (!sock_) {
     auto s = nl::open_route_socket();
@@ -208,7 +222,7 @@ tunnel_result<nl_sock*> netlink_tunnel_manager::socket() {
 }
 
 tunnel_result<std::optional<tunnel_state>>
-netlink_tunnel_manager::current_state(std::string_view name) {
+netlink_tunnel_manager::do_current_state(std::string_view name) {
   auto sk = socket();
   if (!sk)
     return sk.error();
@@ -223,7 +237,7 @@ netlink_tunnel_manager::current_state(std::string_view name) {
   return std::optional<tunnel_state>{std::move(s)};
 }
 
-tunnel_result<converge_report> netlink_tunnel_manager::converge(const tunnel_spec& spec) {
+tunnel_result<converge_report> netlink_tunnel_manager::do_converge(const tunnel_spec& spec) {
   if (auto errs = validate(spec); !errs.empty()) {
     std::string msg = "invalid tunnel spec for " + interface_name(spec) + ": ";
     for (size_t i = 0; i < errs.size(); ++i)
@@ -376,7 +390,7 @@ tunnel_result<converge_report> netlink_tunnel_manager::converge(const tunnel_spe
   return rep;
 }
 
-tunnel_result<cleanup_report> netlink_tunnel_manager::remove(std::string_view name) {
+tunnel_result<cleanup_report> netlink_tunnel_manager::do_remove(std::string_view name) {
   auto sk = socket();
   if (!sk)
     return sk.error();
@@ -398,7 +412,7 @@ tunnel_result<cleanup_report> netlink_tunnel_manager::remove(std::string_view na
   return rep;
 }
 
-tunnel_result<cleanup_report> netlink_tunnel_manager::cleanup() {
+tunnel_result<cleanup_report> netlink_tunnel_manager::do_cleanup() {
   auto sk = socket();
   if (!sk)
     return sk.error();

@@ -45,8 +45,10 @@ public:
   explicit netlink_tunnel_manager(std::string proc_sys = "/proc/sys");
   ~netlink_tunnel_manager() override;
 
-  // The netlink socket is opened on first use and stays bound to the network
-  // namespace of the thread that made that first call.
+  // The netlink socket is opened on first use, in the network namespace of
+  // the calling thread, and kept. After a netlink_error it is dropped (an
+  // interrupted dump would leave stale replies in it) and reopened by the
+  // next call. Not thread-safe: one manager per actor/thread.
   tunnel_result<converge_report> converge(const tunnel_spec& spec) override;
   tunnel_result<cleanup_report> cleanup() override;
   tunnel_result<cleanup_report> remove(std::string_view name) override;
@@ -54,6 +56,16 @@ public:
 
 private:
   tunnel_result<nl_sock*> socket();
+  template <class T>
+  T checked(T result) {
+    if (!result.ok() && result.error().code == tunnel_errc::netlink_error)
+      sock_.reset();
+    return result;
+  }
+  tunnel_result<converge_report> do_converge(const tunnel_spec& spec);
+  tunnel_result<cleanup_report> do_cleanup();
+  tunnel_result<cleanup_report> do_remove(std::string_view name);
+  tunnel_result<std::optional<tunnel_state>> do_current_state(std::string_view name);
 
   std::string proc_sys_;
   nl::sock_ptr sock_;
