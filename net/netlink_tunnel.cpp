@@ -15,6 +15,8 @@
 #include <netlink/route/link.h>
 #include <netlink/route/neighbour.h>
 
+#include "net/netlink_writer.hpp"
+
 namespace kcr::net {
 
 namespace {
@@ -66,60 +68,6 @@ tunnel_result<lower_device> resolve_lower(nl_sock* sk, const tunnel_spec& spec) 
   lower_from_link(link.value(), out);
   return out;
 }
-
-// Performs and counts every modifying netlink request.
-class writer {
-public:
-  writer(nl_sock* sk, int& count) : sk_(sk), count_(count) {}
-
-  int add_link(rtnl_link* l) {
-    ++count_;
-    return rtnl_link_add(sk_, l, NLM_F_CREATE | NLM_F_EXCL);
-  }
-  int change_link(rtnl_link* orig, rtnl_link* changes) {
-    ++count_;
-    return rtnl_link_change(sk_, orig, changes, 0);
-  }
-  int delete_link(rtnl_link* l) {
-    ++count_;
-    return rtnl_link_delete(sk_, l);
-  }
-  int address(bool add, int ifindex, const cidr& c) {
-    nl::raddr_ptr a{rtnl_addr_alloc()};
-    rtnl_addr_set_ifindex(a.get(), ifindex);
-    rtnl_addr_set_local(a.get(), nl::to_nl(c).get());
-    rtnl_addr_set_prefixlen(a.get(), c.prefix());
-    ++count_;
-    return add ? rtnl_addr_add(sk_, a.get(), 0) : rtnl_addr_delete(sk_, a.get(), 0);
-  }
-  // VXLAN FDB entry 00:00:00:00:00:00 dst `dst` (the default destination).
-  int fdb(bool add, int ifindex, const ip_address& dst) {
-    nl::neigh_ptr n{rtnl_neigh_alloc()};
-    rtnl_neigh_set_ifindex(n.get(), ifindex);
-    rtnl_neigh_set_lladdr(n.get(), nl::to_nl(mac_address{}).get());
-    // set_dst also sets the family; AF_BRIDGE must come after it.
-    rtnl_neigh_set_dst(n.get(), nl::to_nl(dst).get());
-    rtnl_neigh_set_family(n.get(), AF_BRIDGE);
-    rtnl_neigh_set_flags(n.get(), NTF_SELF);
-    rtnl_neigh_set_state(n.get(), NUD_PERMANENT | NUD_NOARP);
-    ++count_;
-    return add ? rtnl_neigh_add(sk_, n.get(), NLM_F_CREATE | NLM_F_APPEND)
-               : rtnl_neigh_delete(sk_, n.get(), 0);
-  }
-  int neighbour(int ifindex, const static_neighbour& sn) {
-    nl::neigh_ptr n{rtnl_neigh_alloc()};
-    rtnl_neigh_set_ifindex(n.get(), ifindex);
-    rtnl_neigh_set_dst(n.get(), nl::to_nl(sn.ip).get());
-    rtnl_neigh_set_lladdr(n.get(), nl::to_nl(sn.mac).get());
-    rtnl_neigh_set_state(n.get(), NUD_PERMANENT);
-    ++count_;
-    return rtnl_neigh_add(sk_, n.get(), NLM_F_CREATE | NLM_F_REPLACE);
-  }
-
-private:
-  nl_sock* sk_;
-  int& count_;
-};
 
 bool ipv6_link_local(const cidr& c) {
   return c.address().is_v6() && c.address().bytes()[0] == 0xfe &&
@@ -251,7 +199,7 @@ tunnel_result<converge_report> netlink_tunnel_manager::do_converge(const tunnel_
   converge_report rep;
   rep.interface = interface_name(spec);
   const std::string& name = rep.interface;
-  writer w(sk, rep.netlink_writes);
+  nl::writer w(sk, rep.netlink_writes);
   auto change = [&](std::string text) { rep.changes.push_back(name + ": " + std::move(text)); };
 
   auto lower = resolve_lower(sk, spec);
@@ -403,7 +351,7 @@ tunnel_result<cleanup_report> netlink_tunnel_manager::do_remove(std::string_view
   tunnel_state s = link_state(link.value().get());
   if (!s.ours)
     return foreign(s);
-  writer w(sk.value(), rep.netlink_writes);
+  nl::writer w(sk.value(), rep.netlink_writes);
   // FDB entries, neighbours and addresses go with the link.
   if (int err = w.delete_link(link.value().get());
       err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NODEV)
@@ -420,7 +368,7 @@ tunnel_result<cleanup_report> netlink_tunnel_manager::do_cleanup() {
   if (!cache)
     return cache.error();
   cleanup_report rep;
-  writer w(sk.value(), rep.netlink_writes);
+  nl::writer w(sk.value(), rep.netlink_writes);
   for (nl_object* o = nl_cache_get_first(cache->get()); o; o = nl_cache_get_next(o)) {
     auto* l = reinterpret_cast<rtnl_link*>(o);
     const char* alias = rtnl_link_get_ifalias(l);
