@@ -96,12 +96,16 @@ struct published_snapshot {
 struct leadership {
   bool leading = false;
   std::string identity;
+  /// Counts the times this instance started leading. Allocator and publisher hear the same
+  /// sequence, so a desired set stamped with an older term is from a past leadership and dropped.
+  uint64_t term = 0;
 };
 
 /// allocator -> publisher: changes to the desired entries. `full` replaces the whole desired set
 /// (sent when the allocator becomes ready and at every Sync); otherwise `upserted` entries are
 /// set and `removed` node names dropped.
 struct desired_entries {
+  uint64_t term = 0; // the leadership term the allocator computed this in
   bool full = false;
   std::vector<kube::node_entry> upserted;
   std::vector<std::string> removed;
@@ -181,11 +185,11 @@ typename I::result_type inspect(I& f, published_snapshot& x) {
 }
 template <class I>
 typename I::result_type inspect(I& f, leadership& x) {
-  return f(caf::meta::type_name("leadership"), x.leading, x.identity);
+  return f(caf::meta::type_name("leadership"), x.leading, x.identity, x.term);
 }
 template <class I>
 typename I::result_type inspect(I& f, desired_entries& x) {
-  return f(caf::meta::type_name("desired_entries"), x.full, x.upserted, x.removed);
+  return f(caf::meta::type_name("desired_entries"), x.term, x.full, x.upserted, x.removed);
 }
 template <class I>
 typename I::result_type inspect(I& f, entry_assigned& x) {

@@ -1,0 +1,347 @@
+#include "actors/allocator.hpp"
+
+#include <chrono>
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+namespace kcr::actors {
+
+namespace {
+
+std::string why_not_ready(const kube::node_info& n) {
+  if (!n.problems.empty()) {
+    std::string s;
+    for (const auto& p : n.problems)
+      s += (s.empty() ? "" : "; ") + p;
+    return s;
+  }
+  if (!n.underlay_ip)
+    return "Node " + n.name + " has no usable InternalIP/ExternalIP address";
+  return "Node " + n.name + " has no pod CIDR (spec.podCIDRs, spec.podCIDR or a CNI annotation)";
+}
+
+} // namespace
+
+// --- inputs
+// ---------------------------------------------------------------------------------------
+
+allocator_outbox allocator_state::on_upsert(kube::node_info node) {
+  auto name = node.name;
+  nodes.insert_or_assign(name, std::move(node));
+  allocator_outbox out;
+  if (!ready())
+    return out;
+  desired_entries delta;
+  reconcile(name, out, delta);
+  retry_waiting(out, delta); // an IP change may have resolved another node's duplicate
+  if (!delta.upserted.empty() || !delta.removed.empty())
+    out.to_publisher = std::move(delta);
+  update_metrics();
+  return out;
+}
+
+allocator_outbox allocator_state::on_delete(const std::string& name) {
+  nodes.erase(name);
+  allocator_outbox out;
+  if (!ready())
+    return out;
+  desired_entries delta;
+  reconcile(name, out, delta);
+  retry_waiting(out, delta); // its address is free again
+  if (!delta.upserted.empty() || !delta.removed.empty())
+    out.to_publisher = std::move(delta);
+  update_metrics();
+  return out;
+}
+
+allocator_outbox allocator_state::on_synced() {
+  synced = true;
+  if (ready())
+    return on_sync(); // a relist: every change was already delivered; re-check the whole set
+  return try_become_ready();
+}
+
+allocator_outbox allocator_state::on_snapshot(published_snapshot snap) {
+  snapshot = std::move(snap);
+  // While ready, the pool is the truth and the publisher repairs what differs.
+  if (ready())
+    return {};
+  return try_become_ready();
+}
+
+allocator_outbox allocator_state::on_leadership(bool now_leading, uint64_t new_term) {
+  leading = now_leading;
+  term = new_term;
+  if (!leading) {
+    // Another instance allocates now; when this one leads again it restores from what that one
+    // published, so nothing of the old pool may survive.
+    if (ready())
+      spdlog::info("allocator: stopped allocating (not leading)");
+    pool.reset();
+    entries.clear();
+    waiting.clear();
+    update_metrics();
+    return {};
+  }
+  return try_become_ready();
+}
+
+allocator_outbox allocator_state::on_sync() {
+  allocator_outbox out;
+  if (!ready())
+    return out;
+  desired_entries scratch;
+  std::vector<std::string> names;
+  for (const auto& [name, _] : entries)
+    if (!nodes.count(name))
+      names.push_back(name); // entries of nodes that vanished
+  for (const auto& [name, _] : nodes)
+    names.push_back(name);
+  for (const auto& name : names)
+    reconcile(name, out, scratch);
+  retry_waiting(out, scratch);
+  desired_entries full;
+  full.full = true;
+  for (const auto& [_, e] : entries)
+    full.upserted.push_back(e);
+  out.to_publisher = std::move(full);
+  update_metrics();
+  return out;
+}
+
+std::string allocator_state::status() const {
+  std::string s = std::string{"allocator "} + (leading ? "leading" : "following") +
+                  (synced ? " synced" : " listing") + (snapshot ? " seen-configmap" : "") +
+                  (ready() ? " ready" : " not-ready") + " nodes=" + std::to_string(nodes.size()) +
+                  " entries=" + std::to_string(entries.size()) +
+                  " waiting=" + std::to_string(waiting.size());
+  if (pool)
+    s += " free=" + std::to_string(pool->free_count());
+  return s;
+}
+
+// --- logic
+// ----------------------------------------------------------------------------------------
+
+allocator_outbox allocator_state::try_become_ready() {
+  allocator_outbox out;
+  if (ready() || !leading || !synced || !snapshot)
+    return out;
+  auto created = net::overlay_pool::create(settings.overlay_network, settings.endpoint_ip);
+  if (!created) {
+    // Flags are validated at start-up, so this means a programming error; say it loudly.
+    spdlog::error("allocator: cannot create the overlay pool: {}", created.error().message);
+    return out;
+  }
+  pool.emplace(std::move(*created));
+  entries.clear();
+  waiting.clear();
+  restore_from_snapshot(out);
+  size_t restored = pool->size();
+  desired_entries scratch;
+  for (const auto& [name, _] : nodes)
+    reconcile(name, out, scratch);
+  desired_entries full;
+  full.full = true;
+  for (const auto& [_, e] : entries)
+    full.upserted.push_back(e);
+  out.to_publisher = std::move(full);
+  spdlog::info("allocator: ready with {} nodes, {} entries ({} restored), {} free addresses",
+               nodes.size(), entries.size(), restored, pool->free_count());
+  update_metrics();
+  return out;
+}
+
+void allocator_state::restore_from_snapshot(allocator_outbox& out) {
+  // Published entries name their node (Name- keys); seed-format ConfigMaps only have the uid
+  // (Host-) and the node IP, so fall back to those.
+  std::map<std::string, std::string> by_uid;
+  std::map<net::ip_address, std::string> by_ip;
+  for (const auto& [name, n] : nodes) {
+    if (!n.uid.empty())
+      by_uid.emplace(n.uid, name);
+    if (n.underlay_ip)
+      by_ip.emplace(*n.underlay_ip, name);
+  }
+  auto restore = [&](const kube::node_entry& e) {
+    std::string name;
+    if (!e.name.empty() && nodes.count(e.name))
+      name = e.name;
+    else if (auto u = by_uid.find(e.uid); !e.uid.empty() && u != by_uid.end())
+      name = u->second;
+    else if (auto i = by_ip.find(e.node_ip); i != by_ip.end())
+      name = i->second;
+    if (name.empty()) {
+      spdlog::info("allocator: published entry of {} ({}) belongs to no existing Node; its address "
+                   "{} is free again",
+                   e.name.empty() ? e.node_ip.to_string() : e.name, e.node_ip.to_string(),
+                   e.overlay_ip.to_string());
+      return;
+    }
+    if (auto rejected = pool->restore(name, e.overlay_ip)) {
+      spdlog::warn("allocator: {}", rejected->message);
+      out.events.push_back({name, nodes[name].uid, true, "OverlayIPConflict", rejected->message});
+    }
+  };
+  for (const auto& e : snapshot->state.entries)
+    restore(e);
+  for (const auto& e : snapshot->partial)
+    restore(e);
+}
+
+void allocator_state::reconcile(const std::string& name, allocator_outbox& out,
+                                desired_entries& delta) {
+  auto withdraw = [&](const std::string& reason, bool deleted) {
+    if (entries.erase(name)) {
+      delta.removed.push_back(name);
+      out.withdrawn.push_back({name, reason, deleted});
+    } else if (deleted) {
+      out.withdrawn.push_back({name, reason, deleted});
+    }
+  };
+
+  auto it = nodes.find(name);
+  if (it == nodes.end()) {
+    if (auto freed = pool->release(name))
+      spdlog::info("allocator: Node {} deleted, overlay address {} released", name,
+                   freed->to_string());
+    waiting.erase(name);
+    withdraw("Node deleted", true);
+    return;
+  }
+  const auto& node = it->second;
+  if (!node.ready_for_entry()) {
+    // Keep an address it already holds (stable across the gap); give it none until it is usable.
+    withdraw(why_not_ready(node), false);
+    set_waiting(name, why_not_ready(node), false, out);
+    return;
+  }
+  // Two Nodes reporting one underlay IP would share the Node-<ip> keys: the first one keeps it.
+  for (const auto& [other, e] : entries) {
+    if (other != name && e.node_ip == *node.underlay_ip) {
+      withdraw("duplicate underlay IP", false);
+      set_waiting(name,
+                  "Node " + name + " reports underlay IP " + node.underlay_ip->to_string() +
+                      ", which Node " + other + " already publishes",
+                  true, out);
+      return;
+    }
+  }
+  auto ip = pool->lookup(name);
+  bool fresh = false;
+  if (!ip) {
+    auto allocated = pool->allocate(name);
+    if (!allocated) {
+      withdraw(allocated.error().message, false);
+      set_waiting(name, "Node " + name + " gets no overlay address: " + allocated.error().message,
+                  true, out);
+      return;
+    }
+    ip = *allocated;
+    fresh = true;
+  }
+  kube::node_entry entry{name, node.uid, *node.underlay_ip, *ip, std::nullopt, node.pod_cidrs};
+  if (waiting.erase(name))
+    spdlog::info("allocator: Node {} no longer waits", name);
+  if (fresh) {
+    spdlog::info("allocator: Node {} ({}) gets overlay address {}", name,
+                 node.underlay_ip->to_string(), ip->to_string());
+    out.events.push_back({name, node.uid, false, "OverlayIPAllocated",
+                          "allocated overlay IP " + ip->to_string() + " for underlay IP " +
+                              node.underlay_ip->to_string()});
+  }
+  auto cur = entries.find(name);
+  if (cur != entries.end() && cur->second == entry)
+    return;
+  entries.insert_or_assign(name, entry);
+  delta.upserted.push_back(entry);
+  out.assigned.push_back({std::move(entry)});
+}
+
+void allocator_state::retry_waiting(allocator_outbox& out, desired_entries& delta) {
+  if (waiting.empty())
+    return;
+  std::vector<std::string> names;
+  for (const auto& [name, _] : waiting)
+    names.push_back(name);
+  for (const auto& name : names)
+    reconcile(name, out, delta);
+}
+
+void allocator_state::set_waiting(const std::string& name, const std::string& reason, bool warn,
+                                  allocator_outbox& out) {
+  auto& current = waiting[name];
+  if (current == reason)
+    return; // logged once, not per sync
+  current = reason;
+  spdlog::warn("allocator: entry of Node {} waits: {}", name, reason);
+  if (warn) {
+    auto n = nodes.find(name);
+    out.events.push_back({name, n == nodes.end() ? "" : n->second.uid, true,
+                          reason.find("exhausted") != std::string::npos ? "OverlayNetworkExhausted"
+                                                                        : "OverlayEntryWaiting",
+                          reason});
+  }
+}
+
+void allocator_state::update_metrics() const {
+  if (!tel)
+    return;
+  tel->metrics.set_nodes(static_cast<double>(nodes.size()));
+  if (pool)
+    tel->metrics.set_overlay(static_cast<double>(pool->size()),
+                             static_cast<double>(pool->free_count()));
+  else
+    tel->metrics.set_overlay(0, 0);
+}
+
+// --- behaviour
+// --------------------------------------------------------------------------------------
+
+allocator_actor::behavior_type allocator(allocator_actor::stateful_pointer<allocator_state> self,
+                                         controller_settings settings,
+                                         std::shared_ptr<telemetry> tel, publisher_actor publisher,
+                                         tunnel_supervisor_actor supervisor,
+                                         event_recorder_actor events) {
+  self->state.settings = settings;
+  self->state.tel = tel;
+  if (tel)
+    tel->health.expect("allocator", 3 * settings.config_sync_period);
+  auto emit = [self, publisher, supervisor, events](allocator_outbox out) {
+    if (out.to_publisher && publisher) {
+      out.to_publisher->term = self->state.term;
+      self->send(publisher, std::move(*out.to_publisher));
+    }
+    if (supervisor) {
+      for (auto& m : out.assigned)
+        self->send(supervisor, std::move(m));
+      for (auto& m : out.withdrawn)
+        self->send(supervisor, std::move(m));
+    }
+    if (events)
+      for (auto& m : out.events)
+        self->send(events, std::move(m));
+  };
+  // Run: the periodic full reconcile.
+  self->delayed_send(self, settings.config_sync_period, sync_atom::value);
+  return {
+      [=](node_upserted& m) { emit(self->state.on_upsert(std::move(m.node))); },
+      [=](node_deleted& m) { emit(self->state.on_delete(m.name)); },
+      [=](nodes_synced&) { emit(self->state.on_synced()); },
+      [=](published_snapshot& m) { emit(self->state.on_snapshot(std::move(m))); },
+      [=](leadership& m) { emit(self->state.on_leadership(m.leading, m.term)); },
+      [=](sync_atom) {
+        auto start = std::chrono::steady_clock::now();
+        emit(self->state.on_sync());
+        if (tel) {
+          tel->metrics.sync_done("allocator", std::chrono::steady_clock::now() - start, true);
+          tel->health.beat("allocator");
+        }
+        self->delayed_send(self, self->state.settings.config_sync_period, sync_atom::value);
+      },
+      [=](status_atom) { return self->state.status(); },
+  };
+}
+
+} // namespace kcr::actors

@@ -1,0 +1,79 @@
+// The allocator: owns the overlay pool and decides every node's desired ConfigMap entry.
+//
+// It allocates only while this instance leads, and only once it knows the whole picture: the
+// Lease is held, the initial Node list is complete and the published ConfigMap has been seen (so
+// a restart restores every published address before handing out a new one). Its decisions leave
+// through an outbox: deltas for the publisher, assignments for the tunnel actors, Events.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "actors/interfaces.hpp"
+#include "actors/settings.hpp"
+#include "actors/telemetry.hpp"
+#include "net/overlay_pool.hpp"
+
+namespace kcr::actors {
+
+/// What one step of the allocator wants sent.
+struct allocator_outbox {
+  std::optional<desired_entries> to_publisher;
+  std::vector<entry_assigned> assigned;
+  std::vector<entry_withdrawn> withdrawn;
+  std::vector<node_event> events;
+};
+
+/// The allocator's state and logic; no CAF calls, so it can be driven directly.
+struct allocator_state {
+  static inline const char* name = "allocator";
+
+  controller_settings settings;
+  std::shared_ptr<actors::telemetry> tel;
+
+  std::map<std::string, kube::node_info> nodes;
+  std::optional<published_snapshot> snapshot; // the latest seen: the restore source
+  bool leading = false;
+  uint64_t term = 0;   // of the current leadership, stamped on every desired_entries
+  bool synced = false; // the initial Node list is complete
+
+  std::optional<net::overlay_pool> pool;           // exists while ready()
+  std::map<std::string, kube::node_entry> entries; // as last sent to the publisher
+  std::map<std::string, std::string> waiting;      // node -> why it has no entry (logged once)
+
+  bool ready() const { return pool.has_value(); }
+
+  // Inputs. Each returns what to send.
+  allocator_outbox on_upsert(kube::node_info node);
+  allocator_outbox on_delete(const std::string& name);
+  allocator_outbox on_synced();
+  allocator_outbox on_snapshot(published_snapshot snap);
+  allocator_outbox on_leadership(bool now_leading, uint64_t term);
+  allocator_outbox on_sync();
+
+  std::string status() const;
+
+private:
+  /// Creates the pool, restores the published addresses and computes every entry.
+  allocator_outbox try_become_ready();
+  void restore_from_snapshot(allocator_outbox& out);
+  /// Recomputes one node's entry; records the change in `out` and `delta`.
+  void reconcile(const std::string& name, allocator_outbox& out, desired_entries& delta);
+  /// After an address was freed: nodes waiting for one get another chance.
+  void retry_waiting(allocator_outbox& out, desired_entries& delta);
+  void set_waiting(const std::string& name, const std::string& reason, bool warn,
+                   allocator_outbox& out);
+  void update_metrics() const;
+};
+
+allocator_actor::behavior_type allocator(allocator_actor::stateful_pointer<allocator_state> self,
+                                         controller_settings settings,
+                                         std::shared_ptr<telemetry> tel, publisher_actor publisher,
+                                         tunnel_supervisor_actor supervisor,
+                                         event_recorder_actor events);
+
+} // namespace kcr::actors

@@ -1,0 +1,285 @@
+#include "actors/publisher.hpp"
+
+#include <charconv>
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+namespace kcr::actors {
+
+namespace {
+
+// Resource versions are opaque, but every real server uses integers; when both are integers an
+// older observation (a watch event that trails our own write) is recognised and ignored.
+std::optional<uint64_t> as_number(const std::string& rv) {
+  uint64_t n = 0;
+  auto [ptr, ec] = std::from_chars(rv.data(), rv.data() + rv.size(), n);
+  if (rv.empty() || ec != std::errc{} || ptr != rv.data() + rv.size())
+    return std::nullopt;
+  return n;
+}
+
+// A flush defers itself behind messages already queued, so a burst is written once; the cap
+// keeps a constant stream of messages from postponing the write forever.
+constexpr int max_deferrals = 64;
+
+} // namespace
+
+std::map<std::string, std::string> publisher_state::desired_own_keys() const {
+  kube::published_state st;
+  st.endpoint_ip = settings.endpoint_ip;
+  st.type = settings.overlay_type;
+  st.network = settings.overlay_network;
+  if (settings.overlay_type == net::overlay_type::vxlan) {
+    st.vni = settings.vni;
+    st.port = settings.vxlan_port;
+  }
+  st.remote_vtep = settings.remote_vtep;
+  st.entries.reserve(desired.size());
+  for (const auto& [_, e] : desired)
+    st.entries.push_back(e);
+  return kube::encode(st);
+}
+
+std::optional<std::map<std::string, std::string>> publisher_state::pending_write() const {
+  auto next = kube::merge(data, desired_own_keys());
+  if (exists && next == data)
+    return std::nullopt;
+  return next;
+}
+
+void publisher_state::apply(desired_entries delta) {
+  if (delta.term < term)
+    return; // computed during an earlier leadership: another leader may have moved on since
+  if (delta.full) {
+    std::map<std::string, kube::node_entry> next;
+    for (auto& e : delta.upserted)
+      next.emplace(e.name, std::move(e));
+    for (const auto& [name, e] : next) {
+      auto cur = desired.find(name);
+      if (cur == desired.end() || !(cur->second == e))
+        unpublished.insert(name);
+    }
+    desired = std::move(next);
+    desired_term = delta.term;
+    have_desired = true;
+    return;
+  }
+  if (!have_desired || delta.term != desired_term)
+    return; // a delta only makes sense on top of the full set of its own term
+  for (auto& e : delta.upserted) {
+    unpublished.insert(e.name);
+    desired.insert_or_assign(e.name, std::move(e));
+  }
+  for (const auto& name : delta.removed) {
+    desired.erase(name);
+    unpublished.erase(name);
+  }
+}
+
+void publisher_state::on_leadership(bool now_leading, uint64_t new_term) {
+  leading = now_leading;
+  term = new_term;
+  if (!leading || desired_term != term) {
+    // The allocator sends a fresh full set for this term; until then nothing may be written.
+    have_desired = desired_term == term && have_desired;
+    if (!leading) {
+      have_desired = false;
+      desired.clear();
+      unpublished.clear();
+    }
+  }
+}
+
+void publisher_state::observe(bool now_exists, const std::string& rv,
+                              std::map<std::string, std::string> now_data) {
+  if (observed && exists && now_exists) {
+    auto a = as_number(resource_version);
+    auto b = as_number(rv);
+    if (a && b && *b < *a)
+      return;
+  }
+  observed = true;
+  exists = now_exists;
+  resource_version = now_exists ? rv : std::string{};
+  data = now_exists ? std::move(now_data) : std::map<std::string, std::string>{};
+}
+
+bool publisher_state::refresh() {
+  auto got = port->get();
+  if (!got) {
+    spdlog::warn("publisher: reading the ConfigMap failed: {}", got.failure().describe());
+    return false;
+  }
+  if (got.value())
+    observe(true, got.value()->resource_version, std::move(got.value()->data));
+  else
+    observe(false, "", {});
+  return true;
+}
+
+publisher_state::write_result publisher_state::write_once() {
+  if (!observed && !refresh())
+    return write_result::failed;
+  auto next = pending_write();
+  if (!next)
+    return write_result::nothing;
+  auto report = [&](const api_failure& f, const char* verb) {
+    ++failures;
+    if (tel)
+      tel->metrics.configmap_write("error");
+    if (f.forbidden())
+      spdlog::error("publisher: {} ConfigMap forbidden: {} — the service account needs RBAC "
+                    "permission to {} configmaps",
+                    verb, f.describe(), verb);
+    else
+      spdlog::warn("publisher: {} ConfigMap failed: {}", verb, f.describe());
+  };
+  if (!exists) {
+    auto created = port->create(*next);
+    if (created) {
+      ++writes;
+      if (tel)
+        tel->metrics.configmap_write("created");
+      spdlog::info("publisher: created the ConfigMap with {} entries", desired.size());
+      observe(true, created->resource_version, std::move(created->data));
+      return write_result::written;
+    }
+    if (created.failure().already_exists()) {
+      ++conflicts;
+      if (tel)
+        tel->metrics.configmap_write("conflict");
+      refresh();
+      return write_result::conflict;
+    }
+    report(created.failure(), "create");
+    return write_result::failed;
+  }
+  auto updated = port->update({resource_version, *next});
+  if (updated) {
+    ++writes;
+    if (tel)
+      tel->metrics.configmap_write("ok");
+    spdlog::debug("publisher: ConfigMap updated to resourceVersion {}", updated->resource_version);
+    observe(true, updated->resource_version, std::move(updated->data));
+    return write_result::written;
+  }
+  const auto& f = updated.failure();
+  if (f.conflict() || f.not_found()) {
+    // Someone else wrote (or deleted) it: re-read and apply our changes on top.
+    ++conflicts;
+    if (tel)
+      tel->metrics.configmap_write("conflict");
+    spdlog::info("publisher: ConfigMap changed underneath ({}); re-reading", f.describe());
+    refresh();
+    return write_result::conflict;
+  }
+  report(f, "update");
+  return write_result::failed;
+}
+
+std::string publisher_state::status() const {
+  return std::string{"publisher "} + (leading ? "leading" : "following") +
+         (have_desired ? " desired=" + std::to_string(desired.size()) : " no-desired") +
+         " rv=" + (resource_version.empty() ? "-" : resource_version) +
+         " writes=" + std::to_string(writes) + " conflicts=" + std::to_string(conflicts) +
+         " failures=" + std::to_string(failures) +
+         " unpublished=" + std::to_string(unpublished.size());
+}
+
+publisher_actor::behavior_type publisher(publisher_actor::stateful_pointer<publisher_state> self,
+                                         controller_settings settings,
+                                         std::shared_ptr<telemetry> tel,
+                                         std::shared_ptr<configmap_port> port,
+                                         tunnel_supervisor_actor supervisor) {
+  auto& st = self->state;
+  st.settings = settings;
+  st.tel = tel;
+  st.port = std::move(port);
+  if (tel)
+    tel->health.expect("publisher", 3 * settings.config_sync_period + settings.backoff_max);
+
+  // OnUpdate: one flush scheduled however many changes arrive.
+  auto schedule_flush = [self] {
+    if (!self->state.flush_scheduled && self->state.may_write()) {
+      self->state.flush_scheduled = true;
+      self->send(self, flush_atom::value);
+    }
+  };
+  auto flush = [self, schedule_flush, supervisor] {
+    auto& st = self->state;
+    st.flush_scheduled = false;
+    if (!st.may_write() || st.retry_scheduled)
+      return;
+    if (!self->mailbox().empty() && st.deferrals < max_deferrals) {
+      ++st.deferrals; // more changes are queued: write them all at once
+      schedule_flush();
+      return;
+    }
+    st.deferrals = 0;
+    auto start = std::chrono::steady_clock::now();
+    auto result = publisher_state::write_result::failed;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      result = st.write_once();
+      if (result != publisher_state::write_result::conflict)
+        break;
+    }
+    bool ok = result == publisher_state::write_result::written ||
+              result == publisher_state::write_result::nothing;
+    if (st.tel)
+      st.tel->metrics.sync_done("publisher", std::chrono::steady_clock::now() - start, ok);
+    if (ok) {
+      st.backoff = std::chrono::milliseconds{0};
+      if (st.tel)
+        st.tel->health.beat("publisher");
+      if (!st.unpublished.empty() && supervisor) {
+        entries_published msg;
+        msg.nodes.assign(st.unpublished.begin(), st.unpublished.end());
+        msg.resource_version = st.resource_version;
+        self->send(supervisor, std::move(msg));
+      }
+      st.unpublished.clear();
+      return;
+    }
+    // Failed, or conflicts kept coming: back off, then try again with whatever is pending then.
+    st.backoff = st.backoff.count() == 0 ? st.settings.backoff_initial
+                                         : std::min(st.backoff * 2, st.settings.backoff_max);
+    st.retry_scheduled = true;
+    self->delayed_send(self, st.backoff, retry_atom::value);
+  };
+
+  // Run: the periodic full reconcile.
+  self->delayed_send(self, settings.config_sync_period, sync_atom::value);
+  return {
+      [=](desired_entries& m) {
+        self->state.apply(std::move(m));
+        schedule_flush();
+      },
+      [=](published_snapshot& m) {
+        self->state.observe(m.exists, m.resource_version, std::move(m.data));
+        if (self->state.may_write() && self->state.pending_write())
+          schedule_flush(); // drift: a hand edit, a deleted key, a deleted ConfigMap
+      },
+      [=](leadership& m) {
+        self->state.on_leadership(m.leading, m.term);
+        schedule_flush();
+      },
+      [=](flush_atom) { flush(); },
+      [=](retry_atom) {
+        self->state.retry_scheduled = false;
+        flush();
+      },
+      [=](sync_atom) {
+        // Sync: compare against a fresh read, so drift is repaired even when the watch is broken.
+        auto& st = self->state;
+        if (st.may_write() && st.refresh())
+          schedule_flush();
+        else if (!st.may_write() && st.tel)
+          st.tel->health.beat("publisher"); // idle followers are healthy
+        self->delayed_send(self, st.settings.config_sync_period, sync_atom::value);
+      },
+      [=](status_atom) { return self->state.status(); },
+  };
+}
+
+} // namespace kcr::actors
