@@ -6,6 +6,7 @@
 
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <fcntl.h>
@@ -21,19 +22,6 @@
 #include <boost/test/unit_test.hpp>
 
 namespace kcr::test {
-
-/// Global fixture: privileged suites exit 77 (ctest: skipped) with a reason
-/// when not run as root.
-struct require_root {
-  require_root() {
-    if (::geteuid() != 0) {
-      std::cout << "SKIPPED: this suite needs root (network namespaces, netlink writes); "
-                   "run it as root or with sudo"
-                << std::endl;
-      std::_Exit(77);
-    }
-  }
-};
 
 /// Runs `cmd` with /bin/sh; returns its exit status (-1 when it did not exit).
 inline int run(const std::string& cmd) {
@@ -54,6 +42,35 @@ inline std::string capture(const std::string& cmd) {
   ::pclose(p);
   return out;
 }
+
+/// Global fixture: privileged suites exit 77 (ctest: skipped) with a reason
+/// when not run as root.
+struct require_root {
+  require_root() {
+    if (::geteuid() != 0) {
+      std::cout << "SKIPPED: this suite needs root (network namespaces, netlink writes); "
+                   "run it as root or with sudo"
+                << std::endl;
+      std::_Exit(77);
+    }
+    reap_stale_namespaces();
+  }
+
+  /// Deletes kcr-t-<pid>-<n> namespaces left by test processes that died
+  /// without unwinding (a crash or SIGKILL): their pid no longer exists.
+  static void reap_stale_namespaces() {
+    std::string list = capture("ip netns list 2>/dev/null");
+    size_t pos = 0;
+    while ((pos = list.find("kcr-t-", pos)) != std::string::npos) {
+      size_t end = list.find_first_of(" \n", pos);
+      std::string name = list.substr(pos, end - pos);
+      pos = end;
+      const long pid = std::atol(name.c_str() + 6);
+      if (pid > 0 && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH)
+        run("ip netns del " + name + " 2>/dev/null");
+    }
+  }
+};
 
 /// A network namespace "kcr-t-<pid>-<n>" that exists for this object's life.
 class netns {
