@@ -45,6 +45,7 @@ class ApiHandler(http_base.Handler):
     def dispatch(self):
         self.status_sent = 0
         self.auth_method = "none"
+        self.logged = False
         u = urllib.parse.urlsplit(self.path)
         path, query = u.path, u.query
         q = {k: v[-1] for k, v in urllib.parse.parse_qs(
@@ -75,10 +76,19 @@ class ApiHandler(http_base.Handler):
                 self.send_error_status(st.bad_request(
                     f"error decoding request body: {e}"), audit)
         finally:
-            self.state.logs.add("requests", {
-                "t": time.time(), "method": self.command, "path": path,
-                "query": query, "user_agent": self.headers.get("User-Agent", ""),
-                "auth": self.auth_method, "status": self.status_sent})
+            if not self.logged:
+                self.log_request_record(path, query)
+
+    def log_request_record(self, path=None, query=None):
+        """Into GET /requests; watches log when their stream starts."""
+        if path is None:
+            u = urllib.parse.urlsplit(self.path)
+            path, query = u.path, u.query
+        self.logged = True
+        self.state.logs.add("requests", {
+            "t": time.time(), "method": self.command, "path": path,
+            "query": query, "user_agent": self.headers.get("User-Agent", ""),
+            "auth": self.auth_method, "status": self.status_sent})
 
     def _cert_user(self):
         getpeer = getattr(self.connection, "getpeercert", None)

@@ -176,6 +176,7 @@ class WatchStream:
              "Cache-Control: no-cache, private\r\nTransfer-Encoding: chunked\r\n"
              "\r\n" % self.h.date_time_string()).encode())
         self.h.status_sent = 200
+        self.h.log_request_record()
 
     def _end(self):
         self.h.wfile.write(b"0\r\n\r\n")
