@@ -17,7 +17,15 @@ reflector::~reflector() {
 }
 
 void reflector::start() {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    // A throwing callback must not terminate the process from a background thread: report
+    // it and end this reflector (the owner sees on_error and can rebuild it).
+    try {
+      run();
+    } catch (const std::exception& e) {
+      report(std::string("reflector ended: a callback threw: ") + e.what());
+    }
+  });
 }
 
 void reflector::stop() {

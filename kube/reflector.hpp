@@ -71,6 +71,7 @@ public:
 
   /// Lists and watches until stop(). Exceptions thrown by callbacks propagate out of run().
   void run();
+  /// run() on an own thread; there a throwing callback ends the loop with an on_error report.
   void start();
   /// Thread-safe, idempotent, prompt.
   void stop();

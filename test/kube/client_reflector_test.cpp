@@ -275,3 +275,16 @@ BOOST_AUTO_TEST_CASE(one_configmap_by_name) {
                 std::string::npos;
   BOOST_TEST(selected);
 }
+
+BOOST_AUTO_TEST_CASE(watch_closing_at_once_without_events_relists) {
+  fake_apiserver fake({"--bookmark-interval", "60"});
+  recorder rec;
+  auto o = fast_options();
+  o.min_watch_timeout = o.max_watch_timeout = 1s;
+  o.min_watch_duration = 3s; // so the 1 s watch counts as "closed at once"
+  reflector r(fake.config(), o, rec.callbacks());
+  r.start();
+  BOOST_TEST_REQUIRE(rec.wait([](auto& x) { return x.list_sizes.size() >= 2u; }));
+  BOOST_TEST(r.stats().relists >= 1u);
+  BOOST_TEST(rec.errors.at(0).find("without events, relisting") != std::string::npos);
+}
