@@ -1,0 +1,50 @@
+// configmap_watcher: decodes the watched ConfigMap (fed by a reflector thread) and hands the
+// result to the allocator (restore source), the publisher (drift detection, fresh
+// resourceVersion) and the tunnel supervisor (what to converge). Any of the three may be null
+// when its role is off. Observations repeating the previous resourceVersion (a relist that found
+// nothing new) are dropped.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/interfaces.hpp"
+#include "actors/telemetry.hpp"
+
+namespace kcr::actors {
+
+struct configmap_watcher_state {
+  static inline const char* name = "configmap_watcher";
+  using pointer = configmap_watcher_actor::stateful_pointer<configmap_watcher_state>;
+
+  pointer self = nullptr;
+  allocator_actor allocator;          // may be null
+  publisher_actor publisher;          // may be null
+  tunnel_supervisor_actor supervisor; // may be null
+  std::shared_ptr<telemetry> tel;
+
+  /// (exists, resourceVersion) of the last observation passed on.
+  std::optional<std::pair<bool, std::string>> last;
+  /// Problems last logged (logged once per distinct set).
+  std::vector<std::string> logged_problems;
+
+  void observed(configmap_observed cm);
+
+  /// The snapshot for one observation (pure: decode plus bookkeeping fields).
+  static published_snapshot snapshot_of(configmap_observed cm);
+};
+
+/// Spawn: `sys.spawn(configmap_watcher, allocator, publisher, supervisor, tel)`; pass a
+/// default-constructed handle for a role that is off. Never blocks.
+configmap_watcher_actor::behavior_type
+configmap_watcher(configmap_watcher_actor::stateful_pointer<configmap_watcher_state> self,
+                  allocator_actor allocator, publisher_actor publisher,
+                  tunnel_supervisor_actor supervisor, std::shared_ptr<telemetry> tel);
+
+} // namespace kcr::actors

@@ -1,0 +1,93 @@
+// event_recorder: see event_recorder.hpp.
+#include "actors/event_recorder.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace kcr::actors {
+
+namespace {
+
+const char* type_of(bool warning) {
+  return warning ? "Warning" : "Normal";
+}
+
+} // namespace
+
+void event_recorder_state::record(const node_event& e, time_point now) {
+  key_type key{e.node, e.reason, e.message};
+  auto it = cache.find(key);
+  if (it == cache.end() || now - it->second.last > event_dedup_window) {
+    post(key, e, now);
+    return;
+  }
+  auto& c = it->second;
+  auto patch = c.event;
+  patch.count = c.event.count + 1;
+  patch.message = e.message;
+  auto r = port->update_count(patch);
+  if (r) {
+    c.event = r.value();
+    c.last = now;
+    touch(c);
+    if (tel)
+      tel->metrics.event_emitted(type_of(e.warning));
+    return;
+  }
+  if (r.failure().not_found()) {
+    // The server dropped the Event (TTL): start a new one.
+    post(key, e, now);
+    return;
+  }
+  spdlog::debug("event_recorder: updating Event {} for node {} failed: {}", c.event.name, e.node,
+                r.failure().describe());
+}
+
+void event_recorder_state::post(const key_type& key, const node_event& e, time_point now) {
+  event_record rec;
+  rec.node = e.node;
+  rec.uid = e.uid;
+  rec.warning = e.warning;
+  rec.reason = e.reason;
+  rec.message = e.message;
+  rec.count = 1;
+  auto r = port->create(rec);
+  if (!r) {
+    spdlog::debug("event_recorder: posting {} Event {} for node {} failed: {}", type_of(e.warning),
+                  e.reason, e.node, r.failure().describe());
+    return;
+  }
+  if (tel)
+    tel->metrics.event_emitted(type_of(e.warning));
+  auto it = cache.find(key);
+  if (it != cache.end()) {
+    it->second.event = r.value();
+    it->second.last = now;
+    touch(it->second);
+    return;
+  }
+  lru.push_back(key);
+  cache.emplace(key, cached{r.value(), now, std::prev(lru.end())});
+  while (cache.size() > capacity && !lru.empty()) {
+    cache.erase(lru.front());
+    lru.pop_front();
+  }
+}
+
+void event_recorder_state::touch(cached& c) {
+  lru.splice(lru.end(), lru, c.lru);
+}
+
+event_recorder_actor::behavior_type
+event_recorder(event_recorder_actor::stateful_pointer<event_recorder_state> self,
+               std::shared_ptr<event_port> port, std::shared_ptr<telemetry> tel,
+               size_t cache_capacity) {
+  auto& st = self->state;
+  st.port = std::move(port);
+  st.tel = std::move(tel);
+  st.capacity = cache_capacity == 0 ? 1 : cache_capacity;
+  return {
+      [=](const node_event& e) { self->state.record(e, self->clock().now()); },
+  };
+}
+
+} // namespace kcr::actors
