@@ -1,0 +1,249 @@
+// The per-node tunnel actor (see tunnel.hpp).
+#include "actors/tunnel.hpp"
+
+#include <algorithm>
+#include <exception>
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/tunnel_spec_builder.hpp"
+
+namespace kcr::actors {
+
+namespace {
+
+std::string join(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const auto& p : parts)
+    out += (out.empty() ? "" : ", ") + p;
+  return out;
+}
+
+// A manager is not supposed to throw; if one does, the actor must survive and retry rather than
+// die (its supervisor would respawn it into the same exception).
+net::tunnel_result<net::converge_report> safe_converge(net::tunnel_manager& mgr,
+                                                       const net::tunnel_spec& spec) {
+  try {
+    return mgr.converge(spec);
+  } catch (const std::exception& e) {
+    return net::tunnel_error{net::tunnel_errc::netlink_error,
+                             std::string("unexpected exception: ") + e.what()};
+  }
+}
+
+} // namespace
+
+std::string_view to_string(tunnel_status s) {
+  switch (s) {
+  case tunnel_status::pending:
+    return "pending";
+  case tunnel_status::published:
+    return "published";
+  case tunnel_status::converged:
+    return "converged";
+  case tunnel_status::failed:
+    return "failed";
+  }
+  return "unknown";
+}
+
+void tunnel_state::init(tunnel_actor::pointer ptr, tunnel_config config) {
+  self = ptr;
+  cfg = std::move(config);
+  is_local = cfg.manager != nullptr;
+  next_backoff = cfg.settings->backoff_initial;
+}
+
+void tunnel_state::on_assigned(const kube::node_entry& entry) {
+  withdrawn_reason.clear();
+  if (desired == entry)
+    return;
+  desired = entry;
+  if (observed_present && *observed == entry) {
+    // Already in the ConfigMap (e.g. written by a previous leader): no write will follow, so no
+    // entries_published either. A converged/failed local node keeps its kernel status.
+    if (status == tunnel_status::pending)
+      status = tunnel_status::published;
+  } else {
+    status = tunnel_status::pending;
+  }
+}
+
+void tunnel_state::on_withdrawn(const entry_withdrawn& msg) {
+  // The kernel side is untouched: the local tunnel only follows the published entry, and a
+  // withdrawn entry leaves the ConfigMap through the publisher like any other change.
+  withdrawn_reason = msg.reason;
+  if (desired) {
+    desired.reset();
+    status = tunnel_status::pending;
+  }
+}
+
+void tunnel_state::on_published() {
+  if (status == tunnel_status::pending && desired)
+    status = tunnel_status::published;
+}
+
+void tunnel_state::on_observed(const entry_observed& msg) {
+  ++observed_msgs;
+  observed_present = msg.entry.has_value();
+  if (!msg.entry) {
+    // Gone from the ConfigMap (or the ConfigMap was deleted): keep the last published entry and
+    // the tunnel built from it. Tearing down on a control-plane hiccup would cut the data plane.
+    if (observed)
+      spdlog::warn("tunnel: node {} has no entry in the published ConfigMap any more; keeping "
+                   "its tunnel as last published ({})",
+                   cfg.node, observed->overlay_ip.to_string());
+    return;
+  }
+  const bool changed = observed != msg.entry;
+  observed = msg.entry;
+  if (desired && *desired == *observed && status == tunnel_status::pending)
+    status = tunnel_status::published; // seen before (or without) the publisher's confirmation
+  if (changed)
+    request_converge(); // no-op unless local
+}
+
+void tunnel_state::on_link_changed(const link_changed& msg) {
+  if (!is_local)
+    return;
+  spdlog::debug("tunnel {}: link change ({} {}), converging", interface_name(), msg.interface,
+                msg.what);
+  request_converge();
+}
+
+void tunnel_state::on_sync() {
+  request_converge();
+  // Re-armed whatever the converge's outcome: one failure never stops the loop.
+  self->delayed_send(self, cfg.settings->tunnel_sync_period, sync_atom::value);
+}
+
+void tunnel_state::on_retry() {
+  retry_armed = false;
+  // A converge triggered by something else may have succeeded (or failed for good) meanwhile.
+  if (status == tunnel_status::failed && retryable_error)
+    request_converge();
+}
+
+void tunnel_state::request_converge() {
+  if (!is_local || converge_queued)
+    return;
+  converge_queued = true;
+  self->send(self, converge_atom::value);
+}
+
+void tunnel_state::converge() {
+  converge_queued = false;
+  if (!is_local || !observed)
+    return; // nothing published for this node yet: an unpublished assignment is never applied
+  const auto spec = build_tunnel_spec(*observed, *cfg.settings);
+  ++converges;
+  const auto start = std::chrono::steady_clock::now(); // wall time: the call's real cost
+  auto result = safe_converge(*cfg.manager, spec);
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  if (result)
+    converged_ok(result.value(), took);
+  else
+    converge_failed(result.error(), took);
+}
+
+void tunnel_state::converged_ok(const net::converge_report& report,
+                                std::chrono::duration<double> took) {
+  const bool recovered = status == tunnel_status::failed;
+  status = tunnel_status::converged;
+  last_error.clear();
+  logged_error.clear(); // a recurrence after recovery is news again
+  next_backoff = cfg.settings->backoff_initial;
+  const auto& iface = report.interface.empty() ? interface_name() : report.interface;
+  if (report.changed())
+    spdlog::info("tunnel {}: node {} converged to {}{}: {}", iface, cfg.node,
+                 observed->overlay_ip.to_string(), recovered ? " after a failure" : "",
+                 join(report.changes));
+  else if (recovered)
+    spdlog::info("tunnel {}: node {} converged again after a failure", iface, cfg.node);
+  if (auto& tel = cfg.tel) {
+    tel->metrics.tunnel_converge(report.created     ? "created"
+                                 : report.changed() ? "repaired"
+                                                    : "unchanged");
+    tel->metrics.netlink_changes(report.netlink_writes);
+    tel->metrics.sync_done("tunnel", took, true);
+    tel->health.beat("tunnel");
+    tel->health.set_ready("local tunnel converged", true);
+  }
+}
+
+void tunnel_state::converge_failed(const net::tunnel_error& err,
+                                   std::chrono::duration<double> took) {
+  status = tunnel_status::failed;
+  ++failures;
+  const bool retry = net::retryable(err.code);
+  retryable_error = retry;
+  last_error = std::string(net::to_string(err.code)) + ": " + err.message;
+  if (last_error != logged_error) {
+    logged_error = last_error;
+    spdlog::error("tunnel {}: cannot converge node {}'s tunnel: {} ({}); {}", interface_name(),
+                  cfg.node, err.message, net::to_string(err.code),
+                  retry ? "retrying with backoff" : "waiting for the next sync or a new entry");
+    if (cfg.events)
+      self->send(cfg.events,
+                 node_event{cfg.node, observed ? observed->uid : std::string{}, true,
+                            "TunnelFailed", "tunnel " + interface_name() + ": " + last_error});
+  }
+  if (auto& tel = cfg.tel) {
+    tel->metrics.tunnel_converge("error");
+    tel->metrics.sync_done("tunnel", took, false);
+    tel->health.set_ready("local tunnel converged", false);
+  }
+  // Errors that cannot heal by themselves (foreign interface, missing kernel module, invalid
+  // spec, no permission) are not retried in a loop: the periodic sync or a new entry retries.
+  if (!retry || retry_armed)
+    return;
+  retry_armed = true;
+  self->delayed_send(self, next_backoff, retry_atom::value);
+  next_backoff = std::min(next_backoff * 2, cfg.settings->backoff_max);
+}
+
+std::string tunnel_state::interface_name() const {
+  const auto& s = *cfg.settings;
+  return s.tunnel_interface.empty() ? std::string(net::default_interface_name(s.overlay_type))
+                                    : s.tunnel_interface;
+}
+
+std::string tunnel_state::status_line() const {
+  // The local node shows what it converges (published); others what the allocator wants.
+  const auto& shown = is_local && observed ? observed : desired ? desired : observed;
+  std::string out = cfg.node + (is_local ? " local " : " remote ") +
+                    std::string(to_string(status)) + " " +
+                    (shown ? shown->overlay_ip.to_string() : std::string("-"));
+  out += " (" + std::to_string(converges) + " converges, " + std::to_string(failures) +
+         " failed, " + std::to_string(observed_msgs) + " observed";
+  if (!withdrawn_reason.empty())
+    out += ", withdrawn: " + withdrawn_reason;
+  if (observed && !observed_present)
+    out += ", absent from the ConfigMap";
+  out += ", last error: " + (last_error.empty() ? std::string("-") : last_error) + ")";
+  return out;
+}
+
+tunnel_actor::behavior_type tunnel(tunnel_actor::stateful_pointer<tunnel_state> self,
+                                   tunnel_config cfg) {
+  self->state.init(self, std::move(cfg));
+  // Run: only the local node's actor reconciles periodically; remote ones merely track state
+  // (5000 idle timers on the leader would buy nothing).
+  if (self->state.is_local)
+    self->delayed_send(self, self->state.cfg.settings->tunnel_sync_period, sync_atom::value);
+  return {
+      [self](const entry_assigned& msg) { self->state.on_assigned(msg.entry); },
+      [self](const entry_withdrawn& msg) { self->state.on_withdrawn(msg); },
+      [self](const entries_published&) { self->state.on_published(); },
+      [self](const entry_observed& msg) { self->state.on_observed(msg); },
+      [self](const link_changed& msg) { self->state.on_link_changed(msg); },
+      [self](converge_atom) { self->state.converge(); },
+      [self](retry_atom) { self->state.on_retry(); },
+      [self](sync_atom) { self->state.on_sync(); },
+      [self](status_atom) { return self->state.status_line(); },
+  };
+}
+
+} // namespace kcr::actors

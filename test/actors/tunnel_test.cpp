@@ -1,0 +1,336 @@
+// The tunnel spec builder (table) and the per-node tunnel actor driven directly: status
+// transitions, convergence from the published entry only, coalescing, periodic sync, backoff.
+#include <boost/test/unit_test.hpp>
+
+#include "actors/telemetry.hpp"
+#include "actors/tunnel.hpp"
+#include "actors/tunnel_spec_builder.hpp"
+#include "fake_tunnel_manager.hpp"
+#include "tunnel_test_support.hpp"
+
+using namespace kcr;
+using namespace kcr::actors;
+using namespace kcr::test;
+
+BOOST_AUTO_TEST_SUITE(tunnel_spec_builder_suite)
+
+BOOST_AUTO_TEST_CASE(builds_the_spec_from_entry_and_settings) {
+  const auto entry = make_entry("node-a", "198.51.100.7", "192.168.254.3");
+  auto vxlan = tunnel_settings();
+  auto named = tunnel_settings();
+  named.tunnel_interface = "kcr0";
+  named.tunnel_mtu = 1400;
+  named.remote_vtep_mac = net::mac_address::parse("02:00:00:00:00:fe");
+  auto ipip = tunnel_settings();
+  ipip.overlay_type = net::overlay_type::ipip;
+  ipip.remote_vtep_mac = net::mac_address::parse("02:00:00:00:00:fe"); // ignored for IPIP
+  auto foreign_mac = entry;
+  foreign_mac.mac = net::mac_address::parse("02:aa:bb:cc:dd:ee");
+
+  struct row {
+    const char* what;
+    kube::node_entry entry;
+    controller_settings settings;
+    net::tunnel_spec want;
+  };
+  net::tunnel_spec base;
+  base.type = net::overlay_type::vxlan;
+  base.name = "routervxlan0";
+  base.vni = 42;
+  base.port = 4789;
+  base.local = ip("198.51.100.7");
+  base.remote = ip("203.0.113.10");
+  base.overlay = *net::cidr::parse("192.168.254.3/24");
+  base.mac = net::mac_address::parse("0a:58:c0:a8:fe:03");
+
+  auto with_name = base;
+  with_name.name = "kcr0";
+  with_name.mtu = 1400;
+  with_name.endpoint_neighbour =
+      net::static_neighbour{ip("192.168.254.254"), *net::mac_address::parse("02:00:00:00:00:fe")};
+  auto ipip_spec = base;
+  ipip_spec.type = net::overlay_type::ipip;
+  ipip_spec.name = "routertun0";
+  ipip_spec.vni = 0;
+  ipip_spec.port = net::default_vxlan_port;
+  ipip_spec.mac.reset();
+  auto foreign = base;
+  foreign.mac = net::mac_address::parse("02:aa:bb:cc:dd:ee");
+
+  const std::vector<row> rows = {
+      {"vxlan defaults", entry, vxlan, base},
+      {"name, mtu, endpoint neighbour", entry, named, with_name},
+      {"ipip: no vni/port/mac/neighbour", entry, ipip, ipip_spec},
+      {"explicit entry mac", foreign_mac, vxlan, foreign},
+  };
+  for (const auto& r : rows) {
+    BOOST_TEST_CONTEXT(r.what) {
+      const auto got = build_tunnel_spec(r.entry, r.settings);
+      BOOST_TEST((got.type == r.want.type));
+      BOOST_TEST(got.name == r.want.name);
+      BOOST_TEST(got.vni == r.want.vni);
+      BOOST_TEST(got.port == r.want.port);
+      BOOST_TEST(got.local == r.want.local);
+      BOOST_TEST(got.remote == r.want.remote);
+      BOOST_TEST(got.overlay == r.want.overlay);
+      BOOST_TEST((got.mac == r.want.mac));
+      BOOST_TEST((got.mtu == r.want.mtu));
+      BOOST_TEST((got.endpoint_neighbour == r.want.endpoint_neighbour));
+      BOOST_TEST((got == r.want));
+      BOOST_TEST(net::validate(got).empty());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+struct tunnel_fixture : actor_fixture {
+  controller_settings settings = tunnel_settings();
+  std::shared_ptr<fake_tunnel_manager> mgr = std::make_shared<fake_tunnel_manager>();
+  std::shared_ptr<telemetry> tel = std::make_shared<telemetry>();
+  std::shared_ptr<std::vector<node_event>> events = std::make_shared<std::vector<node_event>>();
+
+  tunnel_actor spawn_tunnel(const std::string& node, bool local) {
+    tunnel_config cfg{node, std::make_shared<const controller_settings>(settings),
+                      local ? mgr : nullptr, tel, recording_events(*this, events)};
+    auto h = track(sys->spawn(tunnel, std::move(cfg)));
+    run();
+    return h;
+  }
+  std::string status(const tunnel_actor& h) { return ask(*this, h, status_atom::value); }
+  void observe(const tunnel_actor& h, std::optional<kube::node_entry> e) {
+    caf::anon_send(h, entry_observed{std::move(e), "7"});
+    run();
+  }
+};
+
+const auto entry_a = make_entry("node-a", "198.51.100.7", "192.168.254.1");
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(tunnel_actor_suite, tunnel_fixture)
+
+BOOST_AUTO_TEST_CASE(remote_node_goes_pending_then_published_and_never_converges) {
+  auto t = spawn_tunnel("node-b", false);
+  BOOST_TEST(status(t) == "node-b remote pending - (0 converges, 0 failed, 0 observed, "
+                          "last error: -)");
+  const auto e = make_entry("node-b", "198.51.100.8", "192.168.254.2");
+  caf::anon_send(t, entry_assigned{e});
+  run();
+  BOOST_TEST(status(t).starts_with("node-b remote pending 192.168.254.2"));
+  caf::anon_send(t, entries_published{{"node-b"}, "8"});
+  run();
+  BOOST_TEST(status(t).starts_with("node-b remote published 192.168.254.2"));
+  // The same assignment again changes nothing; a new one is pending until published.
+  caf::anon_send(t, entry_assigned{e});
+  run();
+  BOOST_TEST(status(t).starts_with("node-b remote published"));
+  auto moved = e;
+  moved.overlay_ip = ip("192.168.254.9");
+  caf::anon_send(t, entry_assigned{moved});
+  run();
+  BOOST_TEST(status(t).starts_with("node-b remote pending 192.168.254.9"));
+  // The watch may confirm before the publisher does.
+  observe(t, moved);
+  BOOST_TEST(status(t).starts_with("node-b remote published 192.168.254.9"));
+  caf::anon_send(t, link_changed{"routervxlan0", "deleted"});
+  advance(settings.tunnel_sync_period);
+  BOOST_TEST(mgr->converges.empty());
+  caf::anon_send(t, entry_withdrawn{"node-b", "no pod CIDR", false});
+  run();
+  BOOST_TEST(status(t).starts_with("node-b remote pending 192.168.254.9")); // still published
+  BOOST_TEST(status(t).find("withdrawn: no pod CIDR") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(an_assignment_already_published_is_published_at_once) {
+  auto t = spawn_tunnel("node-b", false);
+  const auto e = make_entry("node-b", "198.51.100.8", "192.168.254.2");
+  observe(t, e); // a new leader's actor learns the published entry first
+  caf::anon_send(t, entry_assigned{e});
+  run();
+  BOOST_TEST(status(t).starts_with("node-b remote published"));
+}
+
+BOOST_AUTO_TEST_CASE(local_node_converges_from_the_published_entry_only) {
+  auto t = spawn_tunnel("node-a", true);
+  caf::anon_send(t, entry_assigned{entry_a});
+  caf::anon_send(t, entries_published{{"node-a"}, "2"});
+  run();
+  BOOST_TEST(mgr->converges.empty()); // never from an assignment
+  BOOST_TEST(status(t).starts_with("node-a local published"));
+  observe(t, entry_a);
+  BOOST_REQUIRE(mgr->converges.size() == 1u);
+  BOOST_TEST((mgr->converges[0] == build_tunnel_spec(entry_a, settings)));
+  BOOST_TEST(status(t) == "node-a local converged 192.168.254.1 (1 converges, 0 failed, 1 "
+                          "observed, last error: -)");
+  BOOST_TEST(tel->health.readyz().text.find("[+]local tunnel converged") != std::string::npos);
+  observe(t, entry_a); // unchanged: nothing to do
+  BOOST_TEST(mgr->converges.size() == 1u);
+  auto moved = entry_a;
+  moved.overlay_ip = ip("192.168.254.5");
+  observe(t, moved);
+  BOOST_REQUIRE(mgr->converges.size() == 2u);
+  BOOST_TEST(mgr->converges[1].overlay.to_string() == "192.168.254.5/24");
+  observe(t, std::nullopt); // gone from the ConfigMap: the tunnel stays as it is
+  BOOST_TEST(mgr->converges.size() == 2u);
+  BOOST_TEST(mgr->cleanups == 0);
+  BOOST_TEST(mgr->removes.empty());
+  BOOST_TEST(status(t).find("converged 192.168.254.5") != std::string::npos);
+  BOOST_TEST(status(t).find("absent from the ConfigMap") != std::string::npos);
+  // The periodic sync keeps repairing the last published tunnel.
+  advance(settings.tunnel_sync_period);
+  BOOST_REQUIRE(mgr->converges.size() == 3u);
+  BOOST_TEST(mgr->converges[2].overlay.to_string() == "192.168.254.5/24");
+  observe(t, moved); // back, unchanged: nothing to do
+  BOOST_TEST(mgr->converges.size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(link_change_converges_immediately_and_bursts_coalesce) {
+  auto t = spawn_tunnel("node-a", true);
+  caf::anon_send(t, link_changed{"routervxlan0", "deleted"});
+  run();
+  BOOST_TEST(mgr->converges.empty()); // nothing published yet
+  observe(t, entry_a);
+  BOOST_TEST(mgr->converges.size() == 1u);
+  caf::anon_send(t, link_changed{"routervxlan0", "deleted"});
+  run(); // no time advance needed
+  BOOST_TEST(mgr->converges.size() == 2u);
+  auto moved = entry_a;
+  moved.overlay_ip = ip("192.168.254.6");
+  caf::anon_send(t, entry_observed{moved, "9"});
+  caf::anon_send(t, link_changed{"routervxlan0", "down"});
+  caf::anon_send(t, link_changed{"routervxlan0", "mtu 1450 -> 1500"});
+  run();
+  BOOST_REQUIRE(mgr->converges.size() == 3u); // one converge for the whole burst
+  BOOST_TEST(mgr->converges[2].overlay.to_string() == "192.168.254.6/24");
+}
+
+BOOST_AUTO_TEST_CASE(periodic_sync_converges_once_per_period) {
+  auto t = spawn_tunnel("node-a", true);
+  observe(t, entry_a);
+  BOOST_TEST(mgr->converges.size() == 1u);
+  advance(settings.tunnel_sync_period - 1s);
+  BOOST_TEST(mgr->converges.size() == 1u);
+  advance(1s);
+  BOOST_TEST(mgr->converges.size() == 2u);
+  advance(settings.tunnel_sync_period);
+  BOOST_TEST(mgr->converges.size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(retryable_failure_backs_off_doubling_and_success_resets) {
+  log_capture logs;
+  auto t = spawn_tunnel("node-a", true);
+  mgr->fail_next(2, net::tunnel_errc::netlink_error, "RTM_NEWLINK routervxlan0: busy");
+  observe(t, entry_a);
+  BOOST_TEST(mgr->converges.size() == 1u);
+  BOOST_TEST(status(t).starts_with("node-a local failed"));
+  BOOST_TEST(status(t).find("last error: netlink_error: RTM_NEWLINK routervxlan0: busy") !=
+             std::string::npos);
+  BOOST_TEST(tel->health.readyz().text.find("[-]local tunnel converged") != std::string::npos);
+  advance(settings.backoff_initial - 1ms);
+  BOOST_TEST(mgr->converges.size() == 1u);
+  advance(1ms); // retry after 500 ms: fails again
+  BOOST_TEST(mgr->converges.size() == 2u);
+  advance(settings.backoff_initial); // the next retry waits 1 s
+  BOOST_TEST(mgr->converges.size() == 2u);
+  advance(settings.backoff_initial);
+  BOOST_TEST(mgr->converges.size() == 3u);
+  BOOST_TEST(status(t).starts_with("node-a local converged"));
+  BOOST_TEST(status(t).find("(3 converges, 2 failed") != std::string::npos);
+  // One log line and one Event for the same error, whatever the number of attempts.
+  BOOST_TEST(logs.count("cannot converge node node-a's tunnel") == 1u);
+  BOOST_TEST(events->size() == 1u);
+  // Success reset the backoff: the next failure retries after 500 ms again.
+  mgr->fail_next(1, net::tunnel_errc::lower_device_not_found, "no link has 198.51.100.7");
+  caf::anon_send(t, link_changed{"routervxlan0", "deleted"});
+  run();
+  BOOST_TEST(mgr->converges.size() == 4u);
+  advance(settings.backoff_initial);
+  BOOST_TEST(mgr->converges.size() == 5u);
+  BOOST_TEST(status(t).starts_with("node-a local converged"));
+  advance(10s); // nothing further until the periodic sync
+  BOOST_TEST(mgr->converges.size() == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(backoff_is_capped) {
+  auto t = spawn_tunnel("node-a", true);
+  mgr->fail_next(100, net::tunnel_errc::netlink_error, "busy");
+  observe(t, entry_a);
+  // 500 ms, 1 s, 2 s, 4 s, then 4 s (cap) between attempts.
+  const std::vector<std::chrono::milliseconds> gaps = {500ms, 1s, 2s, 4s, 4s, 4s};
+  size_t want = 1;
+  for (auto gap : gaps) {
+    advance(gap - 1ms);
+    BOOST_TEST(mgr->converges.size() == want);
+    advance(1ms);
+    BOOST_TEST(mgr->converges.size() == ++want);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(non_retryable_failure_waits_for_the_periodic_sync) {
+  log_capture logs;
+  auto t = spawn_tunnel("node-a", true);
+  mgr->fail_next(2, net::tunnel_errc::foreign_interface,
+                 "routervxlan0 exists and is not ours (no alias kube-chorus-router)");
+  observe(t, entry_a);
+  BOOST_TEST(mgr->converges.size() == 1u);
+  BOOST_TEST(status(t).starts_with("node-a local failed"));
+  advance(settings.backoff_max);
+  advance(settings.backoff_max);
+  BOOST_TEST(mgr->converges.size() == 1u); // no retry loop
+  advance(settings.tunnel_sync_period - 2 * settings.backoff_max);
+  BOOST_TEST(mgr->converges.size() == 2u); // the periodic sync tries again: still failing
+  BOOST_TEST(logs.count("cannot converge node node-a's tunnel") == 1u);
+  BOOST_TEST(logs.count("routervxlan0 exists and is not ours") == 1u);
+  BOOST_REQUIRE(events->size() == 1u);
+  BOOST_TEST((*events)[0].node == "node-a");
+  BOOST_TEST((*events)[0].uid == "uid-node-a");
+  BOOST_TEST((*events)[0].warning);
+  BOOST_TEST((*events)[0].reason == "TunnelFailed");
+  BOOST_TEST((*events)[0].message.find("foreign_interface") != std::string::npos);
+  advance(settings.tunnel_sync_period); // healed (the foreign interface was removed)
+  BOOST_TEST(mgr->converges.size() == 3u);
+  BOOST_TEST(status(t).starts_with("node-a local converged"));
+  BOOST_TEST(logs.count("after a failure") == 1u);
+  // A different error is news: logged and evented again.
+  mgr->fail_next(1, net::tunnel_errc::kernel_unsupported, "module ipip missing");
+  advance(settings.tunnel_sync_period);
+  BOOST_TEST(events->size() == 2u);
+  BOOST_TEST(logs.count("cannot converge node node-a's tunnel") == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_new_entry_retries_a_non_retryable_failure) {
+  auto t = spawn_tunnel("node-a", true);
+  mgr->fail_next(1, net::tunnel_errc::invalid_spec, "overlay address is the network address");
+  observe(t, entry_a);
+  BOOST_TEST(status(t).starts_with("node-a local failed"));
+  auto moved = entry_a;
+  moved.overlay_ip = ip("192.168.254.7");
+  observe(t, moved);
+  BOOST_TEST(mgr->converges.size() == 2u);
+  BOOST_TEST(status(t).starts_with("node-a local converged 192.168.254.7"));
+}
+
+BOOST_AUTO_TEST_CASE(converge_metrics_are_counted) {
+  auto t = spawn_tunnel("node-a", true);
+  observe(t, entry_a); // created
+  caf::anon_send(t, link_changed{"routervxlan0", "up"});
+  run(); // unchanged
+  mgr->fail_next(1, net::tunnel_errc::permission, "EPERM");
+  caf::anon_send(t, link_changed{"routervxlan0", "up"});
+  run(); // error
+  std::string text;
+  for (const auto& fam : tel->metrics.registry()->Collect())
+    if (fam.name.find("tunnel_converge") != std::string::npos)
+      for (const auto& m : fam.metric)
+        for (const auto& l : m.label)
+          text += l.value + "=" + std::to_string(static_cast<int>(m.counter.value)) + " ";
+  BOOST_TEST_MESSAGE("converge metrics: " << text);
+  BOOST_TEST(text.find("created=1") != std::string::npos);
+  BOOST_TEST(text.find("unchanged=1") != std::string::npos);
+  BOOST_TEST(text.find("error=1") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,114 @@
+// Helpers shared by the tunnel actor and tunnel supervisor tests: settings, entries, snapshots,
+// a request helper for status_atom, a recording event recorder and a log capture.
+#pragma once
+
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/interfaces.hpp"
+#include "actors/settings.hpp"
+#include "fixture.hpp"
+
+namespace kcr::test {
+
+using namespace std::chrono_literals;
+
+inline net::ip_address ip(const char* text) {
+  return *net::ip_address::parse(text);
+}
+
+/// VXLAN, 192.168.254.0/24, device 203.0.113.10 at .254; long periodic sync so that only the
+/// tests that want it see it; backoff 500 ms doubling to 4 s.
+inline actors::controller_settings tunnel_settings(std::string node = "node-a") {
+  actors::controller_settings s;
+  s.node_name = std::move(node);
+  s.overlay_type = net::overlay_type::vxlan;
+  s.overlay_network = *net::cidr::parse("192.168.254.0/24");
+  s.endpoint_ip = ip("192.168.254.254");
+  s.remote_vtep = ip("203.0.113.10");
+  s.vni = 42;
+  s.vxlan_port = 4789;
+  s.tunnel_sync_period = 60s;
+  s.backoff_initial = 500ms;
+  s.backoff_max = 4s;
+  s.detach_blocking_actors = false;
+  return s;
+}
+
+inline kube::node_entry make_entry(const std::string& name, const std::string& node_ip,
+                                   const std::string& overlay_ip) {
+  kube::node_entry e;
+  e.name = name;
+  e.uid = "uid-" + name;
+  e.node_ip = ip(node_ip.c_str());
+  e.overlay_ip = ip(overlay_ip.c_str());
+  e.pod_cidrs = {*net::cidr::parse("10.244.1.0/24")};
+  return e;
+}
+
+/// node-<i> (i from 0): node IP 10.0.<i/250>.<i%250+1>, overlay IP 192.168.254.<i+1> (i < 253).
+inline kube::node_entry nth_entry(int i) {
+  return make_entry("node-" + std::to_string(i),
+                    "10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1),
+                    "192.168.254." + std::to_string(i + 1));
+}
+
+inline actors::published_snapshot snapshot(std::vector<kube::node_entry> entries,
+                                           std::string rv = "1") {
+  actors::published_snapshot s;
+  s.exists = true;
+  s.resource_version = std::move(rv);
+  s.state.endpoint_ip = ip("192.168.254.254");
+  s.state.type = net::overlay_type::vxlan;
+  s.state.entries = std::move(entries);
+  return s;
+}
+
+/// Sends a request and runs the coordinator until the reply is in ("<no reply>" otherwise).
+template <class Handle, class... Ts>
+std::string ask(actor_fixture& fx, const Handle& h, Ts... xs) {
+  auto out = std::make_shared<std::string>("<no reply>");
+  fx.sys->spawn([=](caf::event_based_actor* self) {
+    self->request(h, caf::infinite, xs...)
+        .then([=](const std::string& s) { *out = s; }, [=](const caf::error&) {});
+  });
+  fx.run();
+  return *out;
+}
+
+/// An event recorder that keeps what it receives.
+inline actors::event_recorder_actor
+recording_events(actor_fixture& fx, std::shared_ptr<std::vector<actors::node_event>> out) {
+  return fx.track(fx.sys->spawn([out]() -> actors::event_recorder_actor::behavior_type {
+    return {[out](const actors::node_event& e) { out->push_back(e); }};
+  }));
+}
+
+/// Routes spdlog's default logger into a string for the lifetime of the object.
+struct log_capture {
+  std::ostringstream text;
+  std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
+
+  log_capture() {
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_st>(text);
+    auto logger = std::make_shared<spdlog::logger>("capture", sink);
+    logger->set_level(spdlog::level::debug);
+    spdlog::set_default_logger(logger);
+  }
+  ~log_capture() { spdlog::set_default_logger(previous); }
+
+  size_t count(const std::string& needle) const {
+    const std::string s = text.str();
+    size_t n = 0;
+    for (auto pos = s.find(needle); pos != std::string::npos; pos = s.find(needle, pos + 1))
+      ++n;
+    return n;
+  }
+};
+
+} // namespace kcr::test
