@@ -1,8 +1,8 @@
 // kube-chorus-router entry point: parse and validate the command line, then run.
+#include <csignal>
 #include <cstdio>
 
-#include <spdlog/spdlog.h>
-
+#include "app/controller.hpp"
 #include "app/logging.hpp"
 #include "app/options.hpp"
 
@@ -15,11 +15,14 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "kube-chorus-router: %s\n", cl.err.c_str());
     return cl.exit_code;
   }
-  const auto& o = cl.opts;
-  kcr::app::setup_logging(o.log_format, o.log_level);
-  spdlog::info("kube-chorus-router {} overlay={} network={} endpoint={} remote-vtep={}",
-               KCR_VERSION, kcr::net::flag_name(o.overlay_type), o.overlay_network.to_string(),
-               o.endpoint_ip.to_string(), o.remote_vtep.to_string());
-  spdlog::error("the controller is not wired yet (issue: actor system); settings are valid");
-  return 1;
+  kcr::app::setup_logging(cl.opts.log_format, cl.opts.log_level);
+  if (cl.opts.cleanup_config)
+    return kcr::app::run_cleanup(cl.opts);
+  // Every thread started from here on inherits the mask; main waits for them with sigwait.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return kcr::app::run_controller(cl.opts);
 }

@@ -75,7 +75,7 @@ void check_listen_address(const std::string& flag, const std::string& value) {
   auto port_text = value.substr(colon + 1);
   auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (port_text.empty() || ec != std::errc{} || ptr != port_text.data() + port_text.size() ||
-      port < 1 || port > 65535)
+      port < 0 || port > 65535)
     fail(flag, value, expected);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);

@@ -1,0 +1,267 @@
+#include "app/controller.hpp"
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <random>
+#include <thread>
+#include <unistd.h>
+
+#include <caf/all.hpp>
+#include <prometheus/exposer.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/allocator.hpp"
+#include "actors/configmap_watcher.hpp"
+#include "actors/event_recorder.hpp"
+#include "actors/leader_elector.hpp"
+#include "actors/node_watcher.hpp"
+#include "actors/publisher.hpp"
+#include "actors/telemetry.hpp"
+#include "actors/tunnel_supervisor.hpp"
+#include "app/feeders.hpp"
+#include "app/health_server.hpp"
+#include "app/kube_ports.hpp"
+#include "kube/api_error.hpp"
+#include "kube/client_config.hpp"
+#include "net/netlink_tunnel.hpp"
+#include "net/tunnel_spec.hpp"
+
+namespace kcr::app {
+
+namespace {
+
+std::string random_suffix() {
+  std::random_device rd;
+  std::uniform_int_distribution<int> d(0, 15);
+  std::string s;
+  for (int i = 0; i < 6; ++i)
+    s += "0123456789abcdef"[d(rd)];
+  return s;
+}
+
+// Spawns blocking actors on their own thread in production (see controller_settings).
+template <class F, class... Ts>
+auto spawn_blocking(caf::actor_system& sys, bool detached, F fun, Ts&&... xs) {
+  if (detached)
+    return sys.spawn<caf::detached>(fun, std::forward<Ts>(xs)...);
+  return sys.spawn(fun, std::forward<Ts>(xs)...);
+}
+
+int wait_for_signal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sig = 0;
+  sigwait(&set, &sig);
+  return sig;
+}
+
+} // namespace
+
+std::string local_node_name(const options& o) {
+  if (!o.node_name.empty())
+    return o.node_name;
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return host;
+}
+
+actors::controller_settings make_settings(const options& o, const std::string& node_name) {
+  actors::controller_settings s;
+  s.node_name = node_name;
+  s.overlay_type = o.overlay_type;
+  s.overlay_network = o.overlay_network;
+  s.endpoint_ip = o.endpoint_ip;
+  s.remote_vtep = o.remote_vtep;
+  s.remote_vtep_mac = o.remote_vtep_mac;
+  s.vni = o.vni;
+  s.vxlan_port = o.vxlan_port;
+  s.tunnel_mtu = o.tunnel_mtu;
+  s.config_sync_period = o.config_sync_period;
+  s.tunnel_sync_period = o.tunnel_sync_period;
+  // Never the hostname alone: instances in network namespaces of one machine share it.
+  s.lease_identity = node_name + "_" + random_suffix();
+  s.lease_duration = o.lease_duration;
+  s.renew_deadline = o.renew_deadline;
+  s.retry_period = o.retry_period;
+  s.detach_blocking_actors = true;
+  return s;
+}
+
+int run_cleanup(const options& o) {
+  net::netlink_tunnel_manager manager;
+  auto r = manager.cleanup();
+  if (!r) {
+    spdlog::error("cleanup failed: {}", r.error().message);
+    return 1;
+  }
+  if (r->removed.empty())
+    spdlog::info("cleanup: nothing to remove (no interface marked {})", net::ownership_alias);
+  for (const auto& name : r->removed)
+    spdlog::info("cleanup: removed {}", name);
+  (void)o;
+  return 0;
+}
+
+int run_controller(const options& o) {
+  auto node_name = local_node_name(o);
+  auto settings = make_settings(o, node_name);
+  spdlog::info("kube-chorus-router {} on node {}: overlay {} {} endpoint {} remote VTEP {}{}{}",
+               KCR_VERSION, node_name, net::flag_name(o.overlay_type),
+               o.overlay_network.to_string(), o.endpoint_ip.to_string(), o.remote_vtep.to_string(),
+               o.run_publisher ? (o.leader_elect ? ", publisher (leader election)" : ", publisher")
+                               : "",
+               o.run_tunnel ? ", tunnel" : "");
+
+  std::shared_ptr<const kube::client_config> cfg;
+  try {
+    kube::config_options co;
+    co.kubeconfig = o.kubeconfig;
+    co.master = o.master;
+    auto c = kube::load_client_config(co);
+    c.validate();
+    cfg = std::make_shared<const kube::client_config>(std::move(c));
+  } catch (const std::exception& e) {
+    spdlog::error("cannot configure the Kubernetes client: {}", e.what());
+    return 1;
+  }
+  spdlog::info("API server {} ({})", cfg->server.to_string(), cfg->source);
+
+  auto tel = std::make_shared<actors::telemetry>();
+  std::unique_ptr<health_server> health;
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    if (!o.health_addr.empty()) {
+      health = std::make_unique<health_server>(o.health_addr,
+                                               health_handlers{[tel] {
+                                                                 auto r = tel->health.healthz();
+                                                                 return probe_result{r.ok, r.text};
+                                                               },
+                                                               [tel] {
+                                                                 auto r = tel->health.readyz();
+                                                                 return probe_result{r.ok, r.text};
+                                                               }});
+      spdlog::info("health on {} (/healthz, /readyz)", o.health_addr);
+    }
+    if (!o.metrics_addr.empty()) {
+      exposer = std::make_unique<prometheus::Exposer>(o.metrics_addr);
+      exposer->RegisterCollectable(tel->metrics.registry());
+      spdlog::info("metrics on {} (/metrics)", o.metrics_addr);
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+
+  caf::actor_system_config cfg_caf;
+  cfg_caf.set("logger.verbosity", caf::atom("quiet"));
+  cfg_caf.set("logger.console", caf::atom("none"));
+  caf::actor_system sys{cfg_caf};
+
+  // Spawn in dependency order; a role that is off leaves its handle null.
+  auto events = spawn_blocking(sys, true, actors::event_recorder, make_event_port(cfg, node_name),
+                               tel, size_t{4096});
+  std::shared_ptr<net::tunnel_manager> manager;
+  if (o.run_tunnel)
+    manager = std::make_shared<net::netlink_tunnel_manager>();
+  auto supervisor = sys.spawn(actors::tunnel_supervisor, settings, manager, tel, events);
+
+  actors::publisher_actor publisher;
+  actors::allocator_actor allocator;
+  actors::node_watcher_actor node_watcher;
+  actors::leader_elector_actor elector;
+  if (o.run_publisher) {
+    publisher = spawn_blocking(sys, true, actors::publisher, settings, tel,
+                               make_configmap_port(cfg, o.configmap_namespace, o.configmap_name),
+                               supervisor);
+    allocator = sys.spawn(actors::allocator, settings, tel, publisher, supervisor, events);
+    node_watcher = sys.spawn(actors::node_watcher, allocator, events, tel);
+  }
+  auto cm_watcher = sys.spawn(actors::configmap_watcher, allocator, publisher, supervisor, tel);
+  if (o.run_publisher) {
+    if (o.leader_elect) {
+      std::vector<actors::leadership_listener> listeners{
+          caf::actor_cast<actors::leadership_listener>(allocator),
+          caf::actor_cast<actors::leadership_listener>(publisher)};
+      elector = spawn_blocking(sys, true, actors::leader_elector,
+                               make_lease_port(cfg, o.configmap_namespace, o.configmap_name),
+                               settings, listeners, tel);
+    } else {
+      actors::leadership always{true, settings.lease_identity, 1};
+      caf::anon_send(allocator, always);
+      caf::anon_send(publisher, always);
+      tel->metrics.set_leader(true);
+    }
+  }
+
+  auto stop_all = [&] {
+    auto stop = [](const auto& h) {
+      if (h)
+        caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
+    };
+    stop(elector);
+    stop(node_watcher);
+    stop(cm_watcher);
+    stop(allocator);
+    stop(publisher);
+    stop(supervisor);
+    stop(events);
+  };
+
+  // Feeders: the outside world's change streams.
+  std::unique_ptr<node_feeder> nodes;
+  std::unique_ptr<configmap_feeder> configmap;
+  std::unique_ptr<link_feeder> links;
+  try {
+    configmap = std::make_unique<configmap_feeder>(cfg, o.configmap_namespace, o.configmap_name,
+                                                   cm_watcher, tel);
+    if (o.run_publisher)
+      nodes = std::make_unique<node_feeder>(cfg, node_watcher, tel);
+    if (o.run_tunnel) {
+      net::tunnel_spec probe;
+      probe.type = o.overlay_type;
+      links = std::make_unique<link_feeder>(net::interface_name(probe), supervisor);
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    stop_all();
+    return 1;
+  }
+  configmap->start();
+  if (nodes)
+    nodes->start();
+  if (links)
+    links->start();
+
+  int sig = wait_for_signal();
+  spdlog::info("received {}, shutting down (the tunnel stays up)",
+               sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  // Whatever blocks below (an API call in flight), the process is gone within 5 s.
+  std::thread([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(4500));
+    spdlog::warn("shutdown took too long; exiting now");
+    std::_Exit(0);
+  }).detach();
+
+  if (nodes)
+    nodes->stop();
+  configmap->stop();
+  if (links)
+    links->stop();
+  if (elector) {
+    caf::scoped_actor self{sys};
+    self->request(elector, std::chrono::seconds(3), actors::release_atom::value)
+        .receive(
+            [](bool released) {
+              if (released)
+                spdlog::info("released the Lease");
+            },
+            [](caf::error& err) { spdlog::warn("releasing the Lease: {}", caf::to_string(err)); });
+  }
+  stop_all();
+  return 0;
+}
+
+} // namespace kcr::app

@@ -1,0 +1,165 @@
+#include "app/feeders.hpp"
+
+#include <set>
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "kube/node.hpp"
+#include "kube/reflector.hpp"
+#include "net/link_monitor.hpp"
+
+namespace kcr::app {
+
+namespace {
+
+// Parses one Node; a hard error is logged once per distinct message, the object skipped.
+std::optional<kube::node_info> parse(const boost::json::object& obj,
+                                     std::set<std::string>& reported) {
+  auto r = kube::parse_node(boost::json::value(obj));
+  if (r)
+    return std::move(*r.node);
+  if (reported.insert(r.error).second)
+    spdlog::warn("node watch: skipping an unusable Node: {}", r.error);
+  return std::nullopt;
+}
+
+std::map<std::string, std::string> data_of(const boost::json::object& cm) {
+  std::map<std::string, std::string> out;
+  if (auto* d = cm.if_contains("data"); d && d->is_object())
+    for (const auto& [k, v] : d->as_object())
+      if (v.is_string())
+        out.emplace(std::string{k}, std::string{v.as_string()});
+  return out;
+}
+
+std::string rv_of(const boost::json::object& obj) {
+  if (auto* m = obj.if_contains("metadata"); m && m->is_object())
+    if (auto* rv = m->as_object().if_contains("resourceVersion"); rv && rv->is_string())
+      return std::string{rv->as_string()};
+  return {};
+}
+
+} // namespace
+
+node_feeder::node_feeder(std::shared_ptr<const kube::client_config> cfg,
+                         actors::node_watcher_actor target,
+                         std::shared_ptr<actors::telemetry> tel) {
+  auto reported = std::make_shared<std::set<std::string>>();
+  auto lists = std::make_shared<size_t>(0);
+  kube::reflector_callbacks cb;
+  cb.on_list = [target, reported, lists, tel](std::vector<boost::json::object>&& items,
+                                              const std::string&) {
+    actors::nodes_listed msg;
+    msg.nodes.reserve(items.size());
+    for (const auto& item : items)
+      if (auto n = parse(item, *reported))
+        msg.nodes.push_back(std::move(*n));
+    if ((*lists)++ > 0 && tel)
+      tel->metrics.watch_restart("nodes", "relist");
+    caf::anon_send(target, std::move(msg));
+  };
+  cb.on_event = [target, reported](kube::watch_event_type type, const boost::json::object& obj) {
+    if (type == kube::watch_event_type::deleted) {
+      if (auto n = parse(obj, *reported))
+        caf::anon_send(target, actors::node_removed{n->name});
+      return;
+    }
+    if (auto n = parse(obj, *reported))
+      caf::anon_send(target, actors::node_changed{std::move(*n)});
+  };
+  cb.on_error = [tel](const std::string& message) {
+    spdlog::warn("node watch: {}", message);
+    if (tel)
+      tel->metrics.watch_restart("nodes", "error");
+  };
+  kube::reflector_options opts;
+  opts.resource = kube::resource_ref::nodes();
+  reflector_ = std::make_unique<kube::reflector>(std::move(cfg), opts, std::move(cb));
+}
+
+node_feeder::~node_feeder() = default;
+void node_feeder::start() {
+  reflector_->start();
+}
+void node_feeder::stop() {
+  reflector_->stop();
+}
+
+configmap_feeder::configmap_feeder(std::shared_ptr<const kube::client_config> cfg,
+                                   const std::string& ns, const std::string& name,
+                                   actors::configmap_watcher_actor target,
+                                   std::shared_ptr<actors::telemetry> tel) {
+  kube::reflector_callbacks cb;
+  cb.on_list = [target, name](std::vector<boost::json::object>&& items, const std::string& rv) {
+    actors::configmap_observed msg;
+    for (const auto& item : items) {
+      msg.exists = true;
+      msg.resource_version = rv_of(item);
+      msg.data = data_of(item);
+    }
+    if (!msg.exists)
+      msg.resource_version = rv; // absent as of this list
+    caf::anon_send(target, std::move(msg));
+  };
+  cb.on_event = [target](kube::watch_event_type type, const boost::json::object& obj) {
+    actors::configmap_observed msg;
+    msg.exists = type != kube::watch_event_type::deleted;
+    msg.resource_version = rv_of(obj);
+    if (msg.exists)
+      msg.data = data_of(obj);
+    caf::anon_send(target, std::move(msg));
+  };
+  cb.on_error = [tel, name](const std::string& message) {
+    spdlog::warn("configmap watch ({}): {}", name, message);
+    if (tel)
+      tel->metrics.watch_restart("configmaps", "error");
+  };
+  kube::reflector_options opts;
+  opts.resource = kube::resource_ref::configmap(ns, name);
+  reflector_ = std::make_unique<kube::reflector>(std::move(cfg), opts, std::move(cb));
+}
+
+configmap_feeder::~configmap_feeder() = default;
+void configmap_feeder::start() {
+  reflector_->start();
+}
+void configmap_feeder::stop() {
+  reflector_->stop();
+}
+
+link_feeder::link_feeder(std::string interface, actors::tunnel_supervisor_actor target)
+    : interface_(std::move(interface)), target_(std::move(target)) {
+  auto m = net::link_monitor::open({interface_});
+  if (!m)
+    throw std::runtime_error("cannot watch interface " + interface_ + ": " + m.error().message);
+  monitor_ = std::move(m.value());
+}
+
+link_feeder::~link_feeder() {
+  stop();
+}
+
+void link_feeder::start() {
+  thread_ = std::thread([this] {
+    auto err = monitor_->run(stop_, [this](const net::link_event& e) {
+      caf::anon_send(target_, actors::link_changed{e.interface.empty() ? interface_ : e.interface,
+                                                   std::string{net::to_string(e.kind)} +
+                                                       (e.detail.empty() ? "" : " " + e.detail)});
+    });
+    if (err)
+      spdlog::error("link monitor for {} stopped: {} (drift is repaired at the periodic sync "
+                    "only)",
+                    interface_, err->message);
+  });
+}
+
+void link_feeder::stop() {
+  stop_ = true;
+  if (monitor_)
+    monitor_->wake();
+  if (thread_.joinable())
+    thread_.join();
+}
+
+} // namespace kcr::app

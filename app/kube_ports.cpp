@@ -1,0 +1,278 @@
+#include "app/kube_ports.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+#include <random>
+
+#include "kube/api_client.hpp"
+
+namespace kcr::app {
+
+namespace json = boost::json;
+
+namespace {
+
+// Runs one API call, turning every client exception into an api_failure value.
+template <class F>
+auto guarded(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const kube::api_error& e) {
+    return actors::api_failure{e.code, e.reason, e.message};
+  } catch (const std::exception& e) {
+    return actors::api_failure{0, "", e.what()};
+  }
+}
+
+std::map<std::string, std::string> data_of(const json::object& cm) {
+  std::map<std::string, std::string> out;
+  if (auto* d = cm.if_contains("data"); d && d->is_object())
+    for (const auto& [k, v] : d->as_object())
+      if (v.is_string())
+        out.emplace(std::string{k}, std::string{v.as_string()});
+  return out;
+}
+
+std::string rv_of(const json::object& obj) {
+  if (auto* m = obj.if_contains("metadata"); m && m->is_object())
+    if (auto* rv = m->as_object().if_contains("resourceVersion"); rv && rv->is_string())
+      return std::string{rv->as_string()};
+  return {};
+}
+
+json::object data_json(const std::map<std::string, std::string>& data) {
+  json::object d;
+  for (const auto& [k, v] : data)
+    d[k] = v;
+  return d;
+}
+
+class api_configmap_port final : public actors::configmap_port {
+public:
+  api_configmap_port(std::shared_ptr<const kube::client_config> cfg, std::string ns,
+                     std::string name)
+      : client_(std::move(cfg)), ns_(std::move(ns)), name_(std::move(name)) {}
+
+  actors::outcome<std::optional<actors::configmap_object>> get() override {
+    return guarded([&]() -> actors::outcome<std::optional<actors::configmap_object>> {
+      try {
+        last_ = client_.get_configmap(ns_, name_);
+      } catch (const kube::api_error& e) {
+        if (e.is_not_found())
+          return std::optional<actors::configmap_object>{};
+        throw;
+      }
+      return std::optional{actors::configmap_object{rv_of(last_), data_of(last_)}};
+    });
+  }
+
+  actors::outcome<actors::configmap_object>
+  create(const std::map<std::string, std::string>& data) override {
+    return guarded([&]() -> actors::outcome<actors::configmap_object> {
+      json::object cm{{"apiVersion", "v1"},
+                      {"kind", "ConfigMap"},
+                      {"metadata",
+                       {{"name", name_},
+                        {"namespace", ns_},
+                        {"labels", {{"app.kubernetes.io/managed-by", "kube-chorus-router"}}}}},
+                      {"data", data_json(data)}};
+      last_ = client_.create_configmap(ns_, std::move(cm));
+      return actors::configmap_object{rv_of(last_), data_of(last_)};
+    });
+  }
+
+  actors::outcome<actors::configmap_object> update(const actors::configmap_object& obj) override {
+    return guarded([&]() -> actors::outcome<actors::configmap_object> {
+      // PUT replaces the whole object: start from the last one seen so that labels,
+      // annotations and binaryData that others put there survive.
+      json::object cm = last_.empty()
+                            ? json::object{{"apiVersion", "v1"},
+                                           {"kind", "ConfigMap"},
+                                           {"metadata", {{"name", name_}, {"namespace", ns_}}}}
+                            : last_;
+      auto& meta = cm["metadata"].as_object();
+      meta["resourceVersion"] = obj.resource_version;
+      meta.erase("managedFields");
+      cm["data"] = data_json(obj.data);
+      last_ = client_.update_configmap(ns_, std::move(cm));
+      return actors::configmap_object{rv_of(last_), data_of(last_)};
+    });
+  }
+
+private:
+  kube::api_client client_;
+  std::string ns_;
+  std::string name_;
+  json::object last_;
+};
+
+actors::lease_record lease_of(const json::object& obj) {
+  actors::lease_record r;
+  r.resource_version = rv_of(obj);
+  if (auto* s = obj.if_contains("spec"); s && s->is_object()) {
+    const auto& spec = s->as_object();
+    auto str = [&](const char* key) -> std::string {
+      auto* v = spec.if_contains(key);
+      return v && v->is_string() ? std::string{v->as_string()} : std::string{};
+    };
+    auto num = [&](const char* key) -> int {
+      auto* v = spec.if_contains(key);
+      return v && v->is_int64() ? static_cast<int>(v->as_int64()) : 0;
+    };
+    r.holder = str("holderIdentity");
+    r.lease_duration_seconds = num("leaseDurationSeconds");
+    r.acquire_time = str("acquireTime");
+    r.renew_time = str("renewTime");
+    r.transitions = num("leaseTransitions");
+  }
+  return r;
+}
+
+json::object lease_json(const actors::lease_record& r, const std::string& ns,
+                        const std::string& name) {
+  json::object meta{{"name", name}, {"namespace", ns}};
+  if (!r.resource_version.empty())
+    meta["resourceVersion"] = r.resource_version;
+  json::object spec{{"holderIdentity", r.holder},
+                    {"leaseDurationSeconds", r.lease_duration_seconds},
+                    {"leaseTransitions", r.transitions}};
+  if (!r.acquire_time.empty())
+    spec["acquireTime"] = r.acquire_time;
+  if (!r.renew_time.empty())
+    spec["renewTime"] = r.renew_time;
+  return {{"apiVersion", "coordination.k8s.io/v1"},
+          {"kind", "Lease"},
+          {"metadata", std::move(meta)},
+          {"spec", std::move(spec)}};
+}
+
+class api_lease_port final : public actors::lease_port {
+public:
+  api_lease_port(std::shared_ptr<const kube::client_config> cfg, std::string ns, std::string name)
+      : client_(std::move(cfg)), ns_(std::move(ns)), name_(std::move(name)) {}
+
+  actors::outcome<std::optional<actors::lease_record>> get() override {
+    return guarded([&]() -> actors::outcome<std::optional<actors::lease_record>> {
+      try {
+        return std::optional{lease_of(client_.get_lease(ns_, name_))};
+      } catch (const kube::api_error& e) {
+        if (e.is_not_found())
+          return std::optional<actors::lease_record>{};
+        throw;
+      }
+    });
+  }
+  actors::outcome<actors::lease_record> create(const actors::lease_record& lease) override {
+    return guarded([&]() -> actors::outcome<actors::lease_record> {
+      auto l = lease;
+      l.resource_version.clear();
+      return lease_of(client_.create_lease(ns_, lease_json(l, ns_, name_)));
+    });
+  }
+  actors::outcome<actors::lease_record> update(const actors::lease_record& lease) override {
+    return guarded([&]() -> actors::outcome<actors::lease_record> {
+      return lease_of(client_.update_lease(ns_, lease_json(lease, ns_, name_)));
+    });
+  }
+
+private:
+  kube::api_client client_;
+  std::string ns_;
+  std::string name_;
+};
+
+class api_event_port final : public actors::event_port {
+public:
+  api_event_port(std::shared_ptr<const kube::client_config> cfg, std::string host)
+      : client_(std::move(cfg)), host_(std::move(host)), rng_(std::random_device{}()) {}
+
+  actors::outcome<actors::event_record> create(const actors::event_record& e) override {
+    return guarded([&]() -> actors::outcome<actors::event_record> {
+      auto now = rfc3339_now();
+      // client-go names Events <object>.<hex timestamp>; a random suffix avoids collisions
+      // between instances that report on the same node in the same nanosecond.
+      char suffix[32];
+      std::snprintf(
+          suffix, sizeof suffix, "%llx",
+          static_cast<unsigned long long>(
+              std::chrono::system_clock::now().time_since_epoch().count() ^ (rng_() & 0xffff)));
+      std::string name = e.node + "." + suffix;
+      json::object ev{{"apiVersion", "v1"},
+                      {"kind", "Event"},
+                      {"metadata", {{"name", name}, {"namespace", "default"}}},
+                      {"involvedObject",
+                       {{"kind", "Node"}, {"name", e.node}, {"uid", e.uid}, {"apiVersion", "v1"}}},
+                      {"reason", e.reason},
+                      {"message", e.message},
+                      {"source", {{"component", "kube-chorus-router"}, {"host", host_}}},
+                      {"reportingComponent", "kube-chorus-router"},
+                      {"reportingInstance", host_},
+                      {"firstTimestamp", now},
+                      {"lastTimestamp", now},
+                      {"count", e.count},
+                      {"type", e.warning ? "Warning" : "Normal"}};
+      client_.create_event("default", std::move(ev));
+      auto out = e;
+      out.name = name;
+      return out;
+    });
+  }
+
+  actors::outcome<actors::event_record> update_count(const actors::event_record& e) override {
+    return guarded([&]() -> actors::outcome<actors::event_record> {
+      client_.patch_event("default", e.name, e.count, rfc3339_now(), e.message);
+      return e;
+    });
+  }
+
+private:
+  kube::api_client client_;
+  std::string host_;
+  std::mt19937_64 rng_;
+};
+
+std::string format_utc(bool micro) {
+  auto now = std::chrono::system_clock::now();
+  auto t = std::chrono::system_clock::to_time_t(now);
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()) % 1000000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  if (micro)
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(us.count()));
+  else
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+} // namespace
+
+std::string rfc3339_micro_now() {
+  return format_utc(true);
+}
+std::string rfc3339_now() {
+  return format_utc(false);
+}
+
+std::shared_ptr<actors::configmap_port>
+make_configmap_port(std::shared_ptr<const kube::client_config> cfg, std::string ns,
+                    std::string name) {
+  return std::make_shared<api_configmap_port>(std::move(cfg), std::move(ns), std::move(name));
+}
+
+std::shared_ptr<actors::lease_port> make_lease_port(std::shared_ptr<const kube::client_config> cfg,
+                                                    std::string ns, std::string name) {
+  return std::make_shared<api_lease_port>(std::move(cfg), std::move(ns), std::move(name));
+}
+
+std::shared_ptr<actors::event_port> make_event_port(std::shared_ptr<const kube::client_config> cfg,
+                                                    std::string host) {
+  return std::make_shared<api_event_port>(std::move(cfg), std::move(host));
+}
+
+} // namespace kcr::app

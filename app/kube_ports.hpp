@@ -1,0 +1,29 @@
+// The actors' API ports (actors/ports.hpp) over the real Kubernetes client. Each port owns its
+// own kube::api_client (one connection, one thread at a time), as the actor using it does.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "actors/ports.hpp"
+#include "kube/client_config.hpp"
+
+namespace kcr::app {
+
+std::shared_ptr<actors::configmap_port>
+make_configmap_port(std::shared_ptr<const kube::client_config> cfg, std::string ns,
+                    std::string name);
+
+std::shared_ptr<actors::lease_port> make_lease_port(std::shared_ptr<const kube::client_config> cfg,
+                                                    std::string ns, std::string name);
+
+/// Events about Nodes go to namespace `default`; `host` is this instance's node name.
+std::shared_ptr<actors::event_port> make_event_port(std::shared_ptr<const kube::client_config> cfg,
+                                                    std::string host);
+
+/// RFC 3339 with microseconds, UTC ("2025-01-01T10:05:02.455032Z"), as Leases carry it.
+std::string rfc3339_micro_now();
+/// RFC 3339 with seconds, UTC, as Events carry it.
+std::string rfc3339_now();
+
+} // namespace kcr::app
