@@ -124,7 +124,7 @@ BOOST_AUTO_TEST_CASE(expired_continue_restarts_the_list) {
     else if (!contains(str(r.at("query")), "continue="))
       ++restarts;
   }
-  BOOST_TEST(expired == 1);
+  BOOST_TEST(expired == 1, json::serialize(fake.requests()));
   BOOST_TEST(restarts == 2); // the first page, and the first page again after the 410
 }
 
