@@ -131,7 +131,9 @@ void leader_elector_state::renew(time_point now) {
       r = got.failure();
     } else if (!got.value()) {
       succeeded();
-      r = port->create(rec);
+      auto fresh = rec;
+      fresh.resource_version.clear(); // a POST must not carry one (422)
+      r = port->create(fresh);
     } else if (got.value()->holder != settings.lease_identity) {
       succeeded();
       observe(*got.value(), now);

@@ -168,6 +168,17 @@ BOOST_AUTO_TEST_CASE(conflict_on_renew_with_another_holder_stops_at_once) {
   BOOST_TEST(current().holder == "node-z_9999");
 }
 
+BOOST_AUTO_TEST_CASE(lease_deleted_while_leading_is_recreated) {
+  auto a = spawn("node-a_1111");
+  lease->remove(); // kubectl delete lease
+  steps(1);        // the renewal's 404, a GET that finds nothing, a new POST
+  BOOST_TEST(a.port->calls("create") == 2);
+  BOOST_TEST(a.changes() == std::vector<bool>{true}, boost::test_tools::per_element());
+  BOOST_TEST(current().holder == "node-a_1111");
+  steps(1);
+  BOOST_TEST(a.port->writes().size() == 3u); // create, re-create, a renewal on top of it
+}
+
 BOOST_AUTO_TEST_CASE(release_hands_over_without_waiting) {
   auto a = spawn("node-a_1111");
   advance(1s);
