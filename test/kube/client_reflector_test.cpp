@@ -1,5 +1,6 @@
 // reflector against the fake API server: events across chunks, relists on 410, resume after
 // cut-offs and timeouts, backoff through faults, RBAC errors, prompt stop.
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
