@@ -76,13 +76,17 @@ allocator_outbox allocator_state::on_leadership(bool now_leading, uint64_t new_t
   if (!leading) {
     // Another instance allocates now; when this one leads again it restores from what that one
     // published, so nothing of the old pool may survive.
+    allocator_outbox out;
     if (ready())
       spdlog::info("allocator: stopped allocating (not leading)");
+    // Per-node state of the other nodes belongs to the new leader now.
+    for (const auto& [name, _] : entries)
+      out.withdrawn.push_back({name, "this instance stopped leading", true});
     pool.reset();
     entries.clear();
     waiting.clear();
     update_metrics();
-    return {};
+    return out;
   }
   return try_become_ready();
 }

@@ -164,8 +164,12 @@ int run_controller(const options& o) {
   auto events = spawn_blocking(sys, true, actors::event_recorder, make_event_port(cfg, node_name),
                                tel, size_t{4096});
   std::shared_ptr<net::tunnel_manager> manager;
-  if (o.run_tunnel)
+  if (o.run_tunnel) {
     manager = std::make_shared<net::netlink_tunnel_manager>();
+    tel->health.require_ready("local tunnel converged");
+    // kube-router style: the tunnel beats after every successful converge.
+    tel->health.expect("tunnel", 3 * settings.tunnel_sync_period + settings.backoff_max);
+  }
   auto supervisor = sys.spawn(actors::tunnel_supervisor, settings, manager, tel, events);
 
   actors::publisher_actor publisher;
@@ -185,6 +189,9 @@ int run_controller(const options& o) {
       std::vector<actors::leadership_listener> listeners{
           caf::actor_cast<actors::leadership_listener>(allocator),
           caf::actor_cast<actors::leadership_listener>(publisher)};
+      // The elector beats on every successful Lease read or renew (every retry period).
+      tel->health.expect("leader_elector", std::max(std::chrono::milliseconds{30000},
+                                                    3 * settings.lease_duration));
       elector = spawn_blocking(sys, true, actors::leader_elector,
                                make_lease_port(cfg, o.configmap_namespace, o.configmap_name),
                                settings, listeners, tel);
