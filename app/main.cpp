@@ -1,12 +1,16 @@
 // kube-chorus-router entry point: parse and validate the command line, then run.
 #include <csignal>
 #include <cstdio>
+#include <string_view>
 
 #include "app/controller.hpp"
 #include "app/logging.hpp"
 #include "app/options.hpp"
+#include "app/render_cli.hpp"
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view{argv[1]} == "render")
+    return kcr::app::render_main(argc - 1, argv + 1);
   auto cl = kcr::app::parse_command_line(argc, argv);
   if (cl.exit_now) {
     if (!cl.out.empty())
