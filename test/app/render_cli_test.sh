@@ -13,7 +13,9 @@ ok() { echo "ok:   $*"; passed=$((passed + 1)); }
 bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
 tmp=$(mktemp -d)
 netns=()
+fake_pid=""
 cleanup() {
+  [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null
   for ns in "${netns[@]}"; do ip netns del "$ns" 2>/dev/null; done
   rm -rf "$tmp"
 }
@@ -115,6 +117,45 @@ else
   else
     bad "old + diff differs from new: $(diff <(state "$a") <(state "$b") 2>&1)"
   fi
+fi
+
+# 6. Through the API: the ConfigMap created in the fake API server, read with --master alone
+#    (no kubeconfig, HOME without ~/.kube), then a missing ConfigMap (exit 1).
+fake="$(dirname "$0")/../fakeapi/fake_apiserver.py"
+if ! command -v python3 >/dev/null || [ ! -f "$fake" ]; then
+  echo "skip: the API path needs python3 and $fake"
+else
+  python3 "$fake" >"$tmp/fake.json" 2>"$tmp/fake.log" &
+  fake_pid=$!
+  for _ in $(seq 100); do [ -s "$tmp/fake.json" ] && break; sleep 0.05; done
+  url=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["api_url"])' "$tmp/fake.json" 2>/dev/null)
+  if [ -z "$url" ]; then
+    bad "the fake API server did not start: $(tail -3 "$tmp/fake.log")"
+  else
+    python3 - "$url" "$seed" <<'PY'
+import json, sys, urllib.request
+url, path = sys.argv[1], sys.argv[2]
+cm = json.load(open(path))
+for k in ("resourceVersion", "uid"):
+    cm["metadata"].pop(k, None)
+req = urllib.request.Request(url + "/api/v1/namespaces/kube-system/configmaps", method="POST",
+                             data=json.dumps(cm).encode(), headers={"Content-Type": "application/json"})
+urllib.request.urlopen(req).read()
+PY
+    run_api() { env -u KUBECONFIG -u KUBERNETES_SERVICE_HOST HOME="$tmp" "$bin" render --master "$url" "$@"; }
+    if run_api --local-ip 10.106.170.10 -t bigip 2>"$tmp/err" | diff -q - "$data/seed.bigip.txt" >/dev/null; then
+      ok "render --master reads the ConfigMap through the API"
+    else
+      bad "render through the API: $(cat "$tmp/err")"
+    fi
+    run_api --configmap-name absent >/dev/null 2>"$tmp/err"; rc=$?
+    if [ "$rc" = 1 ] && grep -q "configmap kube-system/absent not found" "$tmp/err"; then
+      ok "a missing ConfigMap exits 1: $(cat "$tmp/err")"
+    else
+      bad "missing ConfigMap: rc=$rc $(cat "$tmp/err")"
+    fi
+  fi
+  kill "$fake_pid" 2>/dev/null; wait "$fake_pid" 2>/dev/null
 fi
 
 echo "$passed passed, $fail failed"
