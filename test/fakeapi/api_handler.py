@@ -277,11 +277,12 @@ class ApiHandler(http_base.Handler):
     def _log_write(self, res, e, deleted=False):
         if res is R.CONFIGMAPS:
             md = e.obj["metadata"]
-            self.state.logs.add("writes", {
+            data = {} if deleted else (e.obj.get("data") or {})
+            self.state.logs.add_write({
                 "t": time.time(), "method": self.command, "name": md["name"],
                 "namespace": md.get("namespace"),
                 "resourceVersion": md["resourceVersion"],
-                "data_keys": 0 if deleted else len(e.obj.get("data") or {})})
+                "data_keys": len(data)}, data, self.state.config.write_key_diff)
 
     def do_create(self, res, ns, name, sub, q, audit):
         e = self.state.store.create(res, ns, self._body_json())

@@ -46,7 +46,9 @@ CONTROL_HELP = """control interface (JSON over plain HTTP on --control-port):
   GET|DELETE /requests          request log {t, method, path, query,
                                 user_agent, auth: bearer|cert|none, status}
   GET|DELETE /writes            ConfigMap writes {t, method, name, namespace,
-                                resourceVersion, data_keys}
+                                resourceVersion, data_keys}; with
+                                config write_key_diff also node_keys,
+                                node_keys_added/removed, data/value_bytes
   GET|DELETE /emitted           watch events sent {t, type, kind, name,
                                 namespace, resourceVersion, watch_id}
   POST /faults {"drop_watches":true} | {"delay_ms":N} |
@@ -56,7 +58,8 @@ CONTROL_HELP = """control interface (JSON over plain HTTP on --control-port):
   POST /tokens {"tokens":[...]} replace accepted tokens (null: back to flags)
   POST /forbid {"rules":["update:configmaps"]}   replace the 403 rules
   GET|POST /config {"watch_chunk_bytes":N,"coalesce_events":bool,
-       "bookmark_interval":S,"page_size_cap":N,"expired_as_http_410":bool}
+       "bookmark_interval":S,"page_size_cap":N,"expired_as_http_410":bool,
+       "write_key_diff":bool}
   GET /healthz
 """
 

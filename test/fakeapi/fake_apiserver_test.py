@@ -355,6 +355,31 @@ class ConfigMapTest(ServerCase):
         self.assertEqual([w["method"] for w in writes if w["name"] == "kcr"],
                          ["POST", "PUT", "PUT", "PUT", "DELETE"])
 
+    def test_write_key_diff(self):
+        # off by default: entries keep their original fields only
+        self.srv.api("POST", CMS, {"metadata": {"name": "kd"}, "data": {"Node-1": "1"}})
+        self.assertNotIn("node_keys_added", self.srv.ctl("GET", "/writes")[-1])
+        self.srv.ctl("POST", "/config", {"write_key_diff": True})
+        try:
+            cases = [  # (data written, added, removed)
+                ({"Node-1": "1", "Node-2": "2", "Mac-2": "m"}, ["Node-1", "Node-2"], []),
+                ({"Node-2": "2", "Node-3": "3"}, ["Node-3"], ["Node-1"]),
+                ({"Node-2": "2", "Node-3": "3", "x": "y"}, [], []),
+            ]
+            for data, added, removed in cases:
+                code, _ = self.srv.api("PUT", CMS + "/kd", {"metadata": {"name": "kd"}, "data": data})
+                self.assertEqual(code, 200)
+                w = self.srv.ctl("GET", "/writes")[-1]
+                self.assertEqual((w["node_keys_added"], w["node_keys_removed"]), (added, removed))
+                self.assertEqual(w["node_keys"], sum(k.startswith("Node-") for k in data))
+                self.assertEqual(w["data_bytes"], sum(len(k) + len(v) for k, v in data.items()))
+                self.assertEqual(w["value_bytes"], sum(len(v) for v in data.values()))
+            self.srv.api("DELETE", CMS + "/kd")
+            self.assertEqual(self.srv.ctl("GET", "/writes")[-1]["node_keys_removed"],
+                             ["Node-2", "Node-3"])
+        finally:
+            self.srv.ctl("POST", "/config", {"write_key_diff": False})
+
     def test_patch_types(self):
         self.srv.api("POST", CMS, {"metadata": {"name": "p"}, "data": {"a": "1", "b": "2"}})
         code, cm = self.srv.api("PATCH", CMS + "/p", {"data": {"a": None, "c": "3"}},

@@ -21,10 +21,13 @@ class Config:
         self.bookmark_interval = args.bookmark_interval
         self.page_size_cap = args.page_size_cap
         self.expired_as_http_410 = args.expired_as_http_410
+        # Benchmarks: each /writes entry also lists the Node-<ip> keys the
+        # write added/removed (off by default: it costs a set diff per write).
+        self.write_key_diff = False
 
     FIELDS = {"watch_chunk_bytes": int, "coalesce_events": bool,
               "bookmark_interval": float, "page_size_cap": int,
-              "expired_as_http_410": bool}
+              "expired_as_http_410": bool, "write_key_diff": bool}
 
     def as_dict(self):
         return {k: getattr(self, k) for k in self.FIELDS}
@@ -129,10 +132,27 @@ class Logs:
         self.requests = collections.deque(maxlen=maxlen)
         self.writes = collections.deque(maxlen=maxlen)
         self.emitted = collections.deque(maxlen=maxlen)
+        self.node_keys = {}  # (namespace, name) -> Node- keys of the last write
 
     def add(self, which, rec):
         with self.lock:
             getattr(self, which).append(rec)
+
+    def add_write(self, rec, data, key_diff):
+        """Logs a ConfigMap write; with key_diff also the Node- keys it
+        added/removed against the previous logged write of that ConfigMap,
+        computed under the log lock so that consecutive writes chain."""
+        with self.lock:
+            if key_diff:
+                cur = {k for k in data if k.startswith("Node-")}
+                prev = self.node_keys.get((rec["namespace"], rec["name"]), set())
+                rec["node_keys"] = len(cur)
+                rec["node_keys_added"] = sorted(cur - prev)
+                rec["node_keys_removed"] = sorted(prev - cur)
+                rec["data_bytes"] = sum(len(k) + len(v) for k, v in data.items())
+                rec["value_bytes"] = sum(len(v) for v in data.values())
+                self.node_keys[(rec["namespace"], rec["name"])] = cur
+            self.writes.append(rec)
 
     def get(self, which):
         with self.lock:
