@@ -8,9 +8,13 @@ for: the DaemonSet's host networking, NET_ADMIN-only security context, probes,
 resources, settings ConfigMap, downward-API env, and least-privilege RBAC
 (compared grant by grant against a table, so any extra permission fails).
 
-Every check also runs against deliberately broken copies of the manifests
-(privileged, an extra capability, a `*` verb, ...) and must catch each one:
-a check that cannot fail is not a check.
+It also checks deploy/Dockerfile: Debian 12 stages, USER 0, the binary as
+entrypoint, and (when the binary is built) that every shared library it links
+comes from a package the runtime stage installs.
+
+Every check also runs against deliberately broken copies of the manifests and
+the Dockerfile (privileged, an extra capability, a `*` verb, a missing library,
+...) and must catch each one: a check that cannot fail is not a check.
 
 Exit 0 = pass, 1 = failure, 77 = skipped (no kubectl), as ctest expects.
 Python standard library only.
@@ -173,11 +177,13 @@ def check_security(c, ctr, pod_spec, label):
     sc = ctr.get("securityContext", {})
     caps = sc.get("capabilities", {})
     c.expect(sc.get("privileged") is not True, "%s: privileged" % label)
-    c.expect(caps.get("add") == ["NET_ADMIN"], "%s: capabilities.add is %r, want [NET_ADMIN]" % (label, caps.get("add")))
+    add = caps.get("add")
+    c.expect(add == ["NET_ADMIN"], "%s: capabilities.add is %r, want [NET_ADMIN]" % (label, add))
     c.expect("ALL" in caps.get("drop", []), "%s: capabilities.drop lacks ALL" % label)
     c.expect(sc.get("allowPrivilegeEscalation") is False, "%s: allowPrivilegeEscalation not false" % label)
     c.expect(sc.get("readOnlyRootFilesystem") is True, "%s: readOnlyRootFilesystem not true" % label)
-    c.expect(sc.get("runAsUser") == 0, "%s: runAsUser %r, want 0 (netlink in the host netns)" % (label, sc.get("runAsUser")))
+    uid = sc.get("runAsUser")
+    c.expect(uid == 0, "%s: runAsUser %r, want 0 (netlink in the host netns)" % (label, uid))
     seccomp = sc.get("seccompProfile") or pod_spec.get("securityContext", {}).get("seccompProfile") or {}
     c.expect(seccomp.get("type") == "RuntimeDefault", "%s: seccompProfile not RuntimeDefault" % label)
 
@@ -188,7 +194,8 @@ def check_node_pod(c, spec, label):
     c.expect(spec.get("dnsPolicy") == "ClusterFirstWithHostNet", "%s: dnsPolicy %r" % (label, spec.get("dnsPolicy")))
     c.expect(not spec.get("hostPID") and not spec.get("hostIPC"), "%s: hostPID/hostIPC" % label)
     c.expect(
-        not any("hostPath" in v for v in spec.get("volumes", [])), "%s: hostPath volume (nothing privileged is mounted)" % label
+        not any("hostPath" in v for v in spec.get("volumes", [])),
+        "%s: hostPath volume (nothing privileged is mounted)" % label,
     )
     tol = spec.get("tolerations", [])
     c.expect(
@@ -197,7 +204,8 @@ def check_node_pod(c, spec, label):
     )
     for ctr in spec.get("containers", []) + spec.get("initContainers", []):
         caps = ctr.get("securityContext", {}).get("capabilities", {})
-        c.expect(ctr.get("securityContext", {}).get("privileged") is not True, "%s/%s: privileged" % (label, ctr.get("name")))
+        privileged = ctr.get("securityContext", {}).get("privileged")
+        c.expect(privileged is not True, "%s/%s: privileged" % (label, ctr.get("name")))
         c.expect(
             set(caps.get("add", [])) <= {"NET_ADMIN"},
             "%s/%s: capabilities beyond NET_ADMIN: %r" % (label, ctr.get("name"), caps.get("add")),
@@ -228,7 +236,8 @@ def check_daemonset(c, ds, objs):
     pod = spec["template"]["spec"]
     ann = spec["template"].get("metadata", {}).get("annotations", {})
     check_node_pod(c, pod, "DaemonSet")
-    c.expect(pod.get("priorityClassName") == "system-node-critical", "priorityClassName %r" % pod.get("priorityClassName"))
+    prio = pod.get("priorityClassName")
+    c.expect(prio == "system-node-critical", "priorityClassName %r" % prio)
     c.expect(pod.get("serviceAccountName") == NAME, "serviceAccountName %r" % pod.get("serviceAccountName"))
     c.expect(pod.get("automountServiceAccountToken") is not False, "the service account token is not mounted")
     c.expect((pod.get("terminationGracePeriodSeconds") or 30) >= 10, "terminationGracePeriodSeconds < 10")
@@ -264,7 +273,8 @@ def check_daemonset(c, ds, objs):
         c.expect(got == path, "%s from fieldRef %r, want %s" % (var, got, path))
     for var, port in (("KCR_HEALTH_ADDR", HEALTH_PORT), ("KCR_METRICS_ADDR", METRICS_PORT)):
         if var in env:
-            c.expect(env[var].get("value", "").endswith(":%d" % port), "%s=%r is not on port %d" % (var, env[var].get("value"), port))
+            value = env[var].get("value", "")
+            c.expect(value.endswith(":%d" % port), "%s=%r is not on port %d" % (var, value, port))
     known = known_env_names()
     for var in env:
         c.expect(var in known, "env %s is no flag's variable (README flag table)" % var)
@@ -287,7 +297,10 @@ def check_daemonset(c, ds, objs):
         c.expect(k in known, "settings key %s is no flag's variable (README flag table)" % k)
     # The Role's resourceNames and namespace must match where the controller writes.
     c.expect(data.get("KCR_CONFIGMAP_NAME", NAME) == NAME, "KCR_CONFIGMAP_NAME differs from the RBAC resourceNames")
-    c.expect(data.get("KCR_CONFIGMAP_NAMESPACE", NAMESPACE) == NAMESPACE, "KCR_CONFIGMAP_NAMESPACE differs from the Role's")
+    c.expect(
+        data.get("KCR_CONFIGMAP_NAMESPACE", NAMESPACE) == NAMESPACE,
+        "KCR_CONFIGMAP_NAMESPACE differs from the Role's namespace",
+    )
 
 
 def check_rbac(c, objs):
@@ -351,7 +364,11 @@ def check_cleanup(objs):
     pod = dss[0]["spec"]["template"]["spec"]
     check_node_pod(c, pod, "cleanup")
     c.expect(pod.get("automountServiceAccountToken") is False, "cleanup: mounts a service account token it does not need")
-    runs = [x for x in pod.get("initContainers", []) + pod.get("containers", []) if "--cleanup-config" in x.get("args", []) + x.get("command", [])]
+    runs = [
+        x
+        for x in pod.get("initContainers", []) + pod.get("containers", [])
+        if "--cleanup-config" in x.get("args", []) + x.get("command", [])
+    ]
     if c.expect(len(runs) == 1, "cleanup: no container runs --cleanup-config"):
         c.expect(runs[0].get("image") == IMAGE, "cleanup: image %r, want %s" % (runs[0].get("image"), IMAGE))
         check_security(c, runs[0], pod, "cleanup container")
@@ -416,7 +433,7 @@ MUTATIONS = [
     ("readiness port", _set(lambda o: _ctr(o)["readinessProbe"]["httpGet"], "port", METRICS_PORT)),
     ("no requests", _set(_ctr, "resources", {})),
     ("NODE_NAME literal", lambda o: _env(o, "NODE_NAME").update({"value": "n1"}) or _env(o, "NODE_NAME").pop("valueFrom")),
-    ("POD_NAMESPACE path", _set(lambda o: _env(o, "POD_NAMESPACE")["valueFrom"]["fieldRef"], "fieldPath", "spec.nodeName")),
+    ("POD_NAMESPACE path", lambda o: _env(o, "POD_NAMESPACE")["valueFrom"]["fieldRef"].update(fieldPath="spec.nodeName")),
     ("envFrom", _set(_ctr, "envFrom", [])),
     ("bad VNID", _set(_settings, "VNID", "0")),
     ("text logs", _set(_settings, "KCR_LOG_FORMAT", "text")),
@@ -446,6 +463,65 @@ CLEANUP_MUTATIONS = [
 
 
 
+# --- the Dockerfile ---------------------------------------------------------------
+
+# In debian:12-slim already (Essential or required by apt).
+BASE_PACKAGES = {"libc6", "libstdc++6", "libgcc-s1"}
+
+
+def runtime_stage_packages(text):
+    """Packages `apt-get install`ed in the last stage (the image that ships)."""
+    last = re.split(r"^FROM\s", text, flags=re.M)[-1]
+    m = re.search(r"apt-get install([^&]*)", last.replace("\\\n", " "))
+    return {w for w in (m.group(1).split() if m else []) if not w.startswith("-")}
+
+
+def read_dockerfile():
+    with open(os.path.join(SOURCE_DIR, "deploy", "Dockerfile"), encoding="utf-8") as f:
+        return f.read()
+
+
+def check_dockerfile(text, binary):
+    """The image's stages, and its runtime packages against what the built binary links."""
+    c = Checker()
+    froms = re.findall(r"^FROM\s+(\S+)", text, flags=re.M)
+    c.expect(froms == ["debian:12", "debian:12-slim"], "Dockerfile stages %r, want debian:12, debian:12-slim" % froms)
+    c.expect("install-deps.sh" in text, "Dockerfile builder does not use deploy/install-deps.sh")
+    c.expect(re.search(r"^USER 0\s*$", text, flags=re.M), "Dockerfile: no USER 0")
+    c.expect(
+        re.search(r'^ENTRYPOINT \["/usr/local/bin/kube-chorus-router"\]', text, flags=re.M),
+        "Dockerfile: ENTRYPOINT is not the binary",
+    )
+    with open(os.path.join(SOURCE_DIR, ".dockerignore"), encoding="utf-8") as f:
+        ignored = f.read().split()
+    c.expect({".git", "build", "build-*"} <= set(ignored), ".dockerignore lacks .git or build trees")
+    packages = runtime_stage_packages(text)
+    if not binary or not shutil.which("readelf") or not shutil.which("dpkg"):
+        return c.failures
+    needed = re.findall(r"\(NEEDED\).*\[(.+)\]", run(["readelf", "-d", binary], os.environ))
+    for lib in needed:
+        p = subprocess.run(["dpkg", "-S", "*/" + lib], capture_output=True, text=True)
+        owners = {line.split(":")[0] for line in p.stdout.splitlines() if line.strip()}
+        c.expect(owners, "%s: no Debian package ships it" % lib)
+        c.expect(
+            not owners or owners & (packages | BASE_PACKAGES),
+            "%s (package %s) is not installed in the runtime stage" % (lib, ", ".join(sorted(owners))),
+        )
+    return c.failures
+
+def _sub(old, new):
+    return lambda text: text.replace(old, new)
+
+
+# (name, mutation of the Dockerfile's text, needs the built binary to be caught)
+DOCKERFILE_MUTATIONS = [
+    ("docker runtime base", _sub("FROM debian:12-slim", "FROM ubuntu:24.04"), False),
+    ("docker user", _sub("USER 0", "USER 65534"), False),
+    ("docker entrypoint", _sub('ENTRYPOINT ["/usr/local/bin/kube-chorus-router"]', 'ENTRYPOINT ["/bin/sh"]'), False),
+    ("docker missing lib", _sub("libnl-route-3-200", ""), True),
+]
+
+
 def main():
     kubectl = shutil.which("kubectl")
     if not kubectl:
@@ -462,35 +538,44 @@ def main():
         cleanup_objs = render(kubectl, env, CLEANUP_DIR)
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    print("rendered %s: %s" % (os.path.relpath(MAIN_DIR, SOURCE_DIR), ", ".join("%s/%s" % (k[0], k[2]) for k in map(key, main_objs))))
-    print("rendered %s: %s" % (os.path.relpath(CLEANUP_DIR, SOURCE_DIR), ", ".join("%s/%s" % (k[0], k[2]) for k in map(key, cleanup_objs))))
+    for d, objs in ((MAIN_DIR, main_objs), (CLEANUP_DIR, cleanup_objs)):
+        names = ", ".join("%s/%s" % (k[0], k[2]) for k in map(key, objs))
+        print("rendered %s: %s" % (os.path.relpath(d, SOURCE_DIR), names))
 
-    failed = 0
-    for label, checker, objs in (("deploy/kubernetes", check_main, main_objs), ("deploy/kubernetes/cleanup", check_cleanup, cleanup_objs)):
-        failures = checker(objs)
+    binary = os.path.join(os.environ.get("KCR_BINARY_DIR", "/nonexistent"), "kube-chorus-router")
+    if not os.path.isfile(binary):
+        binary = None
+        print("note: Dockerfile runtime packages not compared with the binary's libraries (not built)")
+    dockerfile_mutations = [(n, m) for n, m, needs_binary in DOCKERFILE_MUTATIONS if binary or not needs_binary]
+    # (label, check: subject -> failures, subject, mutations)
+    suites = [
+        ("deploy/kubernetes", check_main, main_objs, MUTATIONS),
+        ("deploy/kubernetes/cleanup", check_cleanup, cleanup_objs, CLEANUP_MUTATIONS),
+        ("deploy/Dockerfile", lambda text: check_dockerfile(text, binary), read_dockerfile(), dockerfile_mutations),
+    ]
+    failed = missed = total = 0
+    for label, check, subject, _ in suites:
+        failures = check(subject)
         for f in failures:
             print("FAIL %s: %s" % (label, f))
         print("%s %s" % ("ok  " if not failures else "FAIL", label))
         failed += len(failures)
-
-    missed = 0
-    for table, checker, objs in ((MUTATIONS, check_main, main_objs), (CLEANUP_MUTATIONS, check_cleanup, cleanup_objs)):
-        before = set(checker(objs))
-        for name, mutate in table:
-            broken = copy.deepcopy(objs)
-            mutate(broken)
+    for label, check, subject, mutations in suites:
+        before = set(check(subject))
+        for name, mutate in mutations:
+            if isinstance(subject, str):  # text: a new string
+                broken = mutate(subject)
+            else:  # objects: changed in place
+                broken = copy.deepcopy(subject)
+                mutate(broken)
             # Only failures the mutation introduced count as catching it.
-            caught = [f for f in checker(broken) if f not in before]
-            if caught:
-                print("ok   mutation %-22s caught: %s" % (name, caught[0]))
-            else:
-                print("FAIL mutation %-22s not caught" % name)
-                missed += 1
-
-    total = len(MUTATIONS) + len(CLEANUP_MUTATIONS)
+            caught = [f for f in check(broken) if f not in before]
+            outcome = "caught: " + caught[0] if caught else "not caught"
+            print("%s mutation %-22s %s" % ("ok  " if caught else "FAIL", name, outcome))
+            missed += 0 if caught else 1
+            total += 1
     print("%d failed expectations, %d/%d mutations caught" % (failed, total - missed, total))
     return 1 if failed or missed else 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
