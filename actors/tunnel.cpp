@@ -162,6 +162,9 @@ void tunnel_state::converged_ok(const net::converge_report& report,
                  join(report.changes));
   else if (recovered)
     spdlog::info("tunnel {}: node {} converged again after a failure", iface, cfg.node);
+  for (const auto& w : report.warnings)
+    if (logged_warnings.insert(w).second)
+      spdlog::warn("tunnel {}: {}", iface, w);
   if (auto& tel = cfg.tel) {
     tel->metrics.tunnel_converge(report.created     ? "created"
                                  : report.changed() ? "repaired"

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -55,6 +56,7 @@ struct tunnel_state {
   bool observed_present = false;            // the latest snapshot still carried it
   tunnel_status status = tunnel_status::pending;
   std::string last_error;   // current error, "" once converged
+  std::set<std::string> logged_warnings; // converge warnings already logged (once each)
   std::string logged_error; // last error logged / evented (log once per distinct message)
   bool retryable_error = false;
 

@@ -439,28 +439,32 @@ client_config in_cluster_config(const std::string& sa_dir, const env_getter& env
 }
 
 client_config load_client_config(const config_options& opts, const env_getter& env) {
-  std::optional<client_config> cfg;
-  if (!opts.kubeconfig.empty()) {
-    cfg = load_kubeconfig({opts.kubeconfig}, opts.context);
-  } else if (auto kc = env("KUBECONFIG"); kc && !kc->empty()) {
+  // --kubeconfig and KUBECONFIG both may list several files, ':'-separated.
+  auto split = [](const std::string& list) {
     std::vector<std::string> files;
     size_t start = 0;
-    while (start <= kc->size()) {
-      auto end = kc->find(':', start);
+    while (start <= list.size()) {
+      auto end = list.find(':', start);
       if (end == std::string::npos)
-        end = kc->size();
+        end = list.size();
       if (end > start)
-        files.push_back(kc->substr(start, end - start));
+        files.push_back(list.substr(start, end - start));
       start = end + 1;
     }
-    cfg = load_kubeconfig(files, opts.context);
+    return files;
+  };
+  std::optional<client_config> cfg;
+  if (!opts.kubeconfig.empty()) {
+    cfg = load_kubeconfig(split(opts.kubeconfig), opts.context);
+  } else if (auto kc = env("KUBECONFIG"); kc && !kc->empty()) {
+    cfg = load_kubeconfig(split(*kc), opts.context);
   } else if (env("KUBERNETES_SERVICE_HOST")) {
     cfg = in_cluster_config(opts.service_account_dir, env);
   } else if (auto home = env("HOME"); home && fs::exists(*home + "/.kube/config")) {
     cfg = load_kubeconfig({*home + "/.kube/config"}, opts.context);
   } else if (!opts.master.empty()) {
     cfg.emplace();
-    cfg->source = "--master " + opts.master;
+    cfg->source = "no kubeconfig, no credentials";
   } else {
     throw config_error("no Kubernetes configuration: give --kubeconfig or --master, set "
                        "KUBECONFIG, or run in a pod");

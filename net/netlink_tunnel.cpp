@@ -329,11 +329,20 @@ tunnel_result<converge_report> netlink_tunnel_manager::do_converge(const tunnel_
   // while the route back to the device's underlay IP is elsewhere.
   const std::string rp = proc_sys_ + "/net/ipv4/conf/" + name + "/rp_filter";
   if (std::string v = read_sysctl(rp); v != "2") {
-    if (int err = write_sysctl(rp, "2"); err != 0)
+    int err = write_sysctl(rp, "2");
+    if (err == EROFS) {
+      // Containers get /proc/sys read-only: the tunnel works as long as the host's rp_filter
+      // for it (max of "all" and the interface) is not strict; the operator sets it on the host.
+      rep.warnings.push_back("cannot set " + rp + " to 2 (read-only /proc/sys, as in a container): set "
+                             "net.ipv4.conf.all.rp_filter and net.ipv4.conf.default.rp_filter to 0 or 2 "
+                             "on the host if replies from pods to the device are dropped");
+    } else if (err != 0) {
       return tunnel_error{err == EACCES || err == EPERM ? tunnel_errc::permission
                                                         : tunnel_errc::netlink_error,
                           "setting " + rp + " to 2: " + std::strerror(err)};
-    change("rp_filter " + (v.empty() ? std::string("?") : v) + " -> 2");
+    } else {
+      change("rp_filter " + (v.empty() ? std::string("?") : v) + " -> 2");
+    }
   }
   return rep;
 }

@@ -99,6 +99,9 @@ struct converge_report {
   std::string interface;
   bool created = false;
   std::vector<std::string> changes;
+  /// What could not be made right but does not stop the tunnel from working (e.g. rp_filter on
+  /// a read-only /proc/sys inside a container); the same text every time, so callers log once.
+  std::vector<std::string> warnings;
   int netlink_writes = 0;
   bool changed() const { return !changes.empty(); }
 };

@@ -1,6 +1,11 @@
 // Privileged tests of netlink_tunnel_manager and link_monitor: each case runs
 // in a fresh network namespace with a veth underlay (198.51.100.10/24 on ul0).
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -417,3 +422,34 @@ BOOST_AUTO_TEST_CASE(monitor_reports_what_drifted) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// In a container /proc/sys is read-only: rp_filter cannot be set, but the tunnel must still
+// converge (with a warning) instead of failing every sync.
+BOOST_AUTO_TEST_CASE(read_only_proc_sys_is_a_warning_not_a_failure) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("kcr-ro-sys-" + std::to_string(::getpid()));
+  fs::create_directories(dir / "net/ipv4/conf/routervxlan0");
+  { std::ofstream(dir / "net/ipv4/conf/routervxlan0/rp_filter") << "0\n"; }
+  struct unmount_at_exit {
+    fs::path d;
+    ~unmount_at_exit() {
+      std::system(("umount " + d.string() + " 2>/dev/null").c_str());
+      std::error_code ec;
+      fs::remove_all(d, ec);
+    }
+  } guard{dir};
+  BOOST_TEST_REQUIRE(std::system(("mount --bind " + dir.string() + " " + dir.string() +
+                                  " && mount -o remount,ro,bind " + dir.string())
+                                     .c_str()) == 0);
+  node_ns n;
+  enter_netns in(n.ns);
+  netlink_tunnel_manager m(dir.string());
+  auto first = must_converge(m, node_spec());
+  BOOST_TEST(first.created);
+  BOOST_TEST_REQUIRE(first.warnings.size() == 1u);
+  BOOST_TEST(first.warnings[0].find("read-only") != std::string::npos, first.warnings[0]);
+  auto second = must_converge(m, node_spec());
+  BOOST_TEST(second.netlink_writes == 0);
+  BOOST_TEST(second.changes.empty(), changes_text(second));
+  BOOST_TEST(second.warnings == first.warnings, boost::test_tools::per_element());
+}
