@@ -5,17 +5,15 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/text.hpp"
+
 namespace kcr::actors {
 
 namespace {
 
 std::string why_not_ready(const kube::node_info& n) {
-  if (!n.problems.empty()) {
-    std::string s;
-    for (const auto& p : n.problems)
-      s += (s.empty() ? "" : "; ") + p;
-    return s;
-  }
+  if (!n.problems.empty())
+    return join(n.problems);
   if (!n.underlay_ip)
     return "Node " + n.name + " has no usable InternalIP/ExternalIP address";
   return "Node " + n.name + " has no pod CIDR (spec.podCIDRs, spec.podCIDR or a CNI annotation)";

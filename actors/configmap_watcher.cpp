@@ -3,18 +3,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/text.hpp"
+
 namespace kcr::actors {
-
-namespace {
-
-std::string join(const std::vector<std::string>& lines) {
-  std::string s;
-  for (const auto& l : lines)
-    s += (s.empty() ? "" : "; ") + l;
-  return s;
-}
-
-} // namespace
 
 published_snapshot configmap_watcher_state::snapshot_of(configmap_observed cm) {
   published_snapshot snap;

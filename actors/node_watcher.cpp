@@ -6,18 +6,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "actors/text.hpp"
+
 namespace kcr::actors {
-
-namespace {
-
-std::string join(const std::vector<std::string>& lines) {
-  std::string s;
-  for (const auto& l : lines)
-    s += (s.empty() ? "" : "; ") + l;
-  return s;
-}
-
-} // namespace
 
 void node_watcher_state::listed_all(std::vector<kube::node_info> all) {
   std::set<std::string> present;

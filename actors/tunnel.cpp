@@ -7,18 +7,12 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/text.hpp"
 #include "actors/tunnel_spec_builder.hpp"
 
 namespace kcr::actors {
 
 namespace {
-
-std::string join(const std::vector<std::string>& parts) {
-  std::string out;
-  for (const auto& p : parts)
-    out += (out.empty() ? "" : ", ") + p;
-  return out;
-}
 
 // A manager is not supposed to throw; if one does, the actor must survive and retry rather than
 // die (its supervisor would respawn it into the same exception).
@@ -159,7 +153,7 @@ void tunnel_state::converged_ok(const net::converge_report& report,
   if (report.changed())
     spdlog::info("tunnel {}: node {} converged to {}{}: {}", iface, cfg.node,
                  observed->overlay_ip.to_string(), recovered ? " after a failure" : "",
-                 join(report.changes));
+                 join(report.changes, ", "));
   else if (recovered)
     spdlog::info("tunnel {}: node {} converged again after a failure", iface, cfg.node);
   for (const auto& w : report.warnings)

@@ -90,7 +90,7 @@ actors::controller_settings make_settings(const options& o, const std::string& n
   return s;
 }
 
-int run_cleanup(const options& o) {
+int run_cleanup(const options&) {
   net::netlink_tunnel_manager manager;
   auto r = manager.cleanup();
   if (!r) {
@@ -101,7 +101,6 @@ int run_cleanup(const options& o) {
     spdlog::info("cleanup: nothing to remove (no interface marked {})", net::ownership_alias);
   for (const auto& name : r->removed)
     spdlog::info("cleanup: removed {}", name);
-  (void)o;
   return 0;
 }
 
@@ -190,8 +189,8 @@ int run_controller(const options& o) {
           caf::actor_cast<actors::leadership_listener>(allocator),
           caf::actor_cast<actors::leadership_listener>(publisher)};
       // The elector beats on every successful Lease read or renew (every retry period).
-      tel->health.expect("leader_elector", std::max(std::chrono::milliseconds{30000},
-                                                    3 * settings.lease_duration));
+      tel->health.expect("leader_elector",
+                         std::max(std::chrono::milliseconds{30000}, 3 * settings.lease_duration));
       elector = spawn_blocking(sys, true, actors::leader_elector,
                                make_lease_port(cfg, o.configmap_namespace, o.configmap_name),
                                settings, listeners, tel);

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "kube/node.hpp"
+#include "kube/object_fields.hpp"
 #include "kube/reflector.hpp"
 #include "net/link_monitor.hpp"
 
@@ -27,22 +28,6 @@ std::optional<kube::node_info> parse(const boost::json::object& obj,
   if (reported.insert(r.error).second)
     spdlog::warn("node watch: skipping an unusable Node: {}", r.error);
   return std::nullopt;
-}
-
-std::map<std::string, std::string> data_of(const boost::json::object& cm) {
-  std::map<std::string, std::string> out;
-  if (auto* d = cm.if_contains("data"); d && d->is_object())
-    for (const auto& [k, v] : d->as_object())
-      if (v.is_string())
-        out.emplace(std::string{k}, std::string{v.as_string()});
-  return out;
-}
-
-std::string rv_of(const boost::json::object& obj) {
-  if (auto* m = obj.if_contains("metadata"); m && m->is_object())
-    if (auto* rv = m->as_object().if_contains("resourceVersion"); rv && rv->is_string())
-      return std::string{rv->as_string()};
-  return {};
 }
 
 } // namespace
@@ -100,8 +85,8 @@ configmap_feeder::configmap_feeder(std::shared_ptr<const kube::client_config> cf
     actors::configmap_observed msg;
     for (const auto& item : items) {
       msg.exists = true;
-      msg.resource_version = rv_of(item);
-      msg.data = data_of(item);
+      msg.resource_version = kube::resource_version_of(item);
+      msg.data = kube::configmap_data(item);
     }
     if (!msg.exists)
       msg.resource_version = rv; // absent as of this list
@@ -110,9 +95,9 @@ configmap_feeder::configmap_feeder(std::shared_ptr<const kube::client_config> cf
   cb.on_event = [target](kube::watch_event_type type, const boost::json::object& obj) {
     actors::configmap_observed msg;
     msg.exists = type != kube::watch_event_type::deleted;
-    msg.resource_version = rv_of(obj);
+    msg.resource_version = kube::resource_version_of(obj);
     if (msg.exists)
-      msg.data = data_of(obj);
+      msg.data = kube::configmap_data(obj);
     caf::anon_send(target, std::move(msg));
   };
   cb.on_error = [tel, name](const std::string& message) {

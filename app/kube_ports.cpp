@@ -7,6 +7,7 @@
 #include <random>
 
 #include "kube/api_client.hpp"
+#include "kube/object_fields.hpp"
 
 namespace kcr::app {
 
@@ -24,22 +25,6 @@ auto guarded(F&& f) -> decltype(f()) {
   } catch (const std::exception& e) {
     return actors::api_failure{0, "", e.what()};
   }
-}
-
-std::map<std::string, std::string> data_of(const json::object& cm) {
-  std::map<std::string, std::string> out;
-  if (auto* d = cm.if_contains("data"); d && d->is_object())
-    for (const auto& [k, v] : d->as_object())
-      if (v.is_string())
-        out.emplace(std::string{k}, std::string{v.as_string()});
-  return out;
-}
-
-std::string rv_of(const json::object& obj) {
-  if (auto* m = obj.if_contains("metadata"); m && m->is_object())
-    if (auto* rv = m->as_object().if_contains("resourceVersion"); rv && rv->is_string())
-      return std::string{rv->as_string()};
-  return {};
 }
 
 json::object data_json(const std::map<std::string, std::string>& data) {
@@ -64,7 +49,8 @@ public:
           return std::optional<actors::configmap_object>{};
         throw;
       }
-      return std::optional{actors::configmap_object{rv_of(last_), data_of(last_)}};
+      return std::optional{
+          actors::configmap_object{kube::resource_version_of(last_), kube::configmap_data(last_)}};
     });
   }
 
@@ -79,7 +65,8 @@ public:
                         {"labels", {{"app.kubernetes.io/managed-by", "kube-chorus-router"}}}}},
                       {"data", data_json(data)}};
       last_ = client_.create_configmap(ns_, std::move(cm));
-      return actors::configmap_object{rv_of(last_), data_of(last_)};
+      return actors::configmap_object{kube::resource_version_of(last_),
+                                      kube::configmap_data(last_)};
     });
   }
 
@@ -97,7 +84,8 @@ public:
       meta.erase("managedFields");
       cm["data"] = data_json(obj.data);
       last_ = client_.update_configmap(ns_, std::move(cm));
-      return actors::configmap_object{rv_of(last_), data_of(last_)};
+      return actors::configmap_object{kube::resource_version_of(last_),
+                                      kube::configmap_data(last_)};
     });
   }
 
@@ -110,7 +98,7 @@ private:
 
 actors::lease_record lease_of(const json::object& obj) {
   actors::lease_record r;
-  r.resource_version = rv_of(obj);
+  r.resource_version = kube::resource_version_of(obj);
   if (auto* s = obj.if_contains("spec"); s && s->is_object()) {
     const auto& spec = s->as_object();
     auto str = [&](const char* key) -> std::string {

@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "app/cluster_flags.hpp"
 #include "app/duration.hpp"
 
 namespace kcr::app {
@@ -186,14 +187,7 @@ command_line parse_command_line(int argc, const char* const* argv) {
   cli.get_formatter()->column_width(40);
 
   auto* g = "Cluster access";
-  cli.add_option("--kubeconfig", o.kubeconfig, "Path to a kubeconfig; empty = in-cluster config")
-      ->envname("KUBECONFIG")
-      ->type_name("FILE")
-      ->group(g);
-  cli.add_option("--master", o.master, "API server URL; overrides the kubeconfig's server")
-      ->envname("KCR_MASTER")
-      ->type_name("URL")
-      ->group(g);
+  add_cluster_access_flags(cli, o.kubeconfig, o.master, g);
   cli.add_option("--hostname-override", o.node_name, "This node's Node name; default the hostname")
       ->envname("NODE_NAME")
       ->type_name("NAME")
@@ -243,17 +237,7 @@ command_line parse_command_line(int argc, const char* const* argv) {
       ->group(g);
 
   g = "Publication";
-  cli.add_option("--configmap-name", o.configmap_name, "ConfigMap the device reads")
-      ->envname("KCR_CONFIGMAP_NAME")
-      ->capture_default_str()
-      ->type_name("NAME")
-      ->group(g);
-  cli.add_option("--configmap-namespace", o.configmap_namespace,
-                 "Namespace of the ConfigMap and Lease")
-      ->envname("KCR_CONFIGMAP_NAMESPACE")
-      ->capture_default_str()
-      ->type_name("NAME")
-      ->group(g);
+  add_configmap_flags(cli, o.configmap_name, o.configmap_namespace, g);
   cli.add_option("--config-sync-period", raw.config_sync_period, "Full ConfigMap reconcile period")
       ->envname("KCR_CONFIG_SYNC_PERIOD")
       ->default_str("1m")

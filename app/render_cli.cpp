@@ -17,6 +17,7 @@
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 
+#include "app/cluster_flags.hpp"
 #include "app/render.hpp"
 #include "kube/api_client.hpp"
 #include "kube/client_config.hpp"
@@ -258,23 +259,8 @@ int run_render(int argc, const char* const* argv, std::ostream& out, std::ostrea
                  "Print only the changes from this older ConfigMap JSON to the current one")
       ->type_name("OLD");
   auto* g = "Cluster access (without -f)";
-  cli.add_option("--kubeconfig", raw.kubeconfig, "Kubeconfig; default $KUBECONFIG, in-cluster")
-      ->type_name("FILE")
-      ->group(g);
-  cli.add_option("--master", raw.master, "API server URL; overrides the kubeconfig's")
-      ->envname("KCR_MASTER")
-      ->type_name("URL")
-      ->group(g);
-  cli.add_option("--configmap-name", raw.configmap_name, "The published ConfigMap")
-      ->envname("KCR_CONFIGMAP_NAME")
-      ->capture_default_str()
-      ->type_name("NAME")
-      ->group(g);
-  cli.add_option("--configmap-namespace", raw.configmap_namespace, "Its namespace")
-      ->envname("KCR_CONFIGMAP_NAMESPACE")
-      ->capture_default_str()
-      ->type_name("NAME")
-      ->group(g);
+  add_cluster_access_flags(cli, raw.kubeconfig, raw.master, g);
+  add_configmap_flags(cli, raw.configmap_name, raw.configmap_namespace, g);
   g = "Device";
   cli.add_option("--local-ip", raw.local_ip,
                  "The device's underlay IP; default the ConfigMap's RemoteVTEP")
