@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps configure build test run clean format
+.PHONY: all deps configure build test run clean format bench
 
 all: build
 
@@ -28,6 +28,12 @@ run: build
 	  exit 2; \
 	fi
 	$(BUILD)/kube-chorus-router --kubeconfig "$$KUBECONFIG" $(ARGS)
+
+# Benchmarks (not part of `make test`): the real binary against the fake API
+# server; prints one table and rewrites its block in docs/benchmarks.md.
+bench: configure
+	@cmake --build $(BUILD) -j$(JOBS) --target kube-chorus-router kcr_netlink_bench
+	@python3 test/bench/bench.py --build $(BUILD) $(BENCH_ARGS)
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -43,6 +43,7 @@ class ApiHandler(http_base.Handler):
 
     # --- request envelope ---------------------------------------------------
     def dispatch(self):
+        self.t_received = time.time()  # headers read, body not yet
         self.status_sent = 0
         self.auth_method = "none"
         self.logged = False
@@ -278,11 +279,14 @@ class ApiHandler(http_base.Handler):
         if res is R.CONFIGMAPS:
             md = e.obj["metadata"]
             data = {} if deleted else (e.obj.get("data") or {})
-            self.state.logs.add_write({
-                "t": time.time(), "method": self.command, "name": md["name"],
-                "namespace": md.get("namespace"),
-                "resourceVersion": md["resourceVersion"],
-                "data_keys": len(data)}, data, self.state.config.write_key_diff)
+            rec = {"t": time.time(), "method": self.command, "name": md["name"],
+                   "namespace": md.get("namespace"),
+                   "resourceVersion": md["resourceVersion"],
+                   "data_keys": len(data)}
+            key_diff = self.state.config.write_key_diff
+            if key_diff:  # when the request's headers had arrived
+                rec["t_received"] = self.t_received
+            self.state.logs.add_write(rec, data, key_diff)
 
     def do_create(self, res, ns, name, sub, q, audit):
         e = self.state.store.create(res, ns, self._body_json())

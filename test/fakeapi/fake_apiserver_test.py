@@ -374,6 +374,7 @@ class ConfigMapTest(ServerCase):
                 self.assertEqual(w["node_keys"], sum(k.startswith("Node-") for k in data))
                 self.assertEqual(w["data_bytes"], sum(len(k) + len(v) for k, v in data.items()))
                 self.assertEqual(w["value_bytes"], sum(len(v) for v in data.values()))
+                self.assertLessEqual(w["t_received"], w["t"])
             self.srv.api("DELETE", CMS + "/kd")
             self.assertEqual(self.srv.ctl("GET", "/writes")[-1]["node_keys_removed"],
                              ["Node-2", "Node-3"])
