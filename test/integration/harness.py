@@ -96,6 +96,23 @@ def metric(text, name):
     return None
 
 
+def metric_sum(text, name, **labels):
+    """Sum of the samples of `name` whose labels include `labels` (e.g.
+    result="ok"); None when there is no such sample."""
+    total = None
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        base, _, rest = head.partition("{")
+        if base != name:
+            continue
+        if any(f'{k}="{v}"' not in rest for k, v in labels.items()):
+            continue
+        total = (total or 0) + float(value)
+    return total
+
+
 class Fake:
     """The fake API server as a subprocess (logs to a file), with its control
     interface. `prefix` runs it under a wrapper, e.g. ['ip','netns','exec',NS]."""
