@@ -1,0 +1,562 @@
+"""The local cluster of network namespaces (library of `make run` and the e2e tests).
+
+Topology of a cluster with tag T (all names start with `kcr-T-`, so clusters of
+different tags never collide and leftovers of a crashed run are found by prefix):
+
+    kcr-T-ul   underlay: bridge br0 (198.51.100.0/24), one veth per host
+    kcr-T-api  198.51.100.2   fake API server, HTTPS :6443, bearer token;
+                              its control port listens on 127.0.0.1 INSIDE this
+                              namespace: the orchestrator reaches it through a
+                              socket opened in the namespace (netns.socket_in)
+    kcr-T-dev  198.51.100.1   the ingress device: device_sync.py applies
+                              `render` output whenever the ConfigMap changes
+    kcr-T-n<i> 198.51.100.(10+i)  node-<i>: the real binary (own kubeconfig,
+                              --hostname-override node-<i>), bridge cni0 10.244.<i>.1/24
+    kcr-T-p<i> 10.244.<i>.10  pod-<i> behind cni0: a TCP echo listener on :8080
+
+Every process is started with `ip netns exec` in a new session (Ctrl-C reaches
+only the orchestrator, which then tears down in order). down() kills every
+process of every `kcr-T-*` namespace by pid and deletes the namespaces; up()
+first does the same for leftovers of an earlier run with the same tag.
+"""
+
+import base64
+import http.client
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import netns  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+FAKE = os.path.join(ROOT, "test", "fakeapi", "fake_apiserver.py")
+DEVICE_SYNC = os.path.join(HERE, "device_sync.py")
+CM_NS, CM_NAME = "kube-system", "kube-chorus-router"
+UNDERLAY, API_IP, DEVICE_IP, API_PORT = "198.51.100", "198.51.100.2", "198.51.100.1", 6443
+OVERLAY = "192.168.254.0/24"
+# Short Lease timings so that leader changes are quick in tests and demos.
+LEASE_ARGS = ["--leader-elect-lease-duration", "3s", "--leader-elect-renew-deadline", "2s",
+              "--leader-elect-retry-period", "500ms"]
+LEASE_SECONDS, RETRY_SECONDS = 3.0, 0.5
+POD_PORT = 8080
+ECHO = """
+import socket, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", %d)); s.listen(64)
+def serve(c):
+    with c:
+        while True:
+            d = c.recv(4096)
+            if not d: break
+            c.sendall(d)
+while True:
+    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+""" % POD_PORT
+
+
+def node_ip(i):
+    return f"{UNDERLAY}.{10 + i}"
+
+
+def pod_ip(i):
+    return f"10.244.{i}.10"
+
+
+def node_name(i):
+    return f"node-{i}"
+
+
+def wait_for(pred, timeout, what, interval=0.02):
+    """Polls pred() until truthy; -> (value, seconds). Exceptions = not yet."""
+    t0 = time.monotonic()
+    err = None
+    while True:
+        try:
+            v = pred()
+            if v:
+                return v, time.monotonic() - t0
+        except Exception as e:  # noqa: BLE001 - 'not yet'
+            err = e
+        if time.monotonic() - t0 > timeout:
+            raise TimeoutError(f"timed out after {timeout:.1f} s waiting for {what}"
+                               + (f" (last error: {err})" if err else ""))
+        time.sleep(interval)
+
+
+def service_account_token():
+    """A token shaped like a service-account JWT (the fake only compares it)."""
+    def b64(obj):
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+    claims = {"iss": "kubernetes/serviceaccount", "sub": "system:serviceaccount:kube-system:"
+              "kube-chorus-router", "kubernetes.io/serviceaccount/namespace": "kube-system",
+              "kubernetes.io/serviceaccount/service-account.name": "kube-chorus-router"}
+    return f"{b64({'alg': 'RS256', 'kid': 'devcluster'})}.{b64(claims)}.{secrets.token_urlsafe(32)}"
+
+
+class _NsHTTP(http.client.HTTPConnection):
+    """Plain HTTP whose socket is opened inside a network namespace."""
+
+    def __init__(self, ns, host, port, timeout=10):
+        super().__init__(host, port, timeout=timeout)
+        self.ns = ns
+
+    def connect(self):
+        self.sock = netns.connect_in(self.ns, self.host, self.port, self.timeout)
+
+
+def ns_http(ns, host, port, method, path, body=None, timeout=10):
+    c = _NsHTTP(ns, host, port, timeout)
+    try:
+        c.request(method, path, body=None if body is None else json.dumps(body),
+                  headers={"Content-Type": "application/json"} if body is not None else {})
+        r = c.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        c.close()
+
+
+class Cluster:
+    def __init__(self, binary, tag="run", nodes=3, run_dir=None, extra_args=(), log=None):
+        self.binary = os.path.abspath(binary)
+        self.tag = tag
+        self.prefix = f"kcr-{tag}-"
+        self.initial_nodes = nodes
+        self.run_dir = run_dir or f"/tmp/kcr-devcluster-{tag}"
+        self.extra_args = list(extra_args)
+        self.log = log or (lambda msg: print(msg, flush=True))
+        self.procs = {}  # key -> Popen (instances: "node-<i>")
+        self.nodes = []  # indices of the node hosts
+        self.control_port = None
+        self.token = None
+        self.ca_file = None
+        self._ctl_lock = threading.Lock()
+        self._ctl_conn = None
+
+    # ---- names --------------------------------------------------------------
+    @property
+    def ul(self):
+        return self.prefix + "ul"
+
+    @property
+    def api(self):
+        return self.prefix + "api"
+
+    @property
+    def dev(self):
+        return self.prefix + "dev"
+
+    def node_ns(self, i):
+        return f"{self.prefix}n{i}"
+
+    def pod_ns(self, i):
+        return f"{self.prefix}p{i}"
+
+    def path(self, *parts):
+        return os.path.join(self.run_dir, *parts)
+
+    # ---- lifecycle ------------------------------------------------------------
+    def __enter__(self):
+        self.up()
+        return self
+
+    def __exit__(self, *exc):
+        self.down()
+        return False
+
+    def cleanup_leftovers(self):
+        left = netns.list_ns(self.prefix)
+        if left:
+            self.log(f"removing leftovers of an earlier run: {' '.join(left)}")
+        for ns in left:
+            netns.delete_ns(ns)
+
+    def up(self, wait_reachable=True):
+        """Builds the whole cluster and waits until every node is published and
+        the device runs the ConfigMap (and, with wait_reachable, until every pod
+        answers); on any failure tears it down again."""
+        if os.geteuid() != 0:
+            raise PermissionError("the dev cluster needs root (network namespaces)")
+        self.cleanup_leftovers()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        os.makedirs(self.path("logs"))
+        try:
+            t0 = time.monotonic()
+            self._underlay()
+            self._api_host()
+            self._device_host()
+            for i in range(1, self.initial_nodes + 1):
+                self.add_node(i)
+            self._save_state()
+            self.wait_converged(timeout=30, reachable=wait_reachable)
+            self.log(f"cluster '{self.tag}' up in {time.monotonic() - t0:.1f} s "
+                     f"({len(self.nodes)} nodes, run dir {self.run_dir})")
+        except BaseException:
+            self.down()
+            raise
+
+    def down(self):
+        """Kills every process of the cluster and deletes every namespace.
+        Signals are held off meanwhile so that a second Ctrl-C cannot leave
+        half a cluster behind."""
+        old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for key, p in list(self.procs.items()):
+                if p.poll() is None:
+                    p.terminate()
+            deadline = time.monotonic() + 3
+            for p in self.procs.values():
+                try:
+                    p.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+            self.procs.clear()
+            if self._ctl_conn:
+                self._ctl_conn.close()
+                self._ctl_conn = None
+            for ns in netns.list_ns(self.prefix):
+                netns.delete_ns(ns)
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+    def _spawn(self, key, ns, argv, log_name, stdout=None):
+        logf = open(self.path("logs", log_name), "a")
+        p = subprocess.Popen(netns.exec_argv(ns, argv), stdin=subprocess.DEVNULL,
+                             stdout=stdout or logf, stderr=logf, start_new_session=True,
+                             text=True)
+        logf.close()
+        self.procs[key] = p
+        return p
+
+    def _save_state(self):
+        state = {"tag": self.tag, "binary": self.binary, "nodes": self.nodes,
+                 "control_port": self.control_port, "ca_file": self.ca_file,
+                 "extra_args": self.extra_args}
+        with open(self.path("state.json"), "w") as f:
+            json.dump(state, f, indent=1)
+
+    @classmethod
+    def attach(cls, tag="run", log=None):
+        """The cluster another process started (for add-node / delete-node)."""
+        run_dir = f"/tmp/kcr-devcluster-{tag}"
+        with open(os.path.join(run_dir, "state.json")) as f:
+            st = json.load(f)
+        c = cls(st["binary"], tag=tag, nodes=0, run_dir=run_dir, extra_args=st["extra_args"],
+                log=log)
+        c.nodes, c.control_port, c.ca_file = st["nodes"], st["control_port"], st["ca_file"]
+        with open(c.path("token")) as f:
+            c.token = f.read().strip()
+        return c
+
+    # ---- hosts ----------------------------------------------------------------
+    def _host_leg(self, ns, peer, addr):
+        """A veth from bridge br0 of the underlay to eth0 of ns with addr."""
+        netns.ip(self.ul, "link", "add", "name", peer, "type", "veth", "peer", "name", "eth0", "netns", ns)
+        netns.ip(self.ul, "link", "set", peer, "master", "br0", "up")
+        netns.ip_batch(ns, [f"addr add {addr}/24 dev eth0", "link set eth0 up"])
+
+    def _underlay(self):
+        netns.add_ns(self.ul)
+        netns.ip_batch(self.ul, ["link add br0 type bridge", "link set br0 up"])
+
+    def _api_host(self):
+        netns.add_ns(self.api)
+        self._host_leg(self.api, "v-api", API_IP)
+        self.token = service_account_token()
+        with open(self.path("token"), "w") as f:
+            f.write(self.token + "\n")
+        argv = [sys.executable, FAKE, "--host", API_IP, "--port", str(API_PORT),
+                "--tls-dir", self.path("tls"), "--token-file", self.path("token"),
+                "--control-host", "127.0.0.1"]
+        p = self._spawn("fakeapi", self.api, argv, "fakeapi.log", stdout=subprocess.PIPE)
+        line = p.stdout.readline()
+        if not line:
+            raise RuntimeError("the fake API server did not start; see "
+                               + self.path("logs", "fakeapi.log"))
+        info = json.loads(line)
+        self.control_port, self.ca_file = info["control_port"], info["ca_file"]
+
+    def _device_host(self):
+        netns.add_ns(self.dev)
+        self._host_leg(self.dev, "v-dev", DEVICE_IP)
+        self._spawn("device-sync", self.dev,
+                    [sys.executable, DEVICE_SYNC, "--api", f"https://{API_IP}:{API_PORT}",
+                     "--ca", self.ca_file, "--token-file", self.path("token"),
+                     "--binary", self.binary, "--state-dir", self.path("device")],
+                    "device.log")
+
+    def kubeconfig(self, i):
+        with open(self.ca_file, "rb") as f:
+            ca = base64.b64encode(f.read()).decode()
+        path = self.path(f"kubeconfig-{node_name(i)}")
+        with open(path, "w") as f:
+            f.write(f"""apiVersion: v1
+kind: Config
+clusters:
+- name: devcluster
+  cluster:
+    server: https://{API_IP}:{API_PORT}
+    certificate-authority-data: {ca}
+users:
+- name: kube-chorus-router
+  user:
+    token: {self.token}
+contexts:
+- name: devcluster
+  context: {{cluster: devcluster, user: kube-chorus-router}}
+current-context: devcluster
+""")
+        return path
+
+    def add_host(self, i):
+        """Node host i with its pod: namespaces, links, the pod's listener."""
+        n, p = self.node_ns(i), self.pod_ns(i)
+        netns.add_ns(n)
+        self._host_leg(n, f"v-n{i}", node_ip(i))
+        netns.sysctl(n, "net.ipv4.ip_forward", 1)
+        netns.add_ns(p)
+        netns.ip_batch(n, ["link add cni0 type bridge", f"addr add 10.244.{i}.1/24 dev cni0",
+                           "link set cni0 up",
+                           f"link add veth-pod{i} type veth peer name eth0 netns {p}",
+                           f"link set veth-pod{i} master cni0 up"])
+        netns.ip_batch(p, [f"addr add {pod_ip(i)}/24 dev eth0", "link set eth0 up",
+                           f"route add default via 10.244.{i}.1"])
+        self._spawn(f"pod-{i}", p, [sys.executable, "-c", ECHO], f"pod-{i}.log")
+
+    def instance_argv(self, i, *extra):
+        return [self.binary, "--kubeconfig", self.kubeconfig(i),
+                "--hostname-override", node_name(i), "--overlay-network", OVERLAY,
+                "--remote-vtep", DEVICE_IP, *LEASE_ARGS,
+                "--health-addr", f"{node_ip(i)}:20244", "--metrics-addr", f"{node_ip(i)}:20245",
+                *self.extra_args, *extra]
+
+    def start_instance(self, i):
+        log = self.path("logs", f"{node_name(i)}.log")
+        with open(log, "a") as f:
+            f.write(f"=== {time.strftime('%H:%M:%S')} start\n")
+        return self._spawn(node_name(i), self.node_ns(i), self.instance_argv(i),
+                           f"{node_name(i)}.log")
+
+    def _instance_pids(self, i):
+        """Pids of the binary in node i's namespace (also ones of other processes)."""
+        out = []
+        for pid in netns.pids(self.node_ns(i)) if netns.exists(self.node_ns(i)) else []:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if f.read().split(b"\0")[0].decode() == self.binary:
+                        out.append(pid)
+            except OSError:
+                pass
+        return out
+
+    def stop_instance(self, i, sig=signal.SIGTERM, timeout=5):
+        """Signals node i's instance; waits for it to exit; -> exit status (None: unknown)."""
+        p = self.procs.pop(node_name(i), None)
+        if p is None:
+            pids = self._instance_pids(i)
+            netns.kill_pids(pids, sig)
+            wait_for(lambda: not self._instance_pids(i), timeout, f"{node_name(i)} to exit")
+            return None
+        if p.poll() is None:
+            p.send_signal(sig)
+        try:
+            return p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            return p.wait()
+
+    def kill_instance(self, i):
+        return self.stop_instance(i, signal.SIGKILL)
+
+    def instance_ready(self, i):
+        st, _ = ns_http(self.node_ns(i), node_ip(i), 20244, "GET", "/readyz", timeout=1)
+        return st == 200
+
+    # ---- nodes -------------------------------------------------------------------
+    def node_object(self, i):
+        cidr = f"10.244.{i}.0/24"
+        return {"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": node_name(i),
+                             "labels": {"kubernetes.io/hostname": node_name(i)},
+                             "annotations": {"devcluster/created-at": repr(time.time())}},
+                "spec": {"podCIDR": cidr, "podCIDRs": [cidr]},
+                "status": {"addresses": [{"type": "InternalIP", "address": node_ip(i)},
+                                         {"type": "Hostname", "address": node_name(i)}],
+                           "conditions": [{"type": "Ready", "status": "True"}]}}
+
+    def next_index(self):
+        return max(self.nodes, default=0) + 1
+
+    def add_node(self, i=None, create_object=True):
+        """Host + instance of node i (default: the next free index), then its
+        Node object; -> (i, monotonic time the Node was created)."""
+        i = i or self.next_index()
+        self.add_host(i)
+        self.start_instance(i)
+        self.nodes.append(i)
+        t0 = None
+        if create_object:
+            t0 = self.create_node_object(i)
+        if self.control_port:
+            self._save_state()
+        return i, t0
+
+    def create_node_object(self, i):
+        obj = self.node_object(i)
+        t0 = time.monotonic()
+        self.ctl("POST", "/nodes", obj)
+        return t0
+
+    def delete_node(self, i, remove_host=True):
+        """Deletes the Node object (-> its monotonic time), then the host."""
+        t0 = time.monotonic()
+        self.ctl("DELETE", f"/nodes/{node_name(i)}")
+        if remove_host:
+            self.remove_host(i)
+        return t0
+
+    def remove_host(self, i):
+        if netns.exists(self.node_ns(i)):
+            self.stop_instance(i)
+        self.procs.pop(f"pod-{i}", None)
+        netns.delete_ns(self.pod_ns(i))
+        netns.delete_ns(self.node_ns(i))
+        if i in self.nodes:
+            self.nodes.remove(i)
+        self._save_state()
+
+    # ---- the API (control interface of the fake) ---------------------------------
+    def ctl(self, method, path, body=None):
+        """A control call; -> parsed JSON. Keeps one connection (keep-alive)."""
+        with self._ctl_lock:
+            for attempt in range(2):
+                try:
+                    if self._ctl_conn is None:
+                        self._ctl_conn = _NsHTTP(self.api, "127.0.0.1", self.control_port)
+                    h = {"Content-Type": "application/json"} if body is not None else {}
+                    self._ctl_conn.request(method, path, headers=h,
+                                           body=None if body is None else json.dumps(body))
+                    r = self._ctl_conn.getresponse()
+                    data = json.loads(r.read() or b"null")
+                    break
+                except (OSError, http.client.HTTPException):
+                    if self._ctl_conn:
+                        self._ctl_conn.close()
+                    self._ctl_conn = None
+                    if attempt:
+                        raise
+        if r.status != 200:
+            raise RuntimeError(f"control {method} {path}: {r.status} {data}")
+        return data
+
+    def configmap(self):
+        """The published ConfigMap, or None."""
+        try:
+            return self.ctl("GET", f"/configmaps/{CM_NS}/{CM_NAME}")
+        except RuntimeError:
+            return None
+
+    def cm_data(self):
+        cm = self.configmap()
+        return (cm or {}).get("data") or {}
+
+    def overlay_ip(self, i, data=None):
+        data = self.cm_data() if data is None else data
+        return data.get(f"Interface-{node_ip(i)}")
+
+    def published(self, i, data=None):
+        """Node i's entry is complete in the ConfigMap (Node- is written last)."""
+        data = self.cm_data() if data is None else data
+        return bool(data.get(f"Node-{node_ip(i)}")) and bool(self.overlay_ip(i, data))
+
+    def lease(self):
+        try:
+            return self.ctl("GET", f"/leases/{CM_NS}/{CM_NAME}")
+        except RuntimeError:
+            return None
+
+    def leader(self):
+        """(node index, holder identity) of the Lease holder, or (None, None)."""
+        lease = self.lease() or {}
+        holder = (lease.get("spec") or {}).get("holderIdentity") or ""
+        name = holder.split("_")[0]
+        if name.startswith("node-") and name[5:].isdigit():
+            return int(name[5:]), holder
+        return None, holder or None
+
+    # ---- the device ----------------------------------------------------------------
+    def device_applied(self):
+        """{resourceVersion, data, applied_at} of what the device applied, or None."""
+        try:
+            with open(self.path("device", "applied.json")) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def device_in_sync(self):
+        cm, st = self.configmap(), self.device_applied()
+        return bool(cm and st and (cm.get("data") or {}) == st["data"])
+
+    def configure_device(self, timeout=10):
+        """Waits until the device runs the current ConfigMap (device_sync.py
+        applies `render` output); -> seconds waited."""
+        return wait_for(self.device_in_sync, timeout, "the device to apply the ConfigMap")[1]
+
+    def device_routes(self):
+        return netns.ip(self.dev, "route", "show", "dev", "kcrdev0", check=False).stdout
+
+    # ---- reachability --------------------------------------------------------------
+    def tcp_ok(self, i, timeout=1.0):
+        return netns.tcp_echo(self.dev, pod_ip(i), POD_PORT, timeout)
+
+    def ping_ok(self, i, count=1, wait=1.0):
+        return netns.ping(self.dev, pod_ip(i), count=count, wait=wait)
+
+    def reachable(self, i, timeout=0.3):
+        return self.tcp_ok(i, timeout) and self.ping_ok(i, wait=timeout + 0.2)
+
+    def wait_reachable(self, i, timeout):
+        return wait_for(lambda: self.tcp_ok(i, 0.2) and self.ping_ok(i, wait=0.5), timeout,
+                        f"pod-{i} ({pod_ip(i)}) to answer ping and TCP from the device")[1]
+
+    def wait_converged(self, timeout=30, reachable=True):
+        """Every node published, the device in sync and every pod reachable."""
+        wait_for(lambda: all(self.published(i) for i in self.nodes), timeout,
+                 "every node in the ConfigMap")
+        self.configure_device(timeout)
+        for i in self.nodes if reachable else []:
+            self.wait_reachable(i, timeout)
+
+    def reachability(self):
+        """Rows (pod, node, overlay IP, ping ok, tcp ok) for every node."""
+        data = self.cm_data()
+        return [(f"pod-{i} {pod_ip(i)}", node_name(i), self.overlay_ip(i, data) or "-",
+                 self.ping_ok(i), self.tcp_ok(i)) for i in sorted(self.nodes)]
+
+
+def format_table(rows):
+    head = ("pod", "node", "overlay IP", "ping", "tcp")
+    cells = [head] + [(a, b, c, "ok" if d else "FAIL", "ok" if e else "FAIL")
+                      for a, b, c, d, e in rows]
+    widths = [max(len(r[k]) for r in cells) for k in range(5)]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def hold_signals_as_interrupt():
+    """SIGTERM and SIGHUP raise KeyboardInterrupt like Ctrl-C, so every
+    try/finally (and Cluster.__exit__) tears the cluster down."""
+    def handler(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, handler)

@@ -1,0 +1,42 @@
+"""e2e: all instances restarted one by one -> same assignments and zero lost
+packets in a continuous ping (every 50 ms) from the device to every pod: the
+data plane does not depend on the control plane."""
+import signal
+import subprocess
+import time
+
+from e2e_common import all_reachable, check, cl, run, timed
+
+
+def body(c):
+    all_reachable(c)
+    before = {i: c.overlay_ip(i) for i in c.nodes}
+    pings = {i: subprocess.Popen(cl.netns.exec_argv(c.dev, ["ping", "-n", "-i", "0.05", "-W", "1",
+                                                             cl.pod_ip(i)]),
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for i in c.nodes}
+    try:
+        time.sleep(0.5)
+        for i in list(c.nodes):
+            rc = c.stop_instance(i)
+            check(rc == 0, f"node-{i}'s instance exits 0 on SIGTERM", f"exit {rc}")
+            time.sleep(0.5)  # the node runs without its instance for a while
+            c.start_instance(i)
+            took = timed(lambda: c.instance_ready(i), 10, f"node-{i} ready again")
+            print(f"     node-{i} restarted, ready in {took * 1000:.0f} ms")
+        time.sleep(1)
+    finally:
+        for p in pings.values():
+            p.send_signal(signal.SIGINT)
+    for i, p in pings.items():
+        out = p.communicate(timeout=10)[0]
+        tx_rx = cl.netns.ping_summary(out)
+        print(f"     ping pod-{i}: {tx_rx[0] if tx_rx else '?'} sent, "
+              f"{tx_rx[1] if tx_rx else '?'} received")
+        check(tx_rx and tx_rx[0] > 20 and tx_rx[0] == tx_rx[1],
+              f"zero lost packets to pod-{i} across the restarts", out.strip().splitlines()[-2:])
+    after = {i: c.overlay_ip(i) for i in c.nodes}
+    check(before == after, f"same assignments after the restarts {after}", f"before {before}")
+
+
+run(body, tag="e2rst")
