@@ -22,12 +22,21 @@ test:
 	@$(MAKE) --no-print-directory build
 	@cd $(BUILD) && ctest --output-on-failure $(CTEST_ARGS)
 
-run: build
-	@if [ -z "$$KUBECONFIG" ]; then \
-	  echo "make run: set KUBECONFIG (the local network-namespace cluster comes with the dev-cluster issue)" >&2; \
-	  exit 2; \
-	fi
-	$(BUILD)/kube-chorus-router --kubeconfig "$$KUBECONFIG" $(ARGS)
+# make run: with KUBECONFIG, the controller against that cluster (flags in ARGS);
+# without, the local dev cluster of network namespaces (deploy/devcluster, root:
+# sudo when needed; NODES=3): ConfigMap, reachability table, live node changes
+# until Ctrl-C, then everything is removed.
+NODES ?= 3
+run:
+	@if [ -n "$$KUBECONFIG" ]; then \
+	  $(MAKE) --no-print-directory build || exit $$?; \
+	  echo '$(BUILD)/kube-chorus-router --kubeconfig "$$KUBECONFIG" $(ARGS)'; \
+	  exec $(BUILD)/kube-chorus-router --kubeconfig "$$KUBECONFIG" $(ARGS); \
+	fi; \
+	$(MAKE) --no-print-directory deps || exit $$?; \
+	$(MAKE) --no-print-directory build || exit $$?; \
+	if [ "$$(id -u)" -eq 0 ]; then sudo=; else sudo=sudo; fi; \
+	exec $$sudo python3 deploy/devcluster/devcluster.py run --binary $(BUILD)/kube-chorus-router --nodes $(NODES)
 
 # Benchmarks (not part of `make test`): the real binary against the fake API
 # server; prints one table and rewrites its block in docs/benchmarks.md.
