@@ -47,12 +47,28 @@ def check(cond, what, detail=""):
     raise Failure(what + (f": {detail}" if detail else ""))
 
 
+# Instances that must keep running: wait_for() fails at once when one of
+# them exits without having been signalled by the test (a crash).
+_RUNNING = []
+
+
+def _crashed():
+    for inst in _RUNNING:
+        rc = inst.proc.poll() if inst.proc else None
+        if rc is not None and not inst.expect_exit:
+            return f"instance {inst.index} ({inst.node}) exited with status {rc}"
+    return None
+
+
 def wait_for(pred, timeout, what, interval=POLL):
     """Polls pred() until it returns a truthy value; -> (value, seconds).
     Exceptions of pred() count as 'not yet' (e.g. the ConfigMap is missing)."""
     start = time.monotonic()
     last_err = None
     while True:
+        crash = _crashed()
+        if crash:
+            raise Failure(f"{crash} while waiting for {what}")
         try:
             v = pred()
             if v:
@@ -117,7 +133,11 @@ class Fake:
     """The fake API server as a subprocess (logs to a file), with its control
     interface. `prefix` runs it under a wrapper, e.g. ['ip','netns','exec',NS]."""
 
-    def __init__(self, workdir, *args, prefix=(), tls=True, token=TOKEN):
+    def __init__(self, workdir, *args, prefix=(), tls=True, token=TOKEN,
+                 netns=None):
+        self.netns = netns  # the control port is only reachable in there
+        if netns:
+            prefix = ("ip", "netns", "exec", netns, *prefix)
         self.log_path = os.path.join(workdir, "fakeapi.log")
         self.log = open(self.log_path, "w")
         cmd = [*prefix, sys.executable, FAKE, *args]
@@ -148,6 +168,8 @@ class Fake:
         self.log.close()
 
     def ctl(self, method, path, body=None):
+        if self.netns:
+            return self._ctl_in_netns(method, path, body)
         c = http.client.HTTPConnection("127.0.0.1", self.cport, timeout=30)
         try:
             h = {"Content-Type": "application/json"} if body is not None else {}
@@ -160,6 +182,28 @@ class Fake:
             return data
         finally:
             c.close()
+
+    def _ctl_in_netns(self, method, path, body):
+        # A process in another network namespace cannot reach this one's
+        # loopback: make the call from inside (ip netns exec python3).
+        code = ("import http.client,json,sys\n"
+                "c=http.client.HTTPConnection('127.0.0.1',int(sys.argv[1]),"
+                "timeout=30)\n"
+                "b=sys.argv[4] or None\n"
+                "c.request(sys.argv[2],sys.argv[3],body=b,headers="
+                "{'Content-Type':'application/json'} if b else {})\n"
+                "r=c.getresponse();d=r.read().decode()\n"
+                "print(r.status);print(d)\n")
+        out = subprocess.run(
+            ["ip", "netns", "exec", self.netns, sys.executable, "-c", code,
+             str(self.cport), method, path,
+             "" if body is None else json.dumps(body)],
+            capture_output=True, text=True, timeout=30, check=True).stdout
+        status, _, data = out.partition("\n")
+        data = json.loads(data or "null")
+        if status.strip() != "200":
+            raise RuntimeError(f"control {method} {path}: {status} {data}")
+        return data
 
     # Reads of the published state (raise when missing: wait_for retries).
     def configmap(self):
@@ -192,7 +236,8 @@ def write_kubeconfig(path, server, ca_file, token):
 class Instance:
     """One kube-chorus-router process with its own kubeconfig and ports."""
 
-    def __init__(self, h, node, extra, token, run_tunnel, leases, prefix):
+    def __init__(self, h, node, extra, token, run_tunnel, leases, prefix,
+                 remote_vtep="192.0.2.1"):
         self.node = node
         self.index = len(h.instances)
         self.health = f"127.0.0.1:{free_port()}"
@@ -203,7 +248,7 @@ class Instance:
         self.log_path = os.path.join(h.workdir, f"kcr-{self.index}-{node}.log")
         self.cmd = [*prefix, h.binary, "--kubeconfig", self.kubeconfig,
                     "--overlay-network", "192.168.254.0/24",
-                    "--remote-vtep", "192.0.2.1",
+                    "--remote-vtep", remote_vtep,
                     "--hostname-override", node,
                     "--health-addr", self.health,
                     "--metrics-addr", self.metrics]
@@ -221,14 +266,18 @@ class Instance:
         self.log = open(self.log_path, "a")
         self.log.write(f"=== {' '.join(self.cmd)}\n")
         self.log.flush()
+        self.expect_exit = False
         self.proc = subprocess.Popen(self.cmd, stdout=self.log,
                                      stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
+        if self not in _RUNNING:
+            _RUNNING.append(self)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
     def signal(self, sig):
+        self.expect_exit = True
         if self.alive():
             self.proc.send_signal(sig)
 
@@ -243,6 +292,7 @@ class Instance:
         """SIGTERM, then SIGKILL after 5 s; -> exit status."""
         if self.proc is None:
             return None
+        self.expect_exit = True
         if self.proc.poll() is None:
             self.proc.terminate()
             if self.wait(5) is None:
@@ -267,17 +317,27 @@ class Instance:
 
 class Harness:
     def __init__(self, binary, *fake_args, tls=True, token=TOKEN,
-                 fake_prefix=()):
+                 netns=None, workdir=None):
+        """netns: run the fake and every instance inside that network
+        namespace (it must exist, with `lo` up)."""
         self.binary = os.path.abspath(binary)
-        self.workdir = tempfile.mkdtemp(prefix="kcr-integration-")
+        self.workdir = workdir or tempfile.mkdtemp(prefix="kcr-integration-")
+        self.netns = netns
         self.instances = []
         self.fake = None
-        self.fake = Fake(self.workdir, *fake_args, prefix=fake_prefix, tls=tls,
-                         token=token)
+        try:
+            self.fake = Fake(self.workdir, *fake_args, tls=tls, token=token,
+                             netns=netns)
+        except Exception:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            raise
 
     def instance(self, node, *extra, token=TOKEN, run_tunnel=False,
-                 leases=True, prefix=()):
-        inst = Instance(self, node, extra, token, run_tunnel, leases, prefix)
+                 leases=True, prefix=(), remote_vtep="192.0.2.1"):
+        if self.netns:
+            prefix = ("ip", "netns", "exec", self.netns, *prefix)
+        inst = Instance(self, node, extra, token, run_tunnel, leases, prefix,
+                        remote_vtep)
         self.instances.append(inst)
         return inst
 

@@ -14,8 +14,11 @@ def body(h):
         return d if not H.seed_format_problems(d, nodes) else None
     try:
         data, secs = H.wait_for(complete, 10, "50 complete node entries")
-    except H.Failure:
-        probs = H.seed_format_problems(h.fake.data(), nodes)
+    except H.Failure as e:
+        try:
+            probs = H.seed_format_problems(h.fake.data(), nodes)
+        except RuntimeError:  # no ConfigMap at all
+            probs = [str(e)]
         H.check(False, "the ConfigMap has every node in the seed format",
                 "; ".join(probs[:10]))
     print(f"     published 50 nodes {secs * 1000:.0f} ms after start")
