@@ -237,7 +237,7 @@ class Instance:
     """One kube-chorus-router process with its own kubeconfig and ports."""
 
     def __init__(self, h, node, extra, token, run_tunnel, leases, prefix,
-                 remote_vtep="192.0.2.1"):
+                 remote_vtep="192.0.2.1", endpoints=True, env=None):
         self.node = node
         self.index = len(h.instances)
         self.health = f"127.0.0.1:{free_port()}"
@@ -249,9 +249,11 @@ class Instance:
         self.cmd = [*prefix, h.binary, "--kubeconfig", self.kubeconfig,
                     "--overlay-network", "192.168.254.0/24",
                     "--remote-vtep", remote_vtep,
-                    "--hostname-override", node,
-                    "--health-addr", self.health,
-                    "--metrics-addr", self.metrics]
+                    "--hostname-override", node]
+        if endpoints:  # False: the test passes its own (or none)
+            self.cmd += ["--health-addr", self.health,
+                         "--metrics-addr", self.metrics]
+        self.env = dict(os.environ, **(env or {}))
         if leases:
             self.cmd += ["--leader-elect-retry-period", "500ms",
                          "--leader-elect-renew-deadline", "1s",
@@ -269,7 +271,8 @@ class Instance:
         self.expect_exit = False
         self.proc = subprocess.Popen(self.cmd, stdout=self.log,
                                      stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL,
+                                     env=self.env)
         if self not in _RUNNING:
             _RUNNING.append(self)
 
@@ -333,11 +336,12 @@ class Harness:
             raise
 
     def instance(self, node, *extra, token=TOKEN, run_tunnel=False,
-                 leases=True, prefix=(), remote_vtep="192.0.2.1"):
+                 leases=True, prefix=(), remote_vtep="192.0.2.1",
+                 endpoints=True, env=None):
         if self.netns:
             prefix = ("ip", "netns", "exec", self.netns, *prefix)
         inst = Instance(self, node, extra, token, run_tunnel, leases, prefix,
-                        remote_vtep)
+                        remote_vtep, endpoints, env)
         self.instances.append(inst)
         return inst
 

@@ -60,5 +60,32 @@ def body(h):
             data["Interface-203.0.113.23"])
 
 
+    # Changes while it is down are applied at the next start, without
+    # moving anybody else.
+    rc, _ = H.term_and_wait(inst, 5)
+    H.check(rc == 0, "second SIGTERM: exit 0", rc)
+    before = h.fake.data()
+    h.fake.ctl("DELETE", "/nodes/late-1")  # frees 192.168.254.4
+    h.add_node("down-1", "203.0.113.24", "10.98.4.0/24")
+    h.add_node("down-2", "203.0.113.25", "10.98.5.0/24")
+    inst.start()
+    nodes = h.fake.ctl("GET", "/nodes")
+    data, secs = H.wait_for(
+        lambda: (d := h.fake.data()) and not H.seed_format_problems(d, nodes)
+        and d, 10, "the changes made while down published")
+    print(f"     changes made while down published {secs * 1000:.0f} ms "
+          "after the start")
+    H.check("Node-203.0.113.21" not in data,
+            "the node deleted while down is gone")
+    got = (data["Interface-203.0.113.24"], data["Interface-203.0.113.25"])
+    H.check(got == ("192.168.254.4", "192.168.254.21"),
+            "nodes added while down get the lowest free addresses "
+            "(.4 and .21)", got)
+    moved = {k: (v, data.get(k)) for k, v in before.items()
+             if not k.endswith("203.0.113.21") and v != "203.0.113.21"
+             and data.get(k) != v}
+    H.check(not moved, "every other entry is unchanged", moved)
+
+
 if __name__ == "__main__":
     H.run_test(body, "--seed-nodes", "20")
