@@ -81,6 +81,22 @@ def wait_for(pred, timeout, what, interval=POLL):
         time.sleep(interval)
 
 
+def _die_with_parent():
+    """preexec_fn: the child gets SIGKILL when the test process dies (a
+    ctest timeout), so no binary or fake outlives its test."""
+    import ctypes
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def exit_on_sigterm():
+    """SIGTERM (ctest, a user) unwinds the test so its finally blocks kill
+    the processes and delete the namespaces."""
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, handler)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -146,7 +162,8 @@ class Fake:
         if token:
             cmd += ["--token", token]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                     stderr=self.log, text=True)
+                                     stderr=self.log, text=True,
+                                     preexec_fn=_die_with_parent)
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError("fake_apiserver did not start; see "
@@ -272,7 +289,8 @@ class Instance:
         self.proc = subprocess.Popen(self.cmd, stdout=self.log,
                                      stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL,
-                                     env=self.env)
+                                     env=self.env,
+                                     preexec_fn=_die_with_parent)
         if self not in _RUNNING:
             _RUNNING.append(self)
 
@@ -364,6 +382,15 @@ class Harness:
                 traceback.print_exc()
         if self.fake:
             self.fake.stop()
+        try:
+            self._report(failed)
+        finally:  # even when printing fails (e.g. a closed pipe)
+            if os.environ.get("KCR_IT_KEEP"):
+                print("kept", self.workdir)
+            else:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _report(self, failed):
         if failed or os.environ.get("KCR_IT_LOGS"):
             for inst in self.instances:
                 print(f"----- log of instance {inst.index} ({inst.node}) -----")
@@ -371,10 +398,6 @@ class Harness:
             if self.fake:
                 print("----- log of the fake API server -----")
                 print(tail(self.fake.log_path, 40))
-        if os.environ.get("KCR_IT_KEEP"):
-            print("kept", self.workdir)
-        else:
-            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def tail(path, n=80):
@@ -397,6 +420,7 @@ def run_test(body, *fake_args, **harness_kw):
     """Runs body(harness) against a fresh fake API server; exit 0 when every
     check held, 1 on the first failed check or any error."""
     args = parse_args()
+    exit_on_sigterm()
     if not os.access(args.binary, os.X_OK):
         print(f"FAIL the binary {args.binary} is not executable")
         sys.exit(1)

@@ -191,6 +191,7 @@ def main():
     for tool in ("ip", "bridge"):
         if not shutil.which(tool):
             skip(f"needs the `{tool}` command (iproute2)")
+    H.exit_on_sigterm()
     reap_stale()
     ns = f"{PREFIX}{os.getpid()}-node"
     dev = f"{PREFIX}{os.getpid()}-dev"
