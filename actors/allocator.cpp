@@ -60,8 +60,12 @@ allocator_outbox allocator_state::on_synced() {
   return try_become_ready();
 }
 
-allocator_outbox allocator_state::on_snapshot(published_snapshot snap) {
-  snapshot = std::move(snap);
+allocator_outbox allocator_state::on_snapshot(const published_snapshot& snap) {
+  std::vector<kube::node_entry> entries_seen;
+  entries_seen.reserve(snap.state.entries.size() + snap.partial.size());
+  entries_seen.insert(entries_seen.end(), snap.state.entries.begin(), snap.state.entries.end());
+  entries_seen.insert(entries_seen.end(), snap.partial.begin(), snap.partial.end());
+  published = std::move(entries_seen);
   // While ready, the pool is the truth and the publisher repairs what differs.
   if (ready())
     return {};
@@ -114,7 +118,7 @@ allocator_outbox allocator_state::on_sync() {
 
 std::string allocator_state::status() const {
   std::string s = std::string{"allocator "} + (leading ? "leading" : "following") +
-                  (synced ? " synced" : " listing") + (snapshot ? " seen-configmap" : "") +
+                  (synced ? " synced" : " listing") + (published ? " seen-configmap" : "") +
                   (ready() ? " ready" : " not-ready") + " nodes=" + std::to_string(nodes.size()) +
                   " entries=" + std::to_string(entries.size()) +
                   " waiting=" + std::to_string(waiting.size());
@@ -128,7 +132,7 @@ std::string allocator_state::status() const {
 
 allocator_outbox allocator_state::try_become_ready() {
   allocator_outbox out;
-  if (ready() || !leading || !synced || !snapshot)
+  if (ready() || !leading || !synced || !published)
     return out;
   auto created = net::overlay_pool::create(settings.overlay_network, settings.endpoint_ip);
   if (!created) {
@@ -142,8 +146,10 @@ allocator_outbox allocator_state::try_become_ready() {
   restore_from_snapshot(out);
   size_t restored = pool->size();
   desired_entries scratch;
+  bulk = true;
   for (const auto& [name, _] : nodes)
     reconcile(name, out, scratch);
+  bulk = false;
   desired_entries full;
   full.full = true;
   for (const auto& [_, e] : entries)
@@ -186,9 +192,7 @@ void allocator_state::restore_from_snapshot(allocator_outbox& out) {
       out.events.push_back({name, nodes[name].uid, true, "OverlayIPConflict", rejected->message});
     }
   };
-  for (const auto& e : snapshot->state.entries)
-    restore(e);
-  for (const auto& e : snapshot->partial)
+  for (const auto& e : *published)
     restore(e);
 }
 
@@ -247,8 +251,11 @@ void allocator_state::reconcile(const std::string& name, allocator_outbox& out,
   if (waiting.erase(name))
     spdlog::info("allocator: Node {} no longer waits", name);
   if (fresh) {
-    spdlog::info("allocator: Node {} ({}) gets overlay address {}", name,
-                 node.underlay_ip->to_string(), ip->to_string());
+    // A cold start allocates for every node at once: one summary line then, one line per node
+    // afterwards.
+    spdlog::log(bulk ? spdlog::level::debug : spdlog::level::info,
+                "allocator: Node {} ({}) gets overlay address {}", name,
+                node.underlay_ip->to_string(), ip->to_string());
     out.events.push_back({name, node.uid, false, "OverlayIPAllocated",
                           "allocated overlay IP " + ip->to_string() + " for underlay IP " +
                               node.underlay_ip->to_string()});
@@ -331,7 +338,7 @@ allocator_actor::behavior_type allocator(allocator_actor::stateful_pointer<alloc
       [=](node_upserted& m) { emit(self->state.on_upsert(std::move(m.node))); },
       [=](node_deleted& m) { emit(self->state.on_delete(m.name)); },
       [=](nodes_synced&) { emit(self->state.on_synced()); },
-      [=](published_snapshot& m) { emit(self->state.on_snapshot(std::move(m))); },
+      [=](const published_snapshot& m) { emit(self->state.on_snapshot(m)); },
       [=](leadership& m) { emit(self->state.on_leadership(m.leading, m.term)); },
       [=](sync_atom) {
         auto start = std::chrono::steady_clock::now();

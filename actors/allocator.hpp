@@ -36,7 +36,9 @@ struct allocator_state {
   std::shared_ptr<actors::telemetry> tel;
 
   std::map<std::string, kube::node_info> nodes;
-  std::optional<published_snapshot> snapshot; // the latest seen: the restore source
+  /// The entries of the latest ConfigMap seen (complete and partial): the restore source. Only
+  /// these are kept, not the whole snapshot.
+  std::optional<std::vector<kube::node_entry>> published;
   bool leading = false;
   uint64_t term = 0;   // of the current leadership, stamped on every desired_entries
   bool synced = false; // the initial Node list is complete
@@ -44,6 +46,7 @@ struct allocator_state {
   std::optional<net::overlay_pool> pool;           // exists while ready()
   std::map<std::string, kube::node_entry> entries; // as last sent to the publisher
   std::map<std::string, std::string> waiting;      // node -> why it has no entry (logged once)
+  bool bulk = false; // allocating for every node at once (becoming ready): per-node logs at debug
 
   bool ready() const { return pool.has_value(); }
 
@@ -51,7 +54,7 @@ struct allocator_state {
   allocator_outbox on_upsert(kube::node_info node);
   allocator_outbox on_delete(const std::string& name);
   allocator_outbox on_synced();
-  allocator_outbox on_snapshot(published_snapshot snap);
+  allocator_outbox on_snapshot(const published_snapshot& snap);
   allocator_outbox on_leadership(bool now_leading, uint64_t term);
   allocator_outbox on_sync();
 

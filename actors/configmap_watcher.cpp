@@ -1,6 +1,7 @@
 // configmap_watcher: see configmap_watcher.hpp.
 #include "actors/configmap_watcher.hpp"
 
+#include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
 #include "actors/text.hpp"
@@ -44,12 +45,15 @@ void configmap_watcher_state::observed(configmap_observed cm) {
   else
     spdlog::debug("configmap_watcher: ConfigMap at resourceVersion {}: {} entries, {} partial",
                   snap.resource_version, snap.state.entries.size(), snap.partial.size());
+  // One message shared by the three recipients (CAF messages are reference-counted and their
+  // handlers take it by const&): at 5000 nodes a snapshot holds 30000 keys, not worth copying.
+  auto shared = caf::make_message(std::move(snap));
   if (allocator)
-    self->send(allocator, snap);
+    caf::anon_send(caf::actor_cast<caf::actor>(allocator), shared);
   if (publisher)
-    self->send(publisher, snap);
+    caf::anon_send(caf::actor_cast<caf::actor>(publisher), shared);
   if (supervisor)
-    self->send(supervisor, std::move(snap));
+    caf::anon_send(caf::actor_cast<caf::actor>(supervisor), shared);
   if (tel)
     tel->health.beat("configmap_watcher");
 }

@@ -13,7 +13,28 @@ const char* type_of(bool warning) {
 
 } // namespace
 
+bool event_recorder_state::admit(time_point now) {
+  if (refilled) {
+    std::chrono::duration<double> elapsed = now - *refilled;
+    tokens = std::min(event_burst, tokens + elapsed.count() * event_rate);
+  }
+  refilled = now;
+  if (tokens < 1) {
+    if (dropped++ % 1000 == 0)
+      spdlog::info("event_recorder: rate limit reached ({} per second, bursts of {}); dropping "
+                   "Events ({} so far)",
+                   event_rate, event_burst, dropped);
+    if (tel)
+      tel->metrics.event_emitted("dropped");
+    return false;
+  }
+  tokens -= 1;
+  return true;
+}
+
 void event_recorder_state::record(const node_event& e, time_point now) {
+  if (!admit(now))
+    return;
   key_type key{e.node, e.reason, e.message};
   auto it = cache.find(key);
   if (it == cache.end() || now - it->second.last > event_dedup_window) {

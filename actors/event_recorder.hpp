@@ -10,6 +10,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 
@@ -27,6 +28,11 @@ namespace kcr::actors {
 inline constexpr size_t event_cache_capacity = 4096;
 /// A repeat later than this after the previous occurrence starts a new Event.
 inline constexpr std::chrono::minutes event_dedup_window{10};
+/// Events are best effort and must not crowd out the ConfigMap write: a cold start of 5000 nodes
+/// would otherwise be 5000 POSTs. A token bucket allows bursts of this many, refilled at
+/// event_rate per second; the rest are dropped (counted as events_total{type="dropped"}).
+inline constexpr double event_burst = 50;
+inline constexpr double event_rate = 10;
 
 struct event_recorder_state {
   static inline const char* name = "event_recorder";
@@ -45,6 +51,13 @@ struct event_recorder_state {
 
   std::map<key_type, cached> cache;
   std::list<key_type> lru; // least recently used first
+
+  double tokens = event_burst;
+  std::optional<time_point> refilled; // when the bucket was last topped up
+  size_t dropped = 0;
+
+  /// Takes a token; false when the rate limit says drop.
+  bool admit(time_point now);
 
   void record(const node_event& e, time_point now);
 

@@ -65,7 +65,9 @@ public:
   /// POST; AlreadyExists when someone created it first.
   virtual outcome<configmap_object> create(const std::map<std::string, std::string>& data) = 0;
   /// PUT with `obj.resource_version` as the precondition: a stale version is a conflict (409).
-  virtual outcome<configmap_object> update(const configmap_object& obj) = 0;
+  /// By value: at 5000 nodes the data is 30000 keys, and the port may hand it back as the result
+  /// (the server never changes `data`) instead of copying it.
+  virtual outcome<configmap_object> update(configmap_object obj) = 0;
 };
 
 /// coordination.k8s.io/v1 Lease spec plus its resourceVersion.

@@ -25,7 +25,7 @@ constexpr int max_deferrals = 64;
 
 } // namespace
 
-std::map<std::string, std::string> publisher_state::desired_own_keys() const {
+void publisher_state::rebuild_own() {
   kube::published_state st;
   st.endpoint_ip = settings.endpoint_ip;
   st.type = settings.overlay_type;
@@ -35,17 +35,41 @@ std::map<std::string, std::string> publisher_state::desired_own_keys() const {
     st.port = settings.vxlan_port;
   }
   st.remote_vtep = settings.remote_vtep;
-  st.entries.reserve(desired.size());
+  own = kube::encode(st); // the fixed keys
   for (const auto& [_, e] : desired)
-    st.entries.push_back(e);
-  return kube::encode(st);
+    add_own(e);
 }
 
-std::optional<std::map<std::string, std::string>> publisher_state::pending_write() const {
-  auto next = kube::merge(data, desired_own_keys());
-  if (exists && next == data)
-    return std::nullopt;
-  return next;
+void publisher_state::add_own(const kube::node_entry& e) {
+  for (auto& [k, v] : kube::encode_entry(e, settings.overlay_type))
+    own.insert_or_assign(std::move(k), std::move(v));
+}
+
+void publisher_state::remove_own(const kube::node_entry& e) {
+  for (const auto& kv : kube::encode_entry(e, settings.overlay_type))
+    own.erase(kv.first);
+}
+
+bool publisher_state::drifted() const {
+  if (!exists)
+    return true;
+  // Both maps are sorted: walk them side by side, skipping foreign keys of the ConfigMap.
+  auto d = data.begin();
+  auto o = own.begin();
+  while (true) {
+    while (d != data.end() && !kube::is_own_key(d->first))
+      ++d;
+    if (d == data.end() || o == own.end())
+      return d != data.end() || o != own.end();
+    if (d->first != o->first || d->second != o->second)
+      return true;
+    ++d;
+    ++o;
+  }
+}
+
+std::map<std::string, std::string> publisher_state::next_data() const {
+  return kube::merge(data, own);
 }
 
 void publisher_state::apply(desired_entries delta) {
@@ -63,16 +87,23 @@ void publisher_state::apply(desired_entries delta) {
     desired = std::move(next);
     desired_term = delta.term;
     have_desired = true;
+    rebuild_own();
     return;
   }
   if (!have_desired || delta.term != desired_term)
     return; // a delta only makes sense on top of the full set of its own term
   for (auto& e : delta.upserted) {
     unpublished.insert(e.name);
+    if (auto cur = desired.find(e.name); cur != desired.end())
+      remove_own(cur->second);
+    add_own(e);
     desired.insert_or_assign(e.name, std::move(e));
   }
   for (const auto& name : delta.removed) {
-    desired.erase(name);
+    if (auto cur = desired.find(name); cur != desired.end()) {
+      remove_own(cur->second);
+      desired.erase(cur);
+    }
     unpublished.erase(name);
   }
 }
@@ -121,9 +152,9 @@ bool publisher_state::refresh() {
 publisher_state::write_result publisher_state::write_once() {
   if (!observed && !refresh())
     return write_result::failed;
-  auto next = pending_write();
-  if (!next)
+  if (!drifted())
     return write_result::nothing;
+  auto next = next_data();
   auto report = [&](const api_failure& f, const char* verb) {
     ++failures;
     if (tel)
@@ -136,7 +167,7 @@ publisher_state::write_result publisher_state::write_once() {
       spdlog::warn("publisher: {} ConfigMap failed: {}", verb, f.describe());
   };
   if (!exists) {
-    auto created = port->create(*next);
+    auto created = port->create(next);
     if (created) {
       ++writes;
       if (tel)
@@ -155,7 +186,7 @@ publisher_state::write_result publisher_state::write_once() {
     report(created.failure(), "create");
     return write_result::failed;
   }
-  auto updated = port->update({resource_version, *next});
+  auto updated = port->update({resource_version, std::move(next)});
   if (updated) {
     ++writes;
     if (tel)
@@ -255,9 +286,13 @@ publisher_actor::behavior_type publisher(publisher_actor::stateful_pointer<publi
         self->state.apply(std::move(m));
         schedule_flush();
       },
-      [=](published_snapshot& m) {
-        self->state.observe(m.exists, m.resource_version, std::move(m.data));
-        if (self->state.may_write() && self->state.pending_write())
+      [=](const published_snapshot& m) {
+        auto& st = self->state;
+        // The echo of our own last write: nothing new, and not worth copying 30000 keys.
+        if (m.exists && st.observed && st.exists && m.resource_version == st.resource_version)
+          return;
+        st.observe(m.exists, m.resource_version, m.data);
+        if (self->state.may_write() && self->state.drifted())
           schedule_flush(); // drift: a hand edit, a deleted key, a deleted ConfigMap
       },
       [=](leadership& m) {

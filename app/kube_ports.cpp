@@ -6,6 +6,7 @@
 #include <mutex>
 #include <random>
 
+#include "app/logging.hpp"
 #include "kube/api_client.hpp"
 #include "kube/object_fields.hpp"
 
@@ -42,15 +43,15 @@ public:
 
   actors::outcome<std::optional<actors::configmap_object>> get() override {
     return guarded([&]() -> actors::outcome<std::optional<actors::configmap_object>> {
+      json::object cm;
       try {
-        last_ = client_.get_configmap(ns_, name_);
+        cm = client_.get_configmap(ns_, name_);
       } catch (const kube::api_error& e) {
         if (e.is_not_found())
           return std::optional<actors::configmap_object>{};
         throw;
       }
-      return std::optional{
-          actors::configmap_object{kube::resource_version_of(last_), kube::configmap_data(last_)}};
+      return std::optional{remember(cm)};
     });
   }
 
@@ -64,36 +65,65 @@ public:
                         {"namespace", ns_},
                         {"labels", {{"app.kubernetes.io/managed-by", "kube-chorus-router"}}}}},
                       {"data", data_json(data)}};
-      last_ = client_.create_configmap(ns_, std::move(cm));
-      return actors::configmap_object{kube::resource_version_of(last_),
-                                      kube::configmap_data(last_)};
+      return remember(client_.create_configmap(ns_, std::move(cm)));
     });
   }
 
-  actors::outcome<actors::configmap_object> update(const actors::configmap_object& obj) override {
+  actors::outcome<actors::configmap_object> update(actors::configmap_object obj) override {
     return guarded([&]() -> actors::outcome<actors::configmap_object> {
-      // PUT replaces the whole object: start from the last one seen so that labels,
-      // annotations and binaryData that others put there survive.
-      json::object cm = last_.empty()
-                            ? json::object{{"apiVersion", "v1"},
-                                           {"kind", "ConfigMap"},
-                                           {"metadata", {{"name", name_}, {"namespace", ns_}}}}
-                            : last_;
-      auto& meta = cm["metadata"].as_object();
+      // PUT replaces the whole object: keep the labels, annotations and binaryData that others
+      // put there (from the last object seen), replace the data. The body is written as text:
+      // at 5000 nodes building a JSON object of 30000 keys first costs more than the request.
+      json::object meta =
+          last_meta_.empty() ? json::object{{"name", name_}, {"namespace", ns_}} : last_meta_;
       meta["resourceVersion"] = obj.resource_version;
-      meta.erase("managedFields");
-      cm["data"] = data_json(obj.data);
-      last_ = client_.update_configmap(ns_, std::move(cm));
-      return actors::configmap_object{kube::resource_version_of(last_),
-                                      kube::configmap_data(last_)};
+      std::string body = R"({"apiVersion":"v1","kind":"ConfigMap","metadata":)";
+      body += json::serialize(meta);
+      if (!last_binary_.empty())
+        body += R"(,"binaryData":)" + json::serialize(last_binary_);
+      body += R"(,"data":{)";
+      bool first = true;
+      for (const auto& [k, v] : obj.data) {
+        body += first ? "\"" : ",\"";
+        first = false;
+        body += json_escape(k);
+        body += "\":\"";
+        body += json_escape(v);
+        body += '"';
+      }
+      body += "}}";
+      auto answer = client_.call("PUT", path(), "update", "configmaps", body, "application/json");
+      if (!answer.is_object())
+        throw kube::transport_error("PUT " + path() + ": the answer is not a JSON object");
+      const auto& cm = answer.as_object();
+      remember_metadata(cm);
+      return actors::configmap_object{kube::resource_version_of(cm), std::move(obj.data)};
     });
   }
 
 private:
+  // Keeps what a later PUT must carry over (metadata, binaryData), never the large data.
+  actors::configmap_object remember(const json::object& cm) {
+    remember_metadata(cm);
+    return {kube::resource_version_of(cm), kube::configmap_data(cm)};
+  }
+  void remember_metadata(const json::object& cm) {
+    last_meta_.clear();
+    last_binary_.clear();
+    if (auto* m = cm.if_contains("metadata"); m && m->is_object()) {
+      last_meta_ = m->as_object();
+      last_meta_.erase("managedFields");
+    }
+    if (auto* b = cm.if_contains("binaryData"); b && b->is_object())
+      last_binary_ = b->as_object();
+  }
+  std::string path() const { return "/api/v1/namespaces/" + ns_ + "/configmaps/" + name_; }
+
   kube::api_client client_;
   std::string ns_;
   std::string name_;
-  json::object last_;
+  json::object last_meta_;
+  json::object last_binary_;
 };
 
 actors::lease_record lease_of(const json::object& obj) {

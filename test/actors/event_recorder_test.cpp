@@ -116,4 +116,17 @@ BOOST_AUTO_TEST_CASE(cache_is_capped_least_recently_used_first) {
   BOOST_TEST(port->created().size() == 4u); // evicted: POST
 }
 
+BOOST_AUTO_TEST_CASE(a_burst_is_rate_limited_and_the_bucket_refills) {
+  start();
+  for (int i = 0; i < 60; ++i)
+    caf::anon_send(rec, warning("n" + std::to_string(i), "OverlayIPAllocated", "allocated"));
+  run();
+  BOOST_TEST(port->created().size() == size_t(event_burst)); // the rest is dropped
+  advance(std::chrono::seconds(1));
+  for (int i = 100; i < 130; ++i)
+    caf::anon_send(rec, warning("n" + std::to_string(i), "OverlayIPAllocated", "allocated"));
+  run();
+  BOOST_TEST(port->created().size() == size_t(event_burst + event_rate)); // one second's refill
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -248,8 +248,8 @@ public:
   create(const std::map<std::string, std::string>& data) override {
     return do_write("create", actors::configmap_object{"", data});
   }
-  actors::outcome<actors::configmap_object> update(const actors::configmap_object& obj) override {
-    return do_write("update", obj);
+  actors::outcome<actors::configmap_object> update(actors::configmap_object obj) override {
+    return do_write("update", std::move(obj));
   }
 
   /// Hand-edits the data (creating the ConfigMap when absent); returns the stored object.
