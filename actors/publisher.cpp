@@ -122,14 +122,18 @@ void publisher_state::on_leadership(bool now_leading, uint64_t new_term) {
   }
 }
 
+bool publisher_state::is_older(bool now_exists, const std::string& rv) const {
+  if (!observed || !exists || !now_exists)
+    return false;
+  auto a = as_number(resource_version);
+  auto b = as_number(rv);
+  return a && b && *b < *a;
+}
+
 void publisher_state::observe(bool now_exists, const std::string& rv,
                               std::map<std::string, std::string> now_data) {
-  if (observed && exists && now_exists) {
-    auto a = as_number(resource_version);
-    auto b = as_number(rv);
-    if (a && b && *b < *a)
-      return;
-  }
+  if (is_older(now_exists, rv))
+    return;
   observed = true;
   exists = now_exists;
   resource_version = now_exists ? rv : std::string{};
@@ -291,6 +295,8 @@ publisher_actor::behavior_type publisher(publisher_actor::stateful_pointer<publi
         // The echo of our own last write: nothing new, and not worth copying 30000 keys.
         if (m.exists && st.observed && st.exists && m.resource_version == st.resource_version)
           return;
+        if (st.is_older(m.exists, m.resource_version))
+          return; // trails a write of ours that the watch has not delivered yet
         st.observe(m.exists, m.resource_version, m.data);
         if (self->state.may_write() && self->state.drifted())
           schedule_flush(); // drift: a hand edit, a deleted key, a deleted ConfigMap

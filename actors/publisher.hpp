@@ -72,6 +72,8 @@ struct publisher_state {
   void on_leadership(bool now_leading, uint64_t new_term);
   /// Takes a newer observation; ignores one older than what we already know.
   void observe(bool exists, const std::string& rv, std::map<std::string, std::string> data);
+  /// True when an observation at `rv` is older than what we already know (numeric RVs).
+  bool is_older(bool exists, const std::string& rv) const;
   /// GETs the ConfigMap; false on failure (logged).
   bool refresh();
 

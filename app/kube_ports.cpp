@@ -92,8 +92,13 @@ public:
         body += '"';
       }
       body += "}}";
-      auto answer = client_.call("PUT", path(), "update", "configmaps", body, "application/json");
-      if (!answer.is_object())
+      auto text = client_.call_raw("PUT", path(), "update", "configmaps", body, "application/json");
+      // Only the metadata of the answer is needed; parsing into a monotonic arena makes the
+      // 30000 data strings one allocation instead of 30000.
+      json::monotonic_resource arena;
+      boost::system::error_code ec;
+      auto answer = json::parse(text, ec, &arena);
+      if (ec || !answer.is_object())
         throw kube::transport_error("PUT " + path() + ": the answer is not a JSON object");
       const auto& cm = answer.as_object();
       remember_metadata(cm);

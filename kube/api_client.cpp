@@ -49,7 +49,9 @@ json::value parse_body(const std::string& body, const std::string& what) {
   if (body.empty())
     return nullptr;
   boost::system::error_code ec;
-  auto v = json::parse(body, ec);
+  // One arena per answer (shared by whatever is kept of it): a page of 500 Nodes is tens of
+  // thousands of strings, each otherwise its own allocation.
+  auto v = json::parse(body, ec, json::make_shared_resource<json::monotonic_resource>());
   if (ec)
     throw transport_error(what + ": the server answered with invalid JSON: " + ec.message());
   return v;
@@ -83,7 +85,9 @@ std::string url_encode(const std::string& s) {
 api_error make_api_error(int status, const std::string& body, const std::string& verb,
                          const std::string& resource) {
   boost::system::error_code ec;
-  auto v = json::parse(body, ec);
+  // One arena per answer (shared by whatever is kept of it): a page of 500 Nodes is tens of
+  // thousands of strings, each otherwise its own allocation.
+  auto v = json::parse(body, ec, json::make_shared_resource<json::monotonic_resource>());
   if (!ec && v.is_object()) {
     const auto& o = v.get_object();
     return api_error(status, str(&o, "reason"), str(&o, "message"), verb, resource);
@@ -116,6 +120,13 @@ std::size_t api_client::requests_sent() const {
 json::value api_client::call(const std::string& method, const std::string& target,
                              const std::string& verb, const std::string& resource,
                              const std::string& body, const std::string& content_type) {
+  return parse_body(call_raw(method, target, verb, resource, body, content_type),
+                    verb + " " + resource);
+}
+
+std::string api_client::call_raw(const std::string& method, const std::string& target,
+                                 const std::string& verb, const std::string& resource,
+                                 const std::string& body, const std::string& content_type) {
   http_request req{method, target, body, content_type};
   auto resp = conn_->request(req);
   // A rotated token file: re-read it and retry once (the request was not processed).
@@ -127,7 +138,7 @@ json::value api_client::call(const std::string& method, const std::string& targe
       err.message += " (credentials are never sent over plain http)";
     throw err;
   }
-  return parse_body(resp.body, verb + " " + resource);
+  return std::move(resp.body);
 }
 
 object_list api_client::list(const resource_ref& r, std::size_t limit) {

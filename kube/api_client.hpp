@@ -109,6 +109,12 @@ public:
   boost::json::object patch_event(const std::string& ns, const std::string& name, int count,
                                   const std::string& last_timestamp, const std::string& message);
 
+  /// Like call(), but returns the body text unparsed: for large answers of which the caller
+  /// needs little (a 1 MiB ConfigMap echoed back by a PUT).
+  std::string call_raw(const std::string& method, const std::string& target,
+                       const std::string& verb, const std::string& resource,
+                       const std::string& body = "", const std::string& content_type = "");
+
   /// Any other call: throws api_error (with `verb`/`resource` for messages) on non-2xx and
   /// returns the parsed body (null for an empty body).
   boost::json::value call(const std::string& method, const std::string& target,

@@ -25,6 +25,14 @@ std::string_view to_string(watch_event_type t) {
 
 namespace {
 
+// Each event is parsed into its own arena: one allocation per block instead of one per key and
+// string (a 5000-node ConfigMap is 30000 of each). The event's objects share ownership of the
+// arena, so it lives exactly as long as they do.
+json::storage_ptr event_arena() {
+  return json::make_shared_resource<json::monotonic_resource>();
+}
+
+
 const json::object* sub(const json::object& o, std::string_view key) {
   auto it = o.find(key);
   return it != o.end() && it->value().is_object() ? &it->value().get_object() : nullptr;
@@ -77,7 +85,13 @@ watch_event to_watch_event(json::value&& v) {
     throw transport_error("watch stream: an event is not a JSON object");
   auto& o = v.get_object();
   auto t = str(o, "type");
-  watch_event ev;
+  auto it = o.find("object");
+  if (it == o.end() || !it->value().is_object())
+    throw transport_error("watch stream: " + (t.empty() ? std::string("an") : t) +
+                          " event without an object");
+  // Move-constructed, so the object keeps the arena it was parsed into (an assignment to a
+  // default-constructed object would copy it element by element).
+  watch_event ev{watch_event_type::added, json::object(std::move(it->value().get_object()))};
   if (t == "ADDED")
     ev.type = watch_event_type::added;
   else if (t == "MODIFIED")
@@ -90,11 +104,11 @@ watch_event to_watch_event(json::value&& v) {
     ev.type = watch_event_type::error;
   else
     throw transport_error("watch stream: unknown event type \"" + t + "\"");
-  auto it = o.find("object");
-  if (it == o.end() || !it->value().is_object())
-    throw transport_error("watch stream: " + t + " event without an object");
-  ev.object = std::move(it->value().get_object());
   return ev;
+}
+
+watch_decoder::watch_decoder() {
+  parser_.reset(event_arena());
 }
 
 void watch_decoder::feed(std::string_view data, const handler& on_event) {
@@ -122,7 +136,7 @@ void watch_decoder::feed(std::string_view data, const handler& on_event) {
     data.remove_prefix(used);
     if (parser_.done()) {
       json::value v = parser_.release();
-      parser_.reset();
+      parser_.reset(event_arena());
       in_value_ = false;
       ++events_;
       on_event(to_watch_event(std::move(v)));
@@ -133,7 +147,7 @@ void watch_decoder::feed(std::string_view data, const handler& on_event) {
 }
 
 void watch_decoder::reset() {
-  parser_.reset();
+  parser_.reset(event_arena());
   in_value_ = false;
 }
 

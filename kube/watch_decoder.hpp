@@ -37,6 +37,7 @@ struct watch_event {
 
 class watch_decoder {
 public:
+  watch_decoder();
   using handler = std::function<void(watch_event&&)>;
 
   /// Feeds the next bytes of the body; calls `on_event` for every event completed by them, in
