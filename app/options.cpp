@@ -1,8 +1,12 @@
 // Command-line parsing (CLI11) and validation of every setting before anything runs.
 #include "app/options.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cstdlib>
 #include <stdexcept>
+#include <tuple>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -302,8 +306,30 @@ command_line parse_command_line(int argc, const char* const* argv) {
                "Remove this node's tunnel state and exit (no API server needed)")
       ->group(g);
 
+  // "--health-addr=" (an empty value after '=') means "disabled"; CLI11 would take the next
+  // argument as the value instead, so spell it as the flag followed by an empty argument.
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.size() > 3 && a.starts_with("--") && a.back() == '=') {
+      args.push_back(a.substr(0, a.size() - 1));
+      args.emplace_back();
+    } else {
+      args.push_back(std::move(a));
+    }
+  }
+  std::reverse(args.begin(), args.end()); // CLI11 takes them in reverse order
+
   try {
-    cli.parse(argc, argv);
+    cli.parse(args);
+    // An empty environment variable disables an endpoint too (CLI11 skips empty values).
+    for (auto [flag, env, target] :
+         {std::tuple{"--health-addr", "KCR_HEALTH_ADDR", &o.health_addr},
+          std::tuple{"--metrics-addr", "KCR_METRICS_ADDR", &o.metrics_addr}}) {
+      const char* v = std::getenv(env);
+      if (cli.get_option(flag)->count() == 0 && v && *v == '\0')
+        target->clear();
+    }
     validate(raw, o);
   } catch (const CLI::CallForHelp&) {
     result.exit_now = true;

@@ -223,6 +223,23 @@ BOOST_AUTO_TEST_CASE(every_invalid_value_exits_2_with_one_line) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(empty_endpoint_addresses_disable_them) {
+  auto eq = parse({net_flag, vtep_flag, "--health-addr=", "--metrics-addr=", "--vni=3"});
+  BOOST_TEST_REQUIRE(!eq.exit_now, eq.err);
+  BOOST_TEST(eq.opts.health_addr.empty());
+  BOOST_TEST(eq.opts.metrics_addr.empty());
+  BOOST_TEST(eq.opts.vni == 3u); // the next argument was not swallowed
+  auto last = parse({net_flag, vtep_flag, "--metrics-addr="});
+  BOOST_TEST_REQUIRE(!last.exit_now, last.err);
+  BOOST_TEST(last.opts.metrics_addr.empty());
+  setenv("KCR_HEALTH_ADDR", "", 1);
+  auto env = parse({net_flag, vtep_flag});
+  unsetenv("KCR_HEALTH_ADDR");
+  BOOST_TEST_REQUIRE(!env.exit_now, env.err);
+  BOOST_TEST(env.opts.health_addr.empty());
+  BOOST_TEST(env.opts.metrics_addr == "0.0.0.0:20245");
+}
+
 BOOST_AUTO_TEST_CASE(cleanup_needs_no_overlay_settings) {
   auto cl = parse({"--cleanup-config"});
   BOOST_TEST_REQUIRE(!cl.exit_now, cl.err);
