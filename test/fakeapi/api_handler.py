@@ -45,6 +45,7 @@ class ApiHandler(http_base.Handler):
     def dispatch(self):
         self.t_received = time.time()  # headers read, body not yet
         self.status_sent = 0
+        self.body_consumed = False
         self.auth_method = "none"
         self.logged = False
         u = urllib.parse.urlsplit(self.path)
@@ -71,6 +72,13 @@ class ApiHandler(http_base.Handler):
             self.route(path, q, audit)
         except st.ApiError as e:
             if not self.status_sent:
+                # A request refused before its body was read (401, 403, 404, ...): read the body
+                # anyway, as a real server does, so the kept-alive connection stays in sync.
+                if not self.body_consumed:
+                    try:
+                        self.read_body(1 << 62)
+                    except Exception:
+                        self.close_connection = True
                 self.send_error_status(e, audit)
         except json.JSONDecodeError as e:
             if not self.status_sent:

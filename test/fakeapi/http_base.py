@@ -45,6 +45,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def read_body(self, limit):
         """Request body bytes; ApiError 413 beyond `limit` (body drained)."""
+        self.body_consumed = True
         te = (self.headers.get("Transfer-Encoding") or "").lower()
         if "chunked" in te:
             out, total = [], 0
