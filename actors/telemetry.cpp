@@ -84,6 +84,10 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                     .Name("kube_chorus_router_tunnel_converges_total")
                     .Help("Tunnel converges by result (unchanged, repaired, created, error)")
                     .Register(reg);
+  // Series that exist from the start (0), so dashboards and alerts see them before the first
+  // write or restart happens.
+  for (const char* r : {"ok", "created", "conflict", "error"})
+    cm_writes_->Add({{"result", r}});
   events_ = &prometheus::BuildCounter()
                  .Name("kube_chorus_router_events_total")
                  .Help("Kubernetes Events emitted by type")

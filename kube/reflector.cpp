@@ -150,6 +150,12 @@ void reflector::run() {
       if (e.is_forbidden()) {
         report(std::string(e.what()) + "; " + e.rbac_hint());
         need_list = true;
+      } else if (e.is_unauthorized()) {
+        report(std::string(e.what()) +
+               "; the API server does not accept the credentials: check the token or client "
+               "certificate of " +
+               client_.config().source);
+        need_list = true;
       } else if (e.is_too_many_requests()) {
         report(e.what()); // overload: same request again after the backoff
       } else {
