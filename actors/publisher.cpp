@@ -72,6 +72,30 @@ std::map<std::string, std::string> publisher_state::next_data() const {
   return kube::merge(data, own);
 }
 
+data_changes publisher_state::changes() const {
+  data_changes out;
+  auto d = data.begin();
+  auto o = own.begin();
+  while (true) {
+    while (d != data.end() && !kube::is_own_key(d->first))
+      ++d; // foreign keys are not ours to change
+    if (d == data.end() && o == own.end())
+      return out;
+    if (o == own.end() || (d != data.end() && d->first < o->first)) {
+      out.emplace_back(d->first, std::nullopt); // stale own key
+      ++d;
+    } else if (d == data.end() || o->first < d->first) {
+      out.emplace_back(o->first, o->second); // missing
+      ++o;
+    } else {
+      if (d->second != o->second)
+        out.emplace_back(o->first, o->second); // wrong value
+      ++d;
+      ++o;
+    }
+  }
+}
+
 void publisher_state::apply(desired_entries delta) {
   if (delta.term < term)
     return; // computed during an earlier leadership: another leader may have moved on since
@@ -158,7 +182,6 @@ publisher_state::write_result publisher_state::write_once() {
     return write_result::failed;
   if (!drifted())
     return write_result::nothing;
-  auto next = next_data();
   auto report = [&](const api_failure& f, const char* verb) {
     ++failures;
     if (tel)
@@ -171,7 +194,7 @@ publisher_state::write_result publisher_state::write_once() {
       spdlog::warn("publisher: {} ConfigMap failed: {}", verb, f.describe());
   };
   if (!exists) {
-    auto created = port->create(next);
+    auto created = port->create(next_data());
     if (created) {
       ++writes;
       if (tel)
@@ -190,16 +213,23 @@ publisher_state::write_result publisher_state::write_once() {
     report(created.failure(), "create");
     return write_result::failed;
   }
-  auto updated = port->update({resource_version, std::move(next)});
-  if (updated) {
+  auto diff = changes();
+  auto patched = port->patch(resource_version, diff);
+  if (patched) {
     ++writes;
     if (tel)
       tel->metrics.configmap_write("ok");
-    spdlog::debug("publisher: ConfigMap updated to resourceVersion {}", updated->resource_version);
-    observe(true, updated->resource_version, std::move(updated->data));
+    for (auto& [k, v] : diff) {
+      if (v)
+        data.insert_or_assign(std::move(k), std::move(*v));
+      else
+        data.erase(k);
+    }
+    resource_version = patched.value();
+    spdlog::debug("publisher: ConfigMap patched to resourceVersion {}", resource_version);
     return write_result::written;
   }
-  const auto& f = updated.failure();
+  const auto& f = patched.failure();
   if (f.conflict() || f.not_found()) {
     // Someone else wrote (or deleted) it: re-read and apply our changes on top.
     ++conflicts;
@@ -209,7 +239,7 @@ publisher_state::write_result publisher_state::write_once() {
     refresh();
     return write_result::conflict;
   }
-  report(f, "update");
+  report(f, "patch");
   return write_result::failed;
 }
 

@@ -59,8 +59,10 @@ struct publisher_state {
   /// True when the observed ConfigMap is missing or its own keys differ from `own`; one
   /// allocation-free pass over both sorted maps.
   bool drifted() const;
-  /// The data to write: the observed foreign keys and `own`.
+  /// The data to create the ConfigMap with: the observed foreign keys and `own`.
   std::map<std::string, std::string> next_data() const;
+  /// The own-key changes that make the observed data right (empty: nothing to write).
+  data_changes changes() const;
   /// Rebuilds `own` from the settings and `desired`.
   void rebuild_own();
   void add_own(const kube::node_entry& e);

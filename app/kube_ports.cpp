@@ -69,66 +69,43 @@ public:
     });
   }
 
-  actors::outcome<actors::configmap_object> update(actors::configmap_object obj) override {
-    return guarded([&]() -> actors::outcome<actors::configmap_object> {
-      // PUT replaces the whole object: keep the labels, annotations and binaryData that others
-      // put there (from the last object seen), replace the data. The body is written as text:
-      // at 5000 nodes building a JSON object of 30000 keys first costs more than the request.
-      json::object meta =
-          last_meta_.empty() ? json::object{{"name", name_}, {"namespace", ns_}} : last_meta_;
-      meta["resourceVersion"] = obj.resource_version;
-      std::string body = R"({"apiVersion":"v1","kind":"ConfigMap","metadata":)";
-      body += json::serialize(meta);
-      if (!last_binary_.empty())
-        body += R"(,"binaryData":)" + json::serialize(last_binary_);
-      body += R"(,"data":{)";
+  actors::outcome<std::string> patch(const std::string& resource_version,
+                                     const actors::data_changes& changes) override {
+    return guarded([&]() -> actors::outcome<std::string> {
+      // A JSON merge patch whose metadata.resourceVersion makes it conditional (compare-and-
+      // swap), written as text: only the changed keys travel.
+      std::string body =
+          R"({"metadata":{"resourceVersion":")" + json_escape(resource_version) + R"("},"data":{)";
       bool first = true;
-      for (const auto& [k, v] : obj.data) {
+      for (const auto& [k, v] : changes) {
         body += first ? "\"" : ",\"";
         first = false;
         body += json_escape(k);
-        body += "\":\"";
-        body += json_escape(v);
-        body += '"';
+        body += v ? "\":\"" + json_escape(*v) + "\"" : std::string{"\":null"};
       }
       body += "}}";
-      auto text = client_.call_raw("PUT", path(), "update", "configmaps", body, "application/json");
-      // Only the metadata of the answer is needed; parsing into a monotonic arena makes the
-      // 30000 data strings one allocation instead of 30000.
+      auto text = client_.call_raw("PATCH", path(), "patch", "configmaps", body,
+                                   "application/merge-patch+json");
+      // Only the resourceVersion of the answer is needed; parsing into a monotonic arena makes
+      // its 30000 data strings one allocation instead of 30000.
       json::monotonic_resource arena;
       boost::system::error_code ec;
       auto answer = json::parse(text, ec, &arena);
       if (ec || !answer.is_object())
-        throw kube::transport_error("PUT " + path() + ": the answer is not a JSON object");
-      const auto& cm = answer.as_object();
-      remember_metadata(cm);
-      return actors::configmap_object{kube::resource_version_of(cm), std::move(obj.data)};
+        throw kube::transport_error("PATCH " + path() + ": the answer is not a JSON object");
+      return kube::resource_version_of(answer.as_object());
     });
   }
 
 private:
-  // Keeps what a later PUT must carry over (metadata, binaryData), never the large data.
   actors::configmap_object remember(const json::object& cm) {
-    remember_metadata(cm);
     return {kube::resource_version_of(cm), kube::configmap_data(cm)};
-  }
-  void remember_metadata(const json::object& cm) {
-    last_meta_.clear();
-    last_binary_.clear();
-    if (auto* m = cm.if_contains("metadata"); m && m->is_object()) {
-      last_meta_ = m->as_object();
-      last_meta_.erase("managedFields");
-    }
-    if (auto* b = cm.if_contains("binaryData"); b && b->is_object())
-      last_binary_ = b->as_object();
   }
   std::string path() const { return "/api/v1/namespaces/" + ns_ + "/configmaps/" + name_; }
 
   kube::api_client client_;
   std::string ns_;
   std::string name_;
-  json::object last_meta_;
-  json::object last_binary_;
 };
 
 actors::lease_record lease_of(const json::object& obj) {

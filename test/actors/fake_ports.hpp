@@ -248,8 +248,26 @@ public:
   create(const std::map<std::string, std::string>& data) override {
     return do_write("create", actors::configmap_object{"", data});
   }
-  actors::outcome<actors::configmap_object> update(actors::configmap_object obj) override {
-    return do_write("update", std::move(obj));
+  actors::outcome<std::string> patch(const std::string& resource_version,
+                                     const actors::data_changes& changes) override {
+    // As the API server: the precondition is checked against the stored object (409 when stale,
+    // 404 when absent), then the merge patch applies.
+    auto cur = current();
+    actors::configmap_object obj = cur.value_or(actors::configmap_object{});
+    if (!cur)
+      obj.resource_version = "absent"; // update() of a missing object answers 404
+    else
+      obj.resource_version = resource_version;
+    for (const auto& [k, v] : changes) {
+      if (v)
+        obj.data[k] = *v;
+      else
+        obj.data.erase(k);
+    }
+    auto r = do_write("patch", std::move(obj));
+    if (!r)
+      return r.failure();
+    return r.value().resource_version;
   }
 
   /// Hand-edits the data (creating the ConfigMap when absent); returns the stored object.

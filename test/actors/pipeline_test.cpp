@@ -123,7 +123,7 @@ struct pipeline : test::actor_fixture {
     auto cm = port->current();
     return cm ? cm->data : std::map<std::string, std::string>{};
   }
-  int writes() const { return port->calls("create") + port->calls("update"); }
+  int writes() const { return port->calls("create") + port->calls("patch"); }
 
   /// Node name -> overlay IP as published.
   std::map<std::string, std::string> assignments() const {
@@ -259,7 +259,7 @@ BOOST_AUTO_TEST_CASE(a_conflict_rereads_and_succeeds) {
   // Someone edits a foreign key between our read and our write.
   bool edited = false;
   port->on_call = [&](const std::string& verb) {
-    if (verb == "update" && !edited) {
+    if (verb == "patch" && !edited) {
       edited = true;
       port->edit_data([](auto& d) { d["Foreign"] = "x"; });
     }
@@ -271,21 +271,21 @@ BOOST_AUTO_TEST_CASE(a_conflict_rereads_and_succeeds) {
   auto d = data();
   BOOST_TEST(d["Foreign"] == "x");
   BOOST_TEST(d["Name-198.51.100.10"] == "node-new");
-  BOOST_TEST(port->calls("update") == 2); // the 409, then the write on top of the re-read
-  BOOST_TEST(port->calls("get") == 1);    // the re-read after the 409
+  BOOST_TEST(port->calls("patch") == 2); // the 409, then the write on top of the re-read
+  BOOST_TEST(port->calls("get") == 1);   // the re-read after the 409
 }
 
 BOOST_AUTO_TEST_CASE(failures_back_off_and_recover) {
   bring_up(1);
-  port->fail_next(2, test::transport_failure(), "update");
+  port->fail_next(2, test::transport_failure(), "patch");
   add(make_node("node-new", nth_ip(9), nth_pod(9)));
   run();
   BOOST_TEST(assignments().count("node-new") == 0u);
-  int calls = port->calls("update");
+  int calls = port->calls("patch");
   advance(settings.backoff_initial); // retry 1 fails too
-  BOOST_TEST(port->calls("update") == calls + 1);
+  BOOST_TEST(port->calls("patch") == calls + 1);
   advance(settings.backoff_initial); // backoff doubled: not yet
-  BOOST_TEST(port->calls("update") == calls + 1);
+  BOOST_TEST(port->calls("patch") == calls + 1);
   advance(settings.backoff_initial);
   BOOST_TEST(assignments().count("node-new") == 1u);
 }

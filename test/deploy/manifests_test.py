@@ -55,7 +55,7 @@ EXPECTED_GRANTS = {
     (NAMESPACE, "", "configmaps", "get"): (NAME,),
     (NAMESPACE, "", "configmaps", "list"): (NAME,),
     (NAMESPACE, "", "configmaps", "watch"): (NAME,),
-    (NAMESPACE, "", "configmaps", "update"): (NAME,),
+    (NAMESPACE, "", "configmaps", "patch"): (NAME,),
     (NAMESPACE, "", "configmaps", "create"): None,
     (NAMESPACE, "coordination.k8s.io", "leases", "get"): (NAME,),
     (NAMESPACE, "coordination.k8s.io", "leases", "update"): (NAME,),

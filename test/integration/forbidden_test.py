@@ -1,5 +1,5 @@
-"""Integration 6a: 403 Forbidden. The fake refuses `update configmaps`; the
-ConfigMap exists already (so the first write is an update). The binary logs
+"""Integration 6a: 403 Forbidden. The fake refuses `patch configmaps`; the
+ConfigMap exists already (so the first write is a patch). The binary logs
 a clear line naming the missing permission (verb and resource), keeps
 running and retrying, and publishes once the rule is lifted."""
 
@@ -10,7 +10,7 @@ import harness as H
 
 def forbidden_lines(log):
     return [l for l in log.splitlines()
-            if "update" in l and "configmaps" in l
+            if "patch" in l and "configmaps" in l
             and ("forbidden" in l.lower() or "403" in l)]
 
 
@@ -20,20 +20,20 @@ def body(h):
         "data": {"device.example.com-note": "made by an operator"}})
     inst = h.instance("node-0000")
     lines, secs = H.wait_for(lambda: forbidden_lines(inst.logs()), 5,
-                             "a log line naming 'update' and 'configmaps'")
+                             "a log line naming 'patch' and 'configmaps'")
     print(f"     after {secs * 1000:.0f} ms: {lines[0]}")
     H.check(True, "a clear log line names the missing permission "
-            "(update configmaps)")
+            "(patch configmaps)")
     t0 = time.monotonic()
     time.sleep(3)
     n = len(forbidden_lines(inst.logs()))
     tries = [r for r in h.fake.ctl("GET", "/requests")
-             if r["method"] == "PUT" and "/configmaps/" in r["path"]
+             if r["method"] == "PATCH" and "/configmaps/" in r["path"]
              and r["status"] == 403]
     H.check(inst.alive(), "the binary keeps running while forbidden")
-    H.check(len(tries) >= 2, "it retries the update (>= 2 forbidden PUTs in "
+    H.check(len(tries) >= 2, "it retries the patch (>= 2 forbidden PATCHes in "
             f"{time.monotonic() - t0 + secs:.1f} s)", len(tries))
-    print(f"     {len(tries)} forbidden PUTs, {n} matching log lines")
+    print(f"     {len(tries)} forbidden PATCHes, {n} matching log lines")
     H.check(n <= len(tries), "at most one log line per failed attempt",
             (n, len(tries)))
     H.check("Host-" not in "".join(h.fake.data()),
@@ -53,4 +53,4 @@ def body(h):
 
 
 if __name__ == "__main__":
-    H.run_test(body, "--seed-nodes", "5", "--forbid", "update:configmaps")
+    H.run_test(body, "--seed-nodes", "5", "--forbid", "patch:configmaps")
