@@ -61,11 +61,7 @@ allocator_outbox allocator_state::on_synced() {
 }
 
 allocator_outbox allocator_state::on_snapshot(const published_snapshot& snap) {
-  std::vector<kube::node_entry> entries_seen;
-  entries_seen.reserve(snap.state.entries.size() + snap.partial.size());
-  entries_seen.insert(entries_seen.end(), snap.state.entries.begin(), snap.state.entries.end());
-  entries_seen.insert(entries_seen.end(), snap.partial.begin(), snap.partial.end());
-  published = std::move(entries_seen);
+  snapshot = snap; // shares the decoded content
   // While ready, the pool is the truth and the publisher repairs what differs.
   if (ready())
     return {};
@@ -118,7 +114,7 @@ allocator_outbox allocator_state::on_sync() {
 
 std::string allocator_state::status() const {
   std::string s = std::string{"allocator "} + (leading ? "leading" : "following") +
-                  (synced ? " synced" : " listing") + (published ? " seen-configmap" : "") +
+                  (synced ? " synced" : " listing") + (snapshot ? " seen-configmap" : "") +
                   (ready() ? " ready" : " not-ready") + " nodes=" + std::to_string(nodes.size()) +
                   " entries=" + std::to_string(entries.size()) +
                   " waiting=" + std::to_string(waiting.size());
@@ -132,7 +128,7 @@ std::string allocator_state::status() const {
 
 allocator_outbox allocator_state::try_become_ready() {
   allocator_outbox out;
-  if (ready() || !leading || !synced || !published)
+  if (ready() || !leading || !synced || !snapshot)
     return out;
   auto created = net::overlay_pool::create(settings.overlay_network, settings.endpoint_ip);
   if (!created) {
@@ -192,7 +188,9 @@ void allocator_state::restore_from_snapshot(allocator_outbox& out) {
       out.events.push_back({name, nodes[name].uid, true, "OverlayIPConflict", rejected->message});
     }
   };
-  for (const auto& e : *published)
+  for (const auto& e : snapshot->state().entries)
+    restore(e);
+  for (const auto& e : snapshot->partial())
     restore(e);
 }
 

@@ -36,9 +36,7 @@ struct allocator_state {
   std::shared_ptr<actors::telemetry> tel;
 
   std::map<std::string, kube::node_info> nodes;
-  /// The entries of the latest ConfigMap seen (complete and partial): the restore source. Only
-  /// these are kept, not the whole snapshot.
-  std::optional<std::vector<kube::node_entry>> published;
+  std::optional<published_snapshot> snapshot; // the latest seen: the restore source
   bool leading = false;
   uint64_t term = 0;   // of the current leadership, stamped on every desired_entries
   bool synced = false; // the initial Node list is complete

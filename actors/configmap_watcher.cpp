@@ -9,17 +9,9 @@
 namespace kcr::actors {
 
 published_snapshot configmap_watcher_state::snapshot_of(configmap_observed cm) {
-  published_snapshot snap;
-  snap.exists = cm.exists;
-  snap.resource_version = std::move(cm.resource_version);
-  if (cm.exists) {
-    auto decoded = kube::decode(cm.data);
-    snap.state = std::move(decoded.state);
-    snap.partial = std::move(decoded.partial);
-    snap.problems = std::move(decoded.problems);
-    snap.data = std::move(cm.data);
-  }
-  return snap;
+  return published_snapshot::decode(cm.exists, std::move(cm.resource_version),
+                                    cm.exists ? std::move(cm.data)
+                                              : std::map<std::string, std::string>{});
 }
 
 void configmap_watcher_state::observed(configmap_observed cm) {
@@ -31,29 +23,27 @@ void configmap_watcher_state::observed(configmap_observed cm) {
   }
   last = std::move(key);
   auto snap = snapshot_of(std::move(cm));
-  if (snap.problems != logged_problems) {
-    if (!snap.problems.empty())
+  if (snap.problems() != logged_problems) {
+    if (!snap.problems().empty())
       spdlog::warn("configmap_watcher: the ConfigMap has malformed own keys: {} (they will be "
                    "repaired by the publisher)",
-                   join(snap.problems));
+                   join(snap.problems()));
     else
       spdlog::info("configmap_watcher: the ConfigMap's own keys are well-formed again");
-    logged_problems = snap.problems;
+    logged_problems = snap.problems();
   }
   if (!snap.exists)
     spdlog::info("configmap_watcher: the ConfigMap does not exist");
   else
     spdlog::debug("configmap_watcher: ConfigMap at resourceVersion {}: {} entries, {} partial",
-                  snap.resource_version, snap.state.entries.size(), snap.partial.size());
-  // One message shared by the three recipients (CAF messages are reference-counted and their
-  // handlers take it by const&): at 5000 nodes a snapshot holds 30000 keys, not worth copying.
-  auto shared = caf::make_message(std::move(snap));
+                  snap.resource_version, snap.state().entries.size(), snap.partial().size());
+  // Copies of a snapshot share its decoded content: sending it three times is cheap.
   if (allocator)
-    caf::anon_send(caf::actor_cast<caf::actor>(allocator), shared);
+    self->send(allocator, snap);
   if (publisher)
-    caf::anon_send(caf::actor_cast<caf::actor>(publisher), shared);
+    self->send(publisher, snap);
   if (supervisor)
-    caf::anon_send(caf::actor_cast<caf::actor>(supervisor), shared);
+    self->send(supervisor, std::move(snap));
   if (tel)
     tel->health.beat("configmap_watcher");
 }

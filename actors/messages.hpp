@@ -6,6 +6,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -82,14 +83,57 @@ struct nodes_synced {
   size_t count = 0;
 };
 
-/// configmap_watcher -> allocator, publisher, tunnel supervisor: the decoded ConfigMap.
-struct published_snapshot {
-  bool exists = false;
-  std::string resource_version;
+/// A ConfigMap's content, decoded. Immutable once built and shared by every recipient of a
+/// snapshot: at 5000 nodes it holds 30000 keys, which must not be copied per recipient.
+struct published_content {
   std::map<std::string, std::string> data; // raw, foreign keys included
   kube::published_state state;             // complete, well-formed own entries
   std::vector<kube::node_entry> partial;   // entries without their Node- key
   std::vector<std::string> problems;       // malformed own keys
+};
+
+/// configmap_watcher -> allocator, publisher, tunnel supervisor: the decoded ConfigMap. Copies
+/// share one content.
+struct published_snapshot {
+  bool exists = false;
+  std::string resource_version;
+  std::shared_ptr<const published_content> content = empty();
+
+  const std::map<std::string, std::string>& data() const { return content->data; }
+  const kube::published_state& state() const { return content->state; }
+  const std::vector<kube::node_entry>& partial() const { return content->partial; }
+  const std::vector<std::string>& problems() const { return content->problems; }
+
+  /// Decodes a ConfigMap's data (kube::decode).
+  static published_snapshot decode(bool exists, std::string rv,
+                                   std::map<std::string, std::string> data) {
+    published_snapshot s;
+    s.exists = exists;
+    s.resource_version = std::move(rv);
+    if (exists) {
+      auto decoded = kube::decode(data);
+      s.content = std::make_shared<const published_content>(
+          published_content{std::move(data), std::move(decoded.state), std::move(decoded.partial),
+                            std::move(decoded.problems)});
+    }
+    return s;
+  }
+
+  /// A snapshot of an existing ConfigMap with exactly this decoded state (tests).
+  static published_snapshot of(kube::published_state state, std::string rv = "1") {
+    published_snapshot s;
+    s.exists = true;
+    s.resource_version = std::move(rv);
+    s.content =
+        std::make_shared<const published_content>(published_content{{}, std::move(state), {}, {}});
+    return s;
+  }
+
+private:
+  static std::shared_ptr<const published_content> empty() {
+    static const auto none = std::make_shared<const published_content>();
+    return none;
+  }
 };
 
 /// leader_elector -> allocator, publisher: this instance started or stopped leading.
@@ -180,8 +224,7 @@ typename I::result_type inspect(I& f, nodes_synced& x) {
 }
 template <class I>
 typename I::result_type inspect(I& f, published_snapshot& x) {
-  return f(caf::meta::type_name("published_snapshot"), x.exists, x.resource_version, x.data,
-           x.state, x.problems);
+  return f(caf::meta::type_name("published_snapshot"), x.exists, x.resource_version);
 }
 template <class I>
 typename I::result_type inspect(I& f, leadership& x) {

@@ -327,7 +327,7 @@ publisher_actor::behavior_type publisher(publisher_actor::stateful_pointer<publi
           return;
         if (st.is_older(m.exists, m.resource_version))
           return; // trails a write of ours that the watch has not delivered yet
-        st.observe(m.exists, m.resource_version, m.data);
+        st.observe(m.exists, m.resource_version, m.data());
         if (self->state.may_write() && self->state.drifted())
           schedule_flush(); // drift: a hand edit, a deleted key, a deleted ConfigMap
       },

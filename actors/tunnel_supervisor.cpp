@@ -52,8 +52,8 @@ void tunnel_supervisor_state::on_published(const entries_published& msg) {
 
 void tunnel_supervisor_state::on_snapshot(const published_snapshot& msg) {
   std::unordered_map<std::string, kube::node_entry> now;
-  now.reserve(msg.state.entries.size());
-  for (const auto& e : msg.state.entries)
+  now.reserve(msg.state().entries.size());
+  for (const auto& e : msg.state().entries)
     if (!e.name.empty()) // our ConfigMaps always carry Name- keys; seed data cannot be matched
       now.emplace(e.name, e);
   const bool had = have_snapshot;

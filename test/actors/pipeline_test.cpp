@@ -33,17 +33,9 @@ std::string nth_pod(int i) {
 }
 
 published_snapshot snapshot_of(const std::optional<configmap_object>& cm) {
-  published_snapshot s;
   if (!cm)
-    return s;
-  s.exists = true;
-  s.resource_version = cm->resource_version;
-  s.data = cm->data;
-  auto d = kube::decode(cm->data);
-  s.state = d.state;
-  s.partial = d.partial;
-  s.problems = d.problems;
-  return s;
+    return {};
+  return published_snapshot::decode(true, cm->resource_version, cm->data);
 }
 
 // Records what reaches the tunnel supervisor.

@@ -60,13 +60,11 @@ inline kube::node_entry nth_entry(int i) {
 
 inline actors::published_snapshot snapshot(std::vector<kube::node_entry> entries,
                                            std::string rv = "1") {
-  actors::published_snapshot s;
-  s.exists = true;
-  s.resource_version = std::move(rv);
-  s.state.endpoint_ip = ip("192.168.254.254");
-  s.state.type = net::overlay_type::vxlan;
-  s.state.entries = std::move(entries);
-  return s;
+  kube::published_state state;
+  state.endpoint_ip = ip("192.168.254.254");
+  state.type = net::overlay_type::vxlan;
+  state.entries = std::move(entries);
+  return actors::published_snapshot::of(std::move(state), std::move(rv));
 }
 
 /// Sends a request and runs the coordinator until the reply is in ("<no reply>" otherwise).

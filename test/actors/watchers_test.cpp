@@ -192,14 +192,14 @@ BOOST_AUTO_TEST_CASE(decodes_and_fans_out) {
     const auto& s = in->snapshots[0];
     BOOST_TEST(s.exists);
     BOOST_TEST(s.resource_version == "5");
-    BOOST_TEST((s.data == seed_data())); // raw, foreign key included
-    BOOST_TEST_REQUIRE(s.state.entries.size() == 2u);
-    BOOST_TEST(s.state.entries[0].node_ip == ip("10.106.170.62"));
-    BOOST_TEST(s.state.entries[0].overlay_ip == ip("192.168.254.1"));
-    BOOST_TEST(s.state.entries[1].uid == "d666ca12-5b2e-4716-a243-ece13e780122");
-    BOOST_TEST((s.state.endpoint_ip == ip("192.168.254.254")));
-    BOOST_TEST(s.problems.empty(), join(s.problems));
-    BOOST_TEST(s.partial.empty());
+    BOOST_TEST((s.data() == seed_data())); // raw, foreign key included
+    BOOST_TEST_REQUIRE(s.state().entries.size() == 2u);
+    BOOST_TEST(s.state().entries[0].node_ip == ip("10.106.170.62"));
+    BOOST_TEST(s.state().entries[0].overlay_ip == ip("192.168.254.1"));
+    BOOST_TEST(s.state().entries[1].uid == "d666ca12-5b2e-4716-a243-ece13e780122");
+    BOOST_TEST((s.state().endpoint_ip == ip("192.168.254.254")));
+    BOOST_TEST(s.problems().empty(), join(s.problems()));
+    BOOST_TEST(s.partial().empty());
   }
 
   // The same resourceVersion again (a relist): dropped.
@@ -214,18 +214,18 @@ BOOST_AUTO_TEST_CASE(decodes_and_fans_out) {
   feed(configmap_observed{true, "6", data});
   BOOST_TEST_REQUIRE(pub_in->snapshots.size() == 2u);
   const auto& s = pub_in->snapshots[1];
-  BOOST_TEST(s.state.entries.size() == 1u);
-  BOOST_TEST_REQUIRE(!s.problems.empty());
-  BOOST_TEST(s.problems[0].find("Interface-10.106.170.63") != std::string::npos, s.problems[0]);
-  BOOST_TEST(alloc_in->snapshots[1].problems == s.problems);
-  BOOST_TEST(sup_in->snapshots[1].problems == s.problems);
+  BOOST_TEST(s.state().entries.size() == 1u);
+  BOOST_TEST_REQUIRE(!s.problems().empty());
+  BOOST_TEST(s.problems()[0].find("Interface-10.106.170.63") != std::string::npos, s.problems()[0]);
+  BOOST_TEST(alloc_in->snapshots[1].problems() == s.problems());
+  BOOST_TEST(sup_in->snapshots[1].problems() == s.problems());
 
   // Deleted.
   feed(configmap_observed{false, "7", {}});
   BOOST_TEST_REQUIRE(sup_in->snapshots.size() == 3u);
   BOOST_TEST(!sup_in->snapshots[2].exists);
-  BOOST_TEST(sup_in->snapshots[2].state.entries.empty());
-  BOOST_TEST(sup_in->snapshots[2].data.empty());
+  BOOST_TEST(sup_in->snapshots[2].state().entries.empty());
+  BOOST_TEST(sup_in->snapshots[2].data().empty());
   BOOST_TEST(alloc_in->snapshots.size() == 3u);
 }
 
