@@ -8,10 +8,11 @@
 
 namespace kcr::actors {
 
-published_snapshot configmap_watcher_state::snapshot_of(configmap_observed cm) {
-  return published_snapshot::decode(cm.exists, std::move(cm.resource_version),
-                                    cm.exists ? std::move(cm.data)
-                                              : std::map<std::string, std::string>{});
+published_snapshot configmap_watcher_state::snapshot_of(configmap_observed cm,
+                                                        const published_snapshot* previous) {
+  return published_snapshot::decode(
+      cm.exists, std::move(cm.resource_version),
+      cm.exists ? std::move(cm.data) : std::map<std::string, std::string>{}, previous);
 }
 
 void configmap_watcher_state::observed(configmap_observed cm) {
@@ -22,7 +23,8 @@ void configmap_watcher_state::observed(configmap_observed cm) {
     return;
   }
   last = std::move(key);
-  auto snap = snapshot_of(std::move(cm));
+  auto snap = snapshot_of(std::move(cm), previous ? &*previous : nullptr);
+  previous = snap; // shares the content
   if (snap.problems() != logged_problems) {
     if (!snap.problems().empty())
       spdlog::warn("configmap_watcher: the ConfigMap has malformed own keys: {} (they will be "

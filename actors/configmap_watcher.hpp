@@ -31,13 +31,16 @@ struct configmap_watcher_state {
 
   /// (exists, resourceVersion) of the last observation passed on.
   std::optional<std::pair<bool, std::string>> last;
+  /// The last snapshot passed on: what the next one is decoded against.
+  std::optional<published_snapshot> previous;
   /// Problems last logged (logged once per distinct set).
   std::vector<std::string> logged_problems;
 
   void observed(configmap_observed cm);
 
-  /// The snapshot for one observation (pure: decode plus bookkeeping fields).
-  static published_snapshot snapshot_of(configmap_observed cm);
+  /// The snapshot for one observation, decoded against `previous` when there is one.
+  static published_snapshot snapshot_of(configmap_observed cm,
+                                        const published_snapshot* previous = nullptr);
 };
 
 /// Spawn: `sys.spawn(configmap_watcher, allocator, publisher, supervisor, tel)`; pass a

@@ -87,9 +87,7 @@ struct nodes_synced {
 /// snapshot: at 5000 nodes it holds 30000 keys, which must not be copied per recipient.
 struct published_content {
   std::map<std::string, std::string> data; // raw, foreign keys included
-  kube::published_state state;             // complete, well-formed own entries
-  std::vector<kube::node_entry> partial;   // entries without their Node- key
-  std::vector<std::string> problems;       // malformed own keys
+  kube::decode_result decoded;             // state, partial entries, problems
 };
 
 /// configmap_watcher -> allocator, publisher, tunnel supervisor: the decoded ConfigMap. Copies
@@ -100,21 +98,26 @@ struct published_snapshot {
   std::shared_ptr<const published_content> content = empty();
 
   const std::map<std::string, std::string>& data() const { return content->data; }
-  const kube::published_state& state() const { return content->state; }
-  const std::vector<kube::node_entry>& partial() const { return content->partial; }
-  const std::vector<std::string>& problems() const { return content->problems; }
+  /// Complete, well-formed own entries; entries without their Node- key; malformed own keys.
+  const kube::published_state& state() const { return content->decoded.state; }
+  const std::vector<kube::node_entry>& partial() const { return content->decoded.partial; }
+  const std::vector<std::string>& problems() const { return content->decoded.problems; }
 
-  /// Decodes a ConfigMap's data (kube::decode).
+  /// Decodes a ConfigMap's data; with `previous` (the snapshot before it), only what changed is
+  /// decoded again (kube::decode_incremental).
   static published_snapshot decode(bool exists, std::string rv,
-                                   std::map<std::string, std::string> data) {
+                                   std::map<std::string, std::string> data,
+                                   const published_snapshot* previous = nullptr) {
     published_snapshot s;
     s.exists = exists;
     s.resource_version = std::move(rv);
     if (exists) {
-      auto decoded = kube::decode(data);
+      auto decoded =
+          previous && previous->exists
+              ? kube::decode_incremental(previous->data(), previous->content->decoded, data)
+              : kube::decode(data);
       s.content = std::make_shared<const published_content>(
-          published_content{std::move(data), std::move(decoded.state), std::move(decoded.partial),
-                            std::move(decoded.problems)});
+          published_content{std::move(data), std::move(decoded)});
     }
     return s;
   }

@@ -5,6 +5,7 @@
 #include <array>
 #include <charconv>
 #include <ostream>
+#include <set>
 
 namespace kcr::kube {
 
@@ -346,6 +347,127 @@ std::ostream& operator<<(std::ostream& os, const published_state& x) {
   for (const auto& e : x.entries)
     os << e;
   return os << "]}";
+}
+
+} // namespace kcr::kube
+
+// --- incremental decoding ------------------------------------------------------------------------
+
+namespace kcr::kube {
+
+namespace {
+
+// The node IP a key suffix names (IPv6 keys spell ':' as '_').
+std::optional<net::ip_address> suffix_ip(std::string_view suffix) {
+  std::string text{suffix};
+  std::replace(text.begin(), text.end(), '_', ':');
+  return net::ip_address::parse(text);
+}
+
+std::string_view family_of(std::string_view key) {
+  for (auto p : entry_prefixes)
+    if (key.starts_with(p))
+      return p;
+  return {};
+}
+
+} // namespace
+
+decode_result decode_incremental(const std::map<std::string, std::string>& before_data,
+                                 const decode_result& before,
+                                 const std::map<std::string, std::string>& now) {
+  // Problems are reported in full-decode terms; keep that path for anything unusual.
+  if (!before.problems.empty())
+    return decode(now);
+  std::set<net::ip_address> affected;
+  size_t changed = 0;
+  const size_t budget = now.size() / 8 + 16; // beyond this a full decode is as cheap
+  auto note = [&](const std::string& key, const std::string* old_value,
+                  const std::string* new_value) -> bool {
+    if (!is_own_key(key))
+      return true;
+    if (++changed > budget)
+      return false;
+    auto family = family_of(key);
+    if (family.empty())
+      return false; // a fixed key: it shapes every entry
+    if (family == prefix_host) {
+      for (const auto* v : {old_value, new_value}) {
+        if (!v)
+          continue;
+        auto ip = net::ip_address::parse(*v);
+        if (!ip)
+          return false;
+        affected.insert(*ip);
+      }
+      return true;
+    }
+    auto ip = suffix_ip(std::string_view{key}.substr(family.size()));
+    if (!ip)
+      return false;
+    affected.insert(*ip);
+    return true;
+  };
+  // One pass over both sorted maps finds every added, removed and changed key.
+  auto b = before_data.begin();
+  auto n = now.begin();
+  while (b != before_data.end() || n != now.end()) {
+    bool ok = true;
+    if (n == now.end() || (b != before_data.end() && b->first < n->first)) {
+      ok = note(b->first, &b->second, nullptr);
+      ++b;
+    } else if (b == before_data.end() || n->first < b->first) {
+      ok = note(n->first, nullptr, &n->second);
+      ++n;
+    } else {
+      if (b->second != n->second)
+        ok = note(n->first, &b->second, &n->second);
+      ++b;
+      ++n;
+    }
+    if (!ok)
+      return decode(now);
+  }
+  if (affected.empty())
+    return before; // only foreign keys changed
+
+  // Decode just the affected nodes: the fixed keys, their IP-keyed keys, the Host- keys naming
+  // them.
+  std::map<std::string, std::string> part;
+  for (auto k : fixed_keys)
+    if (auto it = now.find(std::string{k}); it != now.end())
+      part.insert(*it);
+  for (const auto& ip : affected)
+    for (auto p : entry_prefixes)
+      if (p != prefix_host)
+        if (auto it = now.find(cat(p, ip_key(ip))); it != now.end())
+          part.insert(*it);
+  for (auto it = now.lower_bound(std::string{prefix_host});
+       it != now.end() && std::string_view{it->first}.starts_with(prefix_host); ++it)
+    if (auto ip = net::ip_address::parse(it->second); ip && affected.count(*ip))
+      part.insert(*it);
+  auto decoded = decode(part);
+  if (!decoded.problems.empty())
+    return decode(now);
+
+  decode_result out;
+  out.state = before.state;
+  out.state.entries.clear();
+  out.state.entries.reserve(before.state.entries.size() + decoded.state.entries.size());
+  for (const auto& e : before.state.entries)
+    if (!affected.count(e.node_ip))
+      out.state.entries.push_back(e);
+  for (auto& e : decoded.state.entries)
+    out.state.entries.push_back(std::move(e));
+  for (const auto& e : before.partial)
+    if (!affected.count(e.node_ip))
+      out.partial.push_back(e);
+  for (auto& e : decoded.partial)
+    out.partial.push_back(std::move(e));
+  auto by_ip = [](const node_entry& x, const node_entry& y) { return x.node_ip < y.node_ip; };
+  std::sort(out.state.entries.begin(), out.state.entries.end(), by_ip);
+  std::sort(out.partial.begin(), out.partial.end(), by_ip);
+  return out;
 }
 
 } // namespace kcr::kube

@@ -1,6 +1,7 @@
 // ConfigMap codec: the seed's ConfigMap as a golden test, round trips, IPv6 keys, merge with
 // foreign keys, and what decode reports for garbage and half-written entries.
 #include <algorithm>
+#include <random>
 #include <regex>
 
 #include <boost/test/unit_test.hpp>
@@ -345,3 +346,87 @@ BOOST_AUTO_TEST_CASE(decode_ignores_foreign_keys_only_data) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// decode_incremental must agree with decode after any sequence of edits: adds, removals, IP and
+// CIDR changes, garbage values, deleted keys, foreign keys, fixed-key changes.
+BOOST_AUTO_TEST_CASE(incremental_decode_agrees_with_full_decode) {
+  using kcr::kube::decode;
+  using kcr::kube::decode_incremental;
+  std::mt19937 rng(42);
+  auto entry_keys = [](int i, const std::string& ip) {
+    std::map<std::string, std::string> m{
+        {"Host-uid-" + std::to_string(i), ip},
+        {"Interface-" + ip, "192.168.254." + std::to_string(i % 250 + 1)},
+        {"Mac-" + ip, "0a:58:c0:a8:fe:01"},
+        {"CNI-" + ip, "10.244." + std::to_string(i % 250) + ".1/24"},
+        {"Name-" + ip, "node-" + std::to_string(i)},
+        {"Node-" + ip, ip}};
+    return m;
+  };
+  std::map<std::string, std::string> data{{"EndpointIP", "192.168.254.254"}, {"Type", "VXLAN"}};
+  for (int i = 0; i < 40; ++i)
+    for (auto& kv : entry_keys(i, "198.51.100." + std::to_string(i + 1)))
+      data.insert(kv);
+  auto same = [](const kcr::kube::decode_result& a, const kcr::kube::decode_result& b) {
+    return a.state == b.state && a.partial == b.partial && a.problems == b.problems;
+  };
+  auto prev = data;
+  auto prev_decoded = decode(prev);
+  int mismatches = 0;
+  int incremental_steps = 0; // steps that started from a problem-free decode (the fast path)
+  int broken = -1;           // a node whose keys were damaged in the previous step
+  for (int step = 0; step < 400; ++step) {
+    incremental_steps += prev_decoded.problems.empty();
+    auto next = prev;
+    int i = static_cast<int>(rng() % 60);
+    int op = static_cast<int>(rng() % 16);
+    if (broken >= 0) { // a broken node is rewritten right away, as the publisher would
+      i = broken;
+      op = 0;
+      broken = -1;
+    } else if (op >= 8) {
+      op = op % 3; // mostly the common changes: add, remove, new CIDR
+    } else if (op == 3 || op == 4 || op == 6) {
+      broken = i;
+    }
+    std::string ip = "198.51.100." + std::to_string(i + 1);
+    switch (op) {
+    case 0: // add or re-add a node
+      for (auto& kv : entry_keys(i, ip))
+        next[kv.first] = kv.second;
+      break;
+    case 1: // remove a node
+      for (auto& kv : entry_keys(i, ip))
+        next.erase(kv.first);
+      break;
+    case 2: // new pod CIDR
+      if (next.count("CNI-" + ip))
+        next["CNI-" + ip] = "10.99." + std::to_string(step % 200) + ".1/24";
+      break;
+    case 3: // garbage in an own key
+      next["Interface-" + ip] = "garbage";
+      break;
+    case 4: // the completing key removed: partial entry
+      next.erase("Node-" + ip);
+      break;
+    case 5: // foreign key
+      next["Vendor-" + std::to_string(step)] = "x";
+      break;
+    case 6: // the Host- key moves to another IP
+      if (next.count("Host-uid-" + std::to_string(i)))
+        next["Host-uid-" + std::to_string(i)] = "198.51.100." + std::to_string(i + 100);
+      break;
+    case 7: // fixed key changes now and then
+      next["EndpointIP"] = step % 2 ? "192.168.254.254" : "192.168.254.253";
+      break;
+    }
+    auto full = decode(next);
+    auto inc = decode_incremental(prev, prev_decoded, next);
+    if (!same(full, inc))
+      ++mismatches;
+    prev = next;
+    prev_decoded = inc;
+  }
+  BOOST_TEST(mismatches == 0);
+  BOOST_TEST(incremental_steps > 100, incremental_steps);
+}
