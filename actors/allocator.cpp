@@ -82,6 +82,7 @@ allocator_outbox allocator_state::on_leadership(bool now_leading, uint64_t new_t
       out.withdrawn.push_back({name, "this instance stopped leading", true});
     pool.reset();
     entries.clear();
+    by_node_ip.clear();
     waiting.clear();
     update_metrics();
     return out;
@@ -138,6 +139,7 @@ allocator_outbox allocator_state::try_become_ready() {
   }
   pool.emplace(std::move(*created));
   entries.clear();
+  by_node_ip.clear();
   waiting.clear();
   restore_from_snapshot(out);
   size_t restored = pool->size();
@@ -197,7 +199,7 @@ void allocator_state::restore_from_snapshot(allocator_outbox& out) {
 void allocator_state::reconcile(const std::string& name, allocator_outbox& out,
                                 desired_entries& delta) {
   auto withdraw = [&](const std::string& reason, bool deleted) {
-    if (entries.erase(name)) {
+    if (erase_entry(name)) {
       delta.removed.push_back(name);
       out.withdrawn.push_back({name, reason, deleted});
     } else if (deleted) {
@@ -222,15 +224,15 @@ void allocator_state::reconcile(const std::string& name, allocator_outbox& out,
     return;
   }
   // Two Nodes reporting one underlay IP would share the Node-<ip> keys: the first one keeps it.
-  for (const auto& [other, e] : entries) {
-    if (other != name && e.node_ip == *node.underlay_ip) {
-      withdraw("duplicate underlay IP", false);
-      set_waiting(name,
-                  "Node " + name + " reports underlay IP " + node.underlay_ip->to_string() +
-                      ", which Node " + other + " already publishes",
-                  true, out);
-      return;
-    }
+  if (auto owner = by_node_ip.find(*node.underlay_ip);
+      owner != by_node_ip.end() && owner->second != name) {
+    auto other = owner->second;
+    withdraw("duplicate underlay IP", false);
+    set_waiting(name,
+                "Node " + name + " reports underlay IP " + node.underlay_ip->to_string() +
+                    ", which Node " + other + " already publishes",
+                true, out);
+    return;
   }
   auto ip = pool->lookup(name);
   bool fresh = false;
@@ -261,9 +263,25 @@ void allocator_state::reconcile(const std::string& name, allocator_outbox& out,
   auto cur = entries.find(name);
   if (cur != entries.end() && cur->second == entry)
     return;
-  entries.insert_or_assign(name, entry);
+  set_entry(entry);
   delta.upserted.push_back(entry);
   out.assigned.push_back({std::move(entry)});
+}
+
+void allocator_state::set_entry(const kube::node_entry& e) {
+  if (auto cur = entries.find(e.name); cur != entries.end())
+    by_node_ip.erase(cur->second.node_ip);
+  by_node_ip[e.node_ip] = e.name;
+  entries.insert_or_assign(e.name, e);
+}
+
+bool allocator_state::erase_entry(const std::string& name) {
+  auto cur = entries.find(name);
+  if (cur == entries.end())
+    return false;
+  by_node_ip.erase(cur->second.node_ip);
+  entries.erase(cur);
+  return true;
 }
 
 void allocator_state::retry_waiting(allocator_outbox& out, desired_entries& delta) {

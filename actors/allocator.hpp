@@ -41,9 +41,10 @@ struct allocator_state {
   uint64_t term = 0;   // of the current leadership, stamped on every desired_entries
   bool synced = false; // the initial Node list is complete
 
-  std::optional<net::overlay_pool> pool;           // exists while ready()
-  std::map<std::string, kube::node_entry> entries; // as last sent to the publisher
-  std::map<std::string, std::string> waiting;      // node -> why it has no entry (logged once)
+  std::optional<net::overlay_pool> pool;             // exists while ready()
+  std::map<std::string, kube::node_entry> entries;   // as last sent to the publisher
+  std::map<net::ip_address, std::string> by_node_ip; // entries' node IPs -> node (duplicates)
+  std::map<std::string, std::string> waiting;        // node -> why it has no entry (logged once)
   bool bulk = false; // allocating for every node at once (becoming ready): per-node logs at debug
 
   bool ready() const { return pool.has_value(); }
@@ -69,6 +70,9 @@ private:
   void set_waiting(const std::string& name, const std::string& reason, bool warn,
                    allocator_outbox& out);
   void update_metrics() const;
+  /// Keep `entries` and `by_node_ip` in step.
+  void set_entry(const kube::node_entry& e);
+  bool erase_entry(const std::string& name);
 };
 
 allocator_actor::behavior_type allocator(allocator_actor::stateful_pointer<allocator_state> self,

@@ -141,7 +141,8 @@ std::string api_client::call_raw(const std::string& method, const std::string& t
   return std::move(resp.body);
 }
 
-object_list api_client::list(const resource_ref& r, std::size_t limit) {
+object_list api_client::list(const resource_ref& r, std::size_t limit,
+                             const std::string& resource_version) {
   // An expired continue token means the snapshot is gone: start over, a bounded number of times.
   for (int restart = 0;; ++restart) {
     object_list out;
@@ -149,6 +150,9 @@ object_list api_client::list(const resource_ref& r, std::size_t limit) {
     try {
       do {
         std::string target = r.path + "?limit=" + std::to_string(limit);
+        // The resourceVersion only applies to the first page; the continue token carries it.
+        if (!resource_version.empty() && cont.empty() && restart == 0)
+          target += "&resourceVersion=" + url_encode(resource_version);
         if (!r.field_selector.empty())
           target += "&fieldSelector=" + url_encode(r.field_selector);
         if (!cont.empty())

@@ -75,7 +75,10 @@ public:
   // ---- generic list / watch (nodes, one ConfigMap, ...)
   /// All pages (limit per page, `continue` tokens); restarts from the first page when a
   /// continue token expired (410). Returns the items and the list's resourceVersion.
-  object_list list(const resource_ref& r, std::size_t limit = 500);
+  /// `resource_version`: "" = most recent (a quorum read), "0" = any (the API server may answer
+  /// from its watch cache, in one page), "N" = not older than N.
+  object_list list(const resource_ref& r, std::size_t limit = 500,
+                   const std::string& resource_version = "");
   /// Watches until the server ends the stream (timeoutSeconds), the handler returns false or
   /// stop() is called (stopped_error). A non-2xx answer (e.g. HTTP 410) throws api_error; a
   /// stream cut off mid-way throws transport_error (events before the cut were delivered).

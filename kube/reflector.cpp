@@ -81,7 +81,10 @@ void reflector::run() {
     bool failed = false;
     try {
       if (need_list) {
-        auto list = client_.list(opts_.resource, opts_.page_limit);
+        // client-go's choice: the first list may come from the API server's watch cache ("0",
+        // one page, no etcd read); a relist asks for "not older than" what was seen; after
+        // "too old" only a fresh read will do ("").
+        auto list = client_.list(opts_.resource, opts_.page_limit, relist_rv_);
         set_rv(list.resource_version);
         {
           std::lock_guard lock(mutex_);
@@ -131,15 +134,18 @@ void reflector::run() {
       if (expired) {
         report("watch " + what + ": resource version expired (" + error_status + "), relisting");
         need_list = failed = true;
+        relist_rv_.clear(); // the history is gone: only a fresh read is consistent
       } else if (!error_status.empty()) {
         report("watch " + what + ": ERROR event: " + error_status + ", relisting");
         need_list = failed = true;
+        relist_rv_ = last_resource_version();
       } else if (changes == 0 &&
                  std::chrono::steady_clock::now() - started < opts_.min_watch_duration) {
         // A watch that closes at once is a server in trouble: do not hammer it.
         report("watch " + what + ": closed after less than " +
                std::to_string(opts_.min_watch_duration.count()) + " ms without events, relisting");
         need_list = failed = true;
+        relist_rv_ = last_resource_version();
       }
     } catch (const stopped_error&) {
       break;
@@ -147,6 +153,9 @@ void reflector::run() {
       if (stop_)
         break;
       failed = true;
+      // A relist after an error asks for data not older than what was seen; after "too old"
+      // (410) or "too large" (504) resource versions, for a fresh read.
+      relist_rv_ = e.is_expired() || e.code == 504 ? std::string{} : last_resource_version();
       if (e.is_forbidden()) {
         report(std::string(e.what()) + "; " + e.rbac_hint());
         need_list = true;

@@ -88,6 +88,8 @@ private:
   reflector_options opts_;
   reflector_callbacks cb_;
   api_client client_;
+  /// resourceVersion of the next list: "0" first (cache), then "not older than" or "" (fresh).
+  std::string relist_rv_ = "0";
   backoff backoff_;
   std::atomic<bool> stop_{false};
   mutable std::mutex mutex_;
