@@ -24,9 +24,6 @@ int main(int argc, char** argv) {
   // per thread that fragments into twice the memory actually in use (measured: 100 -> 62 MiB at
   // 5000 nodes with one arena, no measurable cost in speed).
   mallopt(M_ARENA_MAX, 1);
-  // A fixed mmap threshold: the large blocks of parsed 1 MiB ConfigMaps go straight back to the
-  // kernel when freed, instead of raising glibc's dynamic threshold and staying in the heap.
-  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   kcr::app::setup_logging(cl.opts.log_format, cl.opts.log_level);
   if (cl.opts.cleanup_config)
     return kcr::app::run_cleanup(cl.opts);
