@@ -55,7 +55,7 @@ struct tunnel_state {
   std::optional<kube::node_entry> observed; // last published entry (kept when it disappears)
   bool observed_present = false;            // the latest snapshot still carried it
   tunnel_status status = tunnel_status::pending;
-  std::string last_error;   // current error, "" once converged
+  std::string last_error;                // current error, "" once converged
   std::set<std::string> logged_warnings; // converge warnings already logged (once each)
   std::string logged_error; // last error logged / evented (log once per distinct message)
   bool retryable_error = false;

@@ -32,7 +32,6 @@ json::storage_ptr event_arena() {
   return json::make_shared_resource<json::monotonic_resource>();
 }
 
-
 const json::object* sub(const json::object& o, std::string_view key) {
   auto it = o.find(key);
   return it != o.end() && it->value().is_object() ? &it->value().get_object() : nullptr;

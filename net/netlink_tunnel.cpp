@@ -333,9 +333,11 @@ tunnel_result<converge_report> netlink_tunnel_manager::do_converge(const tunnel_
     if (err == EROFS) {
       // Containers get /proc/sys read-only: the tunnel works as long as the host's rp_filter
       // for it (max of "all" and the interface) is not strict; the operator sets it on the host.
-      rep.warnings.push_back("cannot set " + rp + " to 2 (read-only /proc/sys, as in a container): set "
-                             "net.ipv4.conf.all.rp_filter and net.ipv4.conf.default.rp_filter to 0 or 2 "
-                             "on the host if replies from pods to the device are dropped");
+      rep.warnings.push_back(
+          "cannot set " + rp +
+          " to 2 (read-only /proc/sys, as in a container): set "
+          "net.ipv4.conf.all.rp_filter and net.ipv4.conf.default.rp_filter to 0 or 2 "
+          "on the host if replies from pods to the device are dropped");
     } else if (err != 0) {
       return tunnel_error{err == EACCES || err == EPERM ? tunnel_errc::permission
                                                         : tunnel_errc::netlink_error,

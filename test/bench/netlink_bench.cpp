@@ -171,8 +171,8 @@ std::string watch_repair(const std::string& name, int n, int timeout_ms) {
         die(name + " is not there (is the controller running with --run-tunnel?)");
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    for (auto ev = mon.value()->poll_once(std::chrono::milliseconds(100));
-         ev.ok() && !ev->empty(); ev = mon.value()->poll_once(std::chrono::milliseconds(100))) {
+    for (auto ev = mon.value()->poll_once(std::chrono::milliseconds(100)); ev.ok() && !ev->empty();
+         ev = mon.value()->poll_once(std::chrono::milliseconds(100))) {
     }
     auto t0 = clk::now();
     auto r = deleter.remove(name);

@@ -1,14 +1,13 @@
 // Privileged tests of netlink_tunnel_manager and link_monitor: each case runs
 // in a fresh network namespace with a veth underlay (198.51.100.10/24 on ul0).
-#include <unistd.h>
-
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
 
