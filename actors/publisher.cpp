@@ -135,14 +135,13 @@ void publisher_state::apply(desired_entries delta) {
 void publisher_state::on_leadership(bool now_leading, uint64_t new_term) {
   leading = now_leading;
   term = new_term;
-  if (!leading || desired_term != term) {
-    // The allocator sends a fresh full set for this term; until then nothing may be written.
-    have_desired = desired_term == term && have_desired;
-    if (!leading) {
-      have_desired = false;
-      desired.clear();
-      unpublished.clear();
-    }
+  // may_write() also requires a desired set of this very term, so a set computed during an
+  // earlier leadership is never written; losing the lead just drops what is held.
+  if (!leading) {
+    have_desired = false;
+    desired.clear();
+    own.clear();
+    unpublished.clear();
   }
 }
 
