@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps configure build test run clean format bench
+.PHONY: all deps configure build controlplane test run clean format bench
 
 all: build
 
@@ -17,8 +17,14 @@ configure:
 build: configure
 	@cmake --build $(BUILD) -j$(JOBS)
 
+# The real control plane (etcd, kube-apiserver, kubectl of the Kubernetes
+# release pinned in test/controlplane/go.mod), built once into $(BUILD).
+controlplane:
+	@bash test/controlplane/build.sh $(BUILD)/controlplane/bin
+
 test:
 	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory controlplane
 	@$(MAKE) --no-print-directory build
 	@cd $(BUILD) && ctest --output-on-failure $(CTEST_ARGS)
 
