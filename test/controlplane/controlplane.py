@@ -105,6 +105,24 @@ def make_pki(d, host):
     _openssl(["pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub"], d)
 
 
+PREFIX = "kcr-controlplane-"
+
+
+def sweep_leftovers():
+    """Removes the work folders of launchers that were SIGKILLed (their
+    children died with them through PDEATHSIG; only files can be left)."""
+    tmp = tempfile.gettempdir()
+    for name in os.listdir(tmp):
+        d = os.path.join(tmp, name)
+        try:
+            with open(os.path.join(d, "owner.pid")) as f:
+                owner = int(f.read())
+        except (OSError, ValueError):
+            continue
+        if name.startswith(PREFIX) and not os.path.exists(f"/proc/{owner}"):
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def free_port(host="127.0.0.1"):
     with socket.socket() as s:
         s.bind((host, 0))
@@ -120,7 +138,11 @@ class ControlPlane:
         self.host = host
         self.extra_api, self.extra_etcd = list(apiserver_args), list(etcd_args)
         self.own_dir = workdir is None
-        self.dir = workdir or tempfile.mkdtemp(prefix="kcr-controlplane-")
+        if self.own_dir:
+            sweep_leftovers()
+        self.dir = workdir or tempfile.mkdtemp(prefix=PREFIX)
+        with open(os.path.join(self.dir, "owner.pid"), "w") as f:
+            f.write(str(os.getpid()))
         self.procs = []
         self.stopped = False
 
@@ -189,6 +211,10 @@ class ControlPlane:
             os.path.join(self.bin, "kube-apiserver"),
             "--etcd-servers", self.etcd_url,
             "--bind-address", self.host, "--advertise-address", self.host,
+            # The endpoint reconciler refuses a loopback advertise address (and
+            # a bare control plane has no Service network to publish it in);
+            # envtest turns it off the same way.
+            "--endpoint-reconciler-type", "none",
             "--secure-port", str(self.port),
             "--cert-dir", os.path.join(self.dir, "apiserver-certs"),
             "--tls-cert-file", f"{p}/apiserver.crt",
@@ -417,11 +443,12 @@ def _selftest(_args):
 
 
 def _pinned_version():
+    """The k8s.io/kubernetes version that go.mod requires (build.sh's too)."""
     with open(os.path.join(HERE, "go.mod")) as f:
         for line in f:
             parts = line.split()
-            if parts[:1] == ["require"] and parts[1:2] == ["k8s.io/kubernetes"]:
-                return parts[2]
+            if parts[:1] == ["k8s.io/kubernetes"] and len(parts) == 2:
+                return parts[1]
     raise RuntimeError("go.mod does not require k8s.io/kubernetes")
 
 
