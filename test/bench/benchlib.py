@@ -1,7 +1,7 @@
 """Helpers of the benchmark harness (test/bench/bench.py): the fake API
 server and the real binary as child processes, their CPU time and peak RSS
-from /proc, the fake's logs (/writes with Node- key diffs, /emitted), Node
-objects with known IPs, percentiles and the machine description.
+from /proc, Node objects with known IPs, percentiles and the machine
+description.
 
 Python 3 standard library only."""
 
@@ -110,7 +110,6 @@ class Fake:
         self.port, self.cport = info["api_port"], info["control_port"]
         self.url = f"http://{host}:{self.port}"
         self._ctl = None
-        self.ctl("POST", "/config", {"write_key_diff": True})
 
     def stop(self):
         if self.proc.poll() is None:
@@ -147,35 +146,17 @@ class Fake:
                 if attempt:
                     raise
 
-    def configmap(self):
-        return self.ctl("GET", f"/configmaps/{NS}/{NAME}")
-
-    def create_empty_configmap(self):
-        self.ctl("POST", "/configmaps", {"metadata": {"name": NAME, "namespace": NS},
-                                         "data": {}})
-
-    def writes(self):
-        return [w for w in self.ctl("GET", "/writes")
-                if w["name"] == NAME and w["namespace"] == NS]
-
-    def emitted_nodes(self):
-        """{(name, type): earliest t} of Node events written to watches."""
-        out = {}
-        for e in self.ctl("GET", "/emitted"):
-            if e["kind"] == "Node":
-                k = (e["name"], e["type"])
-                out[k] = min(out.get(k, e["t"]), e["t"])
-        return out
-
 
 # --- the binary ---------------------------------------------------------------------------
 class Product:
-    """kube-chorus-router as a child process; `started` is the wall-clock
-    time (same clock as the fake's timestamps) right before the fork."""
+    """kube-chorus-router as a child process, talking to `master` (a URL) or
+    with `api` arguments (e.g. --kubeconfig); `started` is time.time()
+    right before the fork."""
 
-    def __init__(self, binary, master, overlay="10.200.0.0/16", extra=(), netns=None,
-                 logdir=None, node="bench"):
-        cmd = [binary, "--master", master, "--overlay-network", overlay,
+    def __init__(self, binary, master=None, overlay="10.200.0.0/16", extra=(), netns=None,
+                 logdir=None, node="bench", api=()):
+        api = ["--master", master] if master else list(api)
+        cmd = [binary, *api, "--overlay-network", overlay,
                "--remote-vtep", "192.0.2.1", "--leader-elect=false",
                "--hostname-override", node, "--health-addr", "127.0.0.1:0",
                "--metrics-addr", "127.0.0.1:0", *extra]
@@ -193,10 +174,16 @@ class Product:
         return self.proc.poll() is None
 
     def cpu(self):
-        return cpu_seconds(self.pid)
+        try:
+            return cpu_seconds(self.pid)
+        except FileNotFoundError:  # exited and reaped
+            return float("nan")
 
     def peak_rss_mib(self):
-        return peak_rss_mib(self.pid)
+        try:
+            return peak_rss_mib(self.pid)
+        except FileNotFoundError:
+            return float("nan")
 
     def stop(self):
         if self.proc.poll() is None:
@@ -220,18 +207,3 @@ def wait_until(pred, timeout, what, interval=0.05):
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
-
-
-def quiet_writes(fake, quiet=1.0, timeout=60):
-    """Waits until no ConfigMap write happened for `quiet` seconds -> writes."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        w = fake.writes()
-        n = len(w)
-        if last is not None and n == last[0] and time.monotonic() - last[1] >= quiet:
-            return w
-        if last is None or n != last[0]:
-            last = (n, time.monotonic())
-        time.sleep(0.1)
-    raise RuntimeError("ConfigMap writes did not settle")

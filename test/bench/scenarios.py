@@ -1,162 +1,271 @@
 """The measurements of `make bench` (driven by test/bench/bench.py): cold
 start of the real binary and of the floor client, idle, event latency and
-churn against the fake API server. Every time is taken from the fake's own
-clock (time.time() in the same machine): the process start is the parent's
-time.time() right before the fork, a ConfigMap write's time is when the fake
-stored it, an event's time is when the fake wrote it to the watch stream."""
+churn, against the real kube-apiserver + etcd (or the fake), seen only
+through the Kubernetes API.
 
-import http.client
+Clocks: everything is time.time() of this machine. A process start is taken
+right before the fork; a Node change right before its admin POST/DELETE is
+sent ("request") and when the admin Node watch received its event ("seen");
+a ConfigMap revision when the admin ConfigMap watch (fieldSelector on its
+name) had received its last byte. So every latency includes the API
+server's own work: storing in etcd and fanning the event out to watchers."""
+
 import ipaddress
 import json
+import threading
 import time
 
-from benchlib import (CM_PATH, NAME, NS, Fake, Product, bench_node, node_ip,
-                      percentile, quiet_writes, wait_until)
+from benchlib import (CM_PATH, NAME, Product, bench_node, node_ip, percentile,
+                      wait_until)
+from cluster import ConfigMapWatch, NodeWatch
+
+FLOOR_AGENT = "kcr-bench-floor/0"  # its own field manager, like any client
 
 
-# --- cold start -------------------------------------------------------------------
-def product_cold_start(binary, n, logdir, keep=False):
-    """N seeded Nodes, an empty ConfigMap; -> (result dict, fake, product)
-    (both stopped unless keep)."""
-    fake = Fake(seed_nodes=n, logdir=logdir)
-    fake.create_empty_configmap()
-    fake.ctl("DELETE", "/writes")
-    prod = None
+# --- the ConfigMap as stored -----------------------------------------------------------
+def stored_size(cluster):
+    """The ConfigMap as the API server returns it to an admin GET, compact
+    JSON with and without metadata.managedFields, its data against the
+    1 MiB limit, and (real server) the exact bytes etcd holds."""
+    obj = json.loads(cluster.configmap_raw())
+    compact = (lambda o: len(json.dumps(o, separators=(",", ":")).encode()))
+    mf = obj["metadata"].pop("managedFields", [])
+    data = obj.get("data") or {}
+    return {"with_mf": compact(obj) + compact(mf) + len(',"managedFields":'),
+            "without_mf": compact(obj), "mf_bytes": compact(mf),
+            "managers": sorted({f"{m.get('manager')}/{m.get('operation')}" for m in mf}),
+            "keys": len(data),
+            "value_bytes": sum(len(v.encode()) for v in data.values()),
+            "data_bytes": sum(len(k.encode()) + len(v.encode()) for k, v in data.items()),
+            "etcd_bytes": cluster.etcd_value_bytes()}
+
+
+def wait_quiet(watch, quiet=1.0, timeout=120):
+    """Waits until the watch got nothing for `quiet` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        last = watch.events[-1][0] if watch.events else 0
+        if time.time() - last >= quiet:
+            return
+        time.sleep(0.1)
+    raise RuntimeError("ConfigMap writes did not settle")
+
+
+# --- cold start -------------------------------------------------------------------------
+def product_cold_start(cluster, binary, n, logdir, timeout, keep=False):
+    """An empty ConfigMap, N Nodes already there; -> (result, product or None).
+    Ends at the first ConfigMap revision (seen by the watch) holding N
+    `Node-` keys (`Node-` is written last: N complete entries)."""
+    cluster.reset_configmap()
+    watch = ConfigMapWatch(cluster)
+    server0 = cluster.server_cpu()
+    prod = Product(binary, api=cluster.product_args(), logdir=logdir)
+    res = {"n": n, "log": prod.log.name}
     try:
-        fake_cpu0 = fake.cpu()
-        prod = Product(binary, fake.url, logdir=logdir)
-
         def complete():
-            if not prod.alive():
+            done = watch.first_with(n)
+            if done is None and not prod.alive():
                 raise RuntimeError(f"kube-chorus-router exited (log {prod.log.name})")
-            for w in fake.writes():
-                if w.get("node_keys") == n:
-                    return w
-            return None
+            return done
 
-        done = wait_until(complete, 120, f"all {n} entries in the ConfigMap", 0.02)
-        cpu, rss = prod.cpu(), prod.peak_rss_mib()
-        fake_cpu = fake.cpu() - fake_cpu0
-        writes = [w for w in fake.writes() if w["t"] <= done["t"]]
-        res = {"n": n, "seconds": done["t"] - prod.started, "writes": len(writes),
-               "cpu": cpu, "rss": rss, "fake_cpu": fake_cpu,
-               "value_bytes": done["value_bytes"], "data_bytes": done["data_bytes"]}
-        if keep:
-            return res, fake, prod
-        return res, None, None
-    finally:
-        if not keep:
-            if prod:
-                prod.stop()
-            fake.stop()
-
-
-def floor_cold_start(n, data, runs, logdir):
-    """The unavoidable API work: one list of the N Nodes (the whole body read)
-    and one PUT of a ConfigMap as large as the product's final one, on a
-    fresh connection to a fresh fake (like the product: the fake serialises
-    each object on first use). Decoding and building JSON are left out on
-    purpose: the floor is the fake's and the wire's share only. -> [s]."""
-    body = json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
-                       "metadata": {"name": NAME, "namespace": NS},
-                       "data": data}).encode()
-    out = []
-    for _ in range(runs):
-        fake = Fake(seed_nodes=n, logdir=logdir)
         try:
-            fake.create_empty_configmap()
-            t0 = time.time()
-            c = http.client.HTTPConnection(fake.host, fake.port, timeout=60)
-            c.request("GET", "/api/v1/nodes")
-            r = c.getresponse()
-            listed = r.read()
-            if r.status != 200 or listed.count(b'"InternalIP"') < n:
-                raise RuntimeError(f"floor list: {r.status}")
-            c.request("PUT", f"{CM_PATH}/{NAME}", body,
-                      {"Content-Type": "application/json"})
-            r = c.getresponse()
-            r.read()
-            if r.status != 200:
-                raise RuntimeError(f"floor PUT: {r.status}")
-            out.append(time.time() - t0)
-            c.close()
-        finally:
-            fake.stop()
-    return out
+            t, writes, size = wait_until(complete, timeout, f"all {n} entries in the ConfigMap",
+                                         0.02)
+        except RuntimeError as e:
+            revs = watch.revisions()
+            res.update(error=str(e), writes=len(revs), cpu=prod.cpu(), rss=prod.peak_rss_mib(),
+                       best=max((len(r.node_keys) for r in revs), default=0))
+            return res, None
+        res.update(seconds=t - prod.started, writes=writes, cpu=prod.cpu(),
+                   rss=prod.peak_rss_mib(), server_cpu=cluster.server_cpu() - server0,
+                   rev_bytes=size)
+        if keep:
+            return res, prod
+        return res, None
+    finally:
+        watch.stop()
+        if not (keep and "error" not in res):
+            prod.stop()
 
 
-# --- idle -----------------------------------------------------------------------------
-def idle(fake, prod, seconds):
+def floor_cold_start(cluster, n, data, timeout):
+    """The unavoidable API work, by a minimal client on a fresh admin
+    connection to the same server: one list of the N Nodes from the watch
+    cache (resourceVersion=0, as the product asks; whole body read, not
+    decoded) and one PUT of a ConfigMap with the product's final data.
+    -> {seconds: until the ConfigMap watch saw it (the product's end
+    point), answer: until the PUT's answer, status}."""
+    body = json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {"name": NAME, "namespace": "kube-system"},
+                       "data": data}).encode()
+    cluster.reset_configmap()
+    watch = ConfigMapWatch(cluster)
+    try:
+        t0 = time.time()
+        c = cluster.connect()
+        c.request("GET", "/api/v1/nodes?resourceVersion=0",
+                  headers={"Accept": "application/json", "User-Agent": FLOOR_AGENT})
+        r = c.getresponse()
+        listed = r.read()
+        if r.status != 200 or listed.count(b'"InternalIP"') < n:
+            raise RuntimeError(f"floor list: {r.status}")
+        c.request("PUT", f"{CM_PATH}/{NAME}", body,
+                  {"Content-Type": "application/json", "User-Agent": FLOOR_AGENT})
+        r = c.getresponse()
+        answer = r.read()
+        t_answer = time.time()
+        c.close()
+        out = {"answer": t_answer - t0, "status": r.status}
+        if r.status != 200:
+            out["error"] = answer[:300].decode(errors="replace")
+            return out
+        try:
+            seen = wait_until(lambda: watch.first_with(n), timeout,
+                              "the floor's write on the watch", 0.01)
+        except RuntimeError as e:  # the product's data was incomplete
+            out["error"] = str(e)
+            return out
+        out["seconds"] = seen[0] - t0
+        return out
+    finally:
+        watch.stop()
+
+
+# --- idle -----------------------------------------------------------------------------------
+def idle(cluster, prod, seconds):
     """Nothing changes for `seconds` (a periodic full sync included when the
     period is shorter): writes must be 0."""
-    quiet_writes(fake)
-    fake.ctl("DELETE", "/writes")
-    cpu0 = prod.cpu()
-    time.sleep(seconds)
-    return {"seconds": seconds, "writes": len(fake.writes()), "cpu": prod.cpu() - cpu0}
+    watch = ConfigMapWatch(cluster)
+    try:
+        cpu0 = prod.cpu()
+        time.sleep(seconds)
+        return {"seconds": seconds, "writes": len(watch.revisions()), "cpu": prod.cpu() - cpu0}
+    finally:
+        watch.stop()
 
 
 # --- latency helpers ---------------------------------------------------------------------
-def change_latencies(fake, changes):
-    """changes: [(name, ip, "ADDED"|"DELETED")] -> (latencies, stored latencies,
-    missing count, writes): for each change, its first ConfigMap write that
-    contains it (adds: Node-<ip> added, deletes: removed); latency = when that
-    write's request reached the fake (headers in, before the fake decodes the
-    body) minus when the change's watch event was emitted; `stored` uses the
-    time the fake had stored it (adds the Python fake's decode of the body)."""
-    writes = fake.writes()
-    emitted = fake.emitted_nodes()
-    first = {}
-    for w in writes:
-        for k in w.get("node_keys_added", []):
-            first.setdefault((k, "ADDED"), w)
-        for k in w.get("node_keys_removed", []):
-            first.setdefault((k, "DELETED"), w)
-    lat, stored, missing = [], [], 0
-    for name, ip, typ in changes:
-        te = emitted.get((name, typ))
-        w = first.get((f"Node-{ip}", typ))
-        if te is None or w is None:
-            missing += 1
+def first_revisions(baseline, revs):
+    """{(Node- key, ADDED|DELETED): first revision adding/removing it}."""
+    first, prev = {}, baseline
+    for r in revs:
+        for k in r.node_keys - prev:
+            first.setdefault((k, "ADDED"), r)
+        for k in prev - r.node_keys:
+            first.setdefault((k, "DELETED"), r)
+        prev = r.node_keys
+    return first
+
+
+def change_latencies(baseline, revs, changes, seen):
+    """changes: [(name, ip, ADDED|DELETED, t request)]; seen: the Node
+    watch's {(name, type): t} -> latencies from the request and from the
+    Node event as seen, the count of nodes whose add and delete both fell
+    between two writes (coalesced away: never published, correctly) and
+    the count of other changes no revision carried."""
+    first = first_revisions(baseline, revs)
+    kinds = {}
+    for _, ip, typ, _ in changes:
+        kinds.setdefault(ip, set()).add(typ)
+    never = {ip for ip, k in kinds.items() if k == {"ADDED", "DELETED"}
+             and not any((f"Node-{ip}", t) in first for t in k)}
+    from_req, from_seen, missing = [], [], 0
+    for name, ip, typ, t_req in changes:
+        r = first.get((f"Node-{ip}", typ))
+        if r is None:
+            missing += ip not in never
             continue
-        lat.append(w["t_received"] - te)
-        stored.append(w["t"] - te)
-    return lat, stored, missing, writes
+        from_req.append(r.t - t_req)
+        if (name, typ) in seen:
+            from_seen.append(r.t - seen[(name, typ)])
+    return from_req, from_seen, missing, len(never)
 
 
-def event_latency(fake, count, spacing):
-    """`count` single adds, then their `count` deletes, `spacing` s apart."""
-    quiet_writes(fake)
-    fake.ctl("DELETE", "/writes")
-    fake.ctl("DELETE", "/emitted")
-    nodes = [bench_node(10000 + i) for i in range(count)]
-    changes = []
-    for typ in ("ADDED", "DELETED"):
-        for nd in nodes:
-            name = nd["metadata"]["name"]
-            if typ == "ADDED":
-                fake.ctl("POST", "/nodes", nd)
-            else:
-                fake.ctl("DELETE", f"/nodes/{name}")
-            changes.append((name, node_ip(nd), typ))
-            time.sleep(spacing)
-    quiet_writes(fake)
-    lat, stored, missing, writes = change_latencies(fake, changes)
-    if not lat:
-        raise RuntimeError("no change reached the ConfigMap")
-    return {"changes": len(changes), "missing": missing, "writes": len(writes),
-            "p50": percentile(lat, 50), "p99": percentile(lat, 99), "max": max(lat),
-            "stored_p50": percentile(stored, 50), "stored_p99": percentile(stored, 99),
-            "stored_max": max(stored)}
+def stats(values):
+    if not values:
+        return {"p50": float("nan"), "p99": float("nan"), "max": float("nan")}
+    return {"p50": percentile(values, 50), "p99": percentile(values, 99), "max": max(values)}
+
+
+def node_key_set(cluster):
+    data = json.loads(cluster.configmap_raw()).get("data") or {}
+    return {k for k in data if k.startswith("Node-")}
+
+
+def published(watch, after, ip, added):
+    """Whether an event after index `after` carries (or, for a delete, no
+    longer carries) the node's `Node-` key: checked on the raw bytes."""
+    key = f'"Node-{ip}"'.encode()
+    return any((key in line) == added for _, line in watch.events[after:])
+
+
+def event_latency(cluster, count, settle=0.1, timeout=10):
+    """`count` single adds, then their `count` deletes, one at a time: the
+    next change is sent once the previous one is in a revision (plus
+    `settle` s), so each is measured alone, not queued behind a write in
+    flight."""
+    nodes_w, cm_w = NodeWatch(cluster), ConfigMapWatch(cluster)
+    try:
+        time.sleep(0.5)
+        baseline = node_key_set(cluster)
+        nodes = [bench_node(10000 + i) for i in range(count)]
+        changes = []
+        for typ in ("ADDED", "DELETED"):
+            for nd in nodes:
+                name, ip, before = nd["metadata"]["name"], node_ip(nd), len(cm_w.events)
+                t = time.time()
+                if typ == "ADDED":
+                    cluster.call("POST", "/api/v1/nodes", nd)
+                else:
+                    cluster.call("DELETE", f"/api/v1/nodes/{name}")
+                changes.append((name, ip, typ, t))
+                deadline = time.monotonic() + timeout
+                while (not published(cm_w, before, ip, typ == "ADDED")
+                       and time.monotonic() < deadline):
+                    time.sleep(0.005)
+                time.sleep(settle)
+        wait_quiet(cm_w, 2.0)
+        revs = cm_w.revisions()
+        req, seen, missing, _ = change_latencies(baseline, revs, changes, nodes_w.seen())
+        if not req:
+            raise RuntimeError("no change reached the ConfigMap")
+        return {"changes": len(changes), "missing": missing, "writes": len(revs),
+                "request": stats(req), "seen": stats(seen)}
+    finally:
+        nodes_w.stop()
+        cm_w.stop()
+
+
+def server_write_latency(cluster, count):
+    """The API server's own share of one change: an admin one-key merge
+    patch of a copy of the product's ConfigMap (same data, other name) ->
+    its revision seen on a watch; `count` times, one at a time."""
+    copy = "kcr-bench-copy"
+    data = json.loads(cluster.configmap_raw()).get("data") or {}
+    cluster.call("DELETE", f"{CM_PATH}/{copy}", ok=(200, 202, 404))
+    cluster.call("POST", CM_PATH, {"apiVersion": "v1", "kind": "ConfigMap",
+                                   "metadata": {"name": copy}, "data": data})
+    watch = ConfigMapWatch(cluster, copy)
+    out = []
+    try:
+        for i in range(count):
+            t = time.time()
+            cluster.call("PATCH", f"{CM_PATH}/{copy}", {"data": {"kcr-bench-probe": str(i)}},
+                         ctype="application/merge-patch+json")
+            seen = wait_until(lambda: len(watch.events) > i and watch.events[i][0], 30,
+                              "the probe's revision", 0.001)
+            out.append(seen - t)
+            time.sleep(0.05)
+    finally:
+        watch.stop()
+        cluster.call("DELETE", f"{CM_PATH}/{copy}", ok=(200, 202, 404))
+    return stats(out)
 
 
 # --- churn ---------------------------------------------------------------------------------
-def churn(fake, count, rate, lag=100):
-    """`count` adds and `count` deletes at `rate` operations per second; node
-    j is deleted `lag` adds after it was added."""
-    quiet_writes(fake)
-    fake.ctl("DELETE", "/writes")
-    fake.ctl("DELETE", "/emitted")
+def churn_ops(count, lag):
+    """`count` adds and `count` deletes; node j is deleted `lag` adds after
+    it was added."""
     nodes = [bench_node(20000 + i) for i in range(count)]
     ops = []
     for j in range(count + lag):
@@ -164,37 +273,80 @@ def churn(fake, count, rate, lag=100):
             ops.append(("ADDED", nodes[j]))
         if j >= lag:
             ops.append(("DELETED", nodes[j - lag]))
-    t0 = time.time()
-    for k, (typ, nd) in enumerate(ops):
-        delay = t0 + k / rate - time.time()
-        if delay > 0:
-            time.sleep(delay)
-        if typ == "ADDED":
-            fake.ctl("POST", "/nodes", nd)
-        else:
-            fake.ctl("DELETE", f"/nodes/{nd['metadata']['name']}")
-    sent = time.time() - t0
-    writes = quiet_writes(fake, quiet=2.0)
-    changes = [(nd["metadata"]["name"], node_ip(nd), typ) for typ, nd in ops]
-    lat, stored, missing, writes = change_latencies(fake, changes)
-    span = max(writes[-1]["t"] - writes[0]["t"], 1e-9) if writes else 0
-    return {"ops": len(ops), "rate": len(ops) / sent, "writes": len(writes),
-            "writes_per_s": len(writes) / max(span, sent), "worst_lag": max(lat),
-            "p99_lag": percentile(lat, 99), "worst_stored": max(stored), "missing": missing,
-            "check": check_final_state(fake)}
+    return ops
+
+
+def send_on_schedule(cluster, ops, rate, workers):
+    """Op k is sent at t0 + k/rate by worker k mod `workers` (each on its
+    own kept-alive connection) -> ([(t request, status, seconds)], span)."""
+    done = [None] * len(ops)
+    t0 = time.time() + 0.1
+
+    def worker(w):
+        for k in range(w, len(ops), workers):
+            delay = t0 + k / rate - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            typ, nd = ops[k]
+            t = time.time()
+            if typ == "ADDED":
+                st = cluster.call("POST", "/api/v1/nodes", nd, ok=None)[0]
+            else:
+                st = cluster.call("DELETE", f"/api/v1/nodes/{nd['metadata']['name']}",
+                                  ok=None)[0]
+            done[k] = (t, st, time.time() - t)
+
+    ts = [threading.Thread(target=worker, args=(w,)) for w in range(workers)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return done, time.time() - t0
+
+
+def churn(cluster, count, rate, lag=100, workers=8):
+    ops = churn_ops(count, lag)
+    db0 = etcd_db(cluster)
+    nodes_w, cm_w = NodeWatch(cluster), ConfigMapWatch(cluster)
+    try:
+        time.sleep(0.5)
+        baseline = node_key_set(cluster)
+        sent, span = send_on_schedule(cluster, ops, rate, workers)
+        wait_quiet(cm_w, 2.0)
+        revs = cm_w.revisions()
+        changes = [(nd["metadata"]["name"], node_ip(nd), typ, s[0])
+                   for (typ, nd), s in zip(ops, sent)]
+        req, seen, missing, coalesced = change_latencies(baseline, revs, changes,
+                                                          nodes_w.seen())
+    finally:
+        nodes_w.stop()
+        cm_w.stop()
+    refused = [s[1] for s in sent if s[1] not in (200, 201)]
+    wspan = revs[-1].t - revs[0].t if len(revs) > 1 else 0
+    return {"ops": len(ops), "rate": len(ops) / span, "writes": len(revs),
+            "writes_per_s": len(revs) / max(wspan, span), "request": stats(req),
+            "seen": stats(seen), "missing": missing, "coalesced": coalesced,
+            "refused": refused, "op_seconds": stats([s[2] for s in sent]),
+            "written_bytes": sum(r.size for r in revs),
+            "max_rev_bytes": max((r.size for r in revs), default=0),
+            "max_mf_bytes": max((r.mf_bytes for r in revs), default=0),
+            "etcd_before": db0, "etcd_after": etcd_db(cluster),
+            "check": check_final_state(cluster)}
+
+
+def etcd_db(cluster):
+    return {"total": cluster.etcd_metric("etcd_mvcc_db_total_size_in_bytes"),
+            "in_use": cluster.etcd_metric("etcd_mvcc_db_total_size_in_use_in_bytes")}
 
 
 # --- the final ConfigMap against the Nodes ----------------------------------------------------
-def check_final_state(fake):
+def check_final_state(cluster):
     """-> "ok" or what is wrong: every existing Node has exactly one complete
     entry (Host-uid, Node-, Interface-, Mac-, CNI-), no entry of a gone node
     is left, overlay IPs are unique."""
-    data = fake.configmap().get("data") or {}
-    nodes = fake.ctl("GET", "/nodes")
+    data = json.loads(cluster.configmap_raw()).get("data") or {}
+    want = {node_ip(nd): nd for nd in cluster.nodes()}
     problems = []
-    want = {}
-    for nd in nodes:
-        want[node_ip(nd)] = nd
     have = {k[5:] for k in data if k.startswith("Node-")}
     if have != set(want):
         problems.append(f"Node- keys: {len(have - set(want))} extra, "
