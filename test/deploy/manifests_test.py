@@ -49,7 +49,6 @@ SA = ("ServiceAccount", NAMESPACE, NAME)
 # (None = any name). create cannot be limited by name; list/watch of the
 # ConfigMap can, because the controller always sends fieldSelector=metadata.name.
 EXPECTED_GRANTS = {
-    ("", "", "nodes", "get"): None,
     ("", "", "nodes", "list"): None,
     ("", "", "nodes", "watch"): None,
     (NAMESPACE, "", "configmaps", "get"): (NAME,),

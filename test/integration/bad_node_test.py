@@ -11,19 +11,19 @@ import harness as H
 
 def body(h):
     inst = h.instance("node-0000", "--config-sync-period", "1s")
-    H.wait_for(lambda: len(H.own_entries(h.fake.data())) == 6 * 5, 10,
+    H.wait_for(lambda: len(H.own_entries(h.cluster.data())) == 6 * 5, 10,
                "5 nodes published")
-    h.fake.ctl("POST", "/nodes", {
+    h.cluster.create_node({
         "metadata": {"name": "no-address"},
         "spec": {"podCIDR": "10.92.1.0/24", "podCIDRs": ["10.92.1.0/24"]},
         "status": {"addresses": [{"type": "Hostname",
                                   "address": "no-address"}]}})
-    h.fake.ctl("POST", "/nodes", {
+    h.cluster.create_node({
         "metadata": {"name": "no-cidr"},
         "status": {"addresses": [{"type": "InternalIP",
                                   "address": "203.0.113.72"}]}})
     h.add_node("good", "203.0.113.73", "10.92.3.0/24")
-    data, _ = H.wait_for(lambda: (d := h.fake.data()).get("Node-203.0.113.73")
+    data, _ = H.wait_for(lambda: (d := h.cluster.data()).get("Node-203.0.113.73")
                          and d, 5, "the good node published")
     H.check(True, "a good node added next to bad ones is published")
     time.sleep(3.5)  # several full syncs
@@ -33,7 +33,7 @@ def body(h):
           f"{lines[0] if lines else ''}")
     H.check(1 <= len(lines) <= 2, "the address-less Node is logged once "
             "(not at every sync)", lines)
-    events = [e for e in h.fake.ctl("GET", "/events")
+    events = [e for e in h.cluster.events()
               if e.get("involvedObject", {}).get("name") == "no-address"]
     print(f"     Events about no-address: "
           f"{[(e.get('type'), e.get('reason'), e.get('count')) for e in events]}")
@@ -41,10 +41,10 @@ def body(h):
                 .get("kind") == "Node" for e in events),
             "a Warning Event on the Node says why it waits",
             [(e.get("type"), e.get("reason")) for e in events])
-    data = h.fake.data()
+    data = h.cluster.data()
     H.check(not any(v == "no-address" for v in data.values()),
             "no entry for the address-less Node")
-    seeded = [n for n in h.fake.ctl("GET", "/nodes")
+    seeded = [n for n in h.cluster.nodes()
               if n["metadata"]["name"].startswith("node-")
               or n["metadata"]["name"] == "good"]
     probs = H.seed_format_problems(data, seeded)
@@ -53,11 +53,11 @@ def body(h):
     probs = [p for p in probs if "203.0.113.72" not in p]
     H.check(not probs, "the good nodes' entries are complete", probs)
 
-    h.fake.ctl("PATCH", "/nodes/no-address", {"status": {"addresses": [
+    h.cluster.patch_node("no-address", {"status": {"addresses": [
         {"type": "InternalIP", "address": "203.0.113.71"},
         {"type": "Hostname", "address": "no-address"}]}})
     data, secs = H.wait_for(
-        lambda: (d := h.fake.data()).get("Node-203.0.113.71") and d, 5,
+        lambda: (d := h.cluster.data()).get("Node-203.0.113.71") and d, 5,
         "no-address published once it has an InternalIP")
     print(f"     published {secs * 1000:.0f} ms after it got an InternalIP")
     H.check(data.get("CNI-203.0.113.71") == "10.92.1.1/24"
@@ -67,4 +67,4 @@ def body(h):
 
 
 if __name__ == "__main__":
-    H.run_test(body, "--seed-nodes", "5")
+    H.run_test(body, seed_nodes=5)

@@ -22,12 +22,12 @@ def body(h):
     bad = []
     for i, (what, flags, env) in enumerate(CASES):
         try:  # each case must publish by itself
-            h.fake.ctl("DELETE", f"/configmaps/{H.NS}/{H.NAME}")
+            h.cluster.delete_configmap()
         except RuntimeError:
             pass  # not there
         inst = h.instance(f"node-000{i}", *flags, endpoints=False, env=env)
         try:
-            H.wait_for(lambda: h.fake.data().get("Node-198.18.0.1"), 5,
+            H.wait_for(lambda: h.cluster.data().get("Node-198.18.0.1"), 5,
                        "the ConfigMap published")
             time.sleep(0.3)
             log = inst.logs()
@@ -49,4 +49,4 @@ def body(h):
 
 
 if __name__ == "__main__":
-    H.run_test(body, "--seed-nodes", "3")
+    H.run_test(body, seed_nodes=3)

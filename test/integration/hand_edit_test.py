@@ -9,21 +9,21 @@ DEADLINE = 2.0  # seconds: "repaired within a second or two"
 
 def edit(h, change):
     """A user's edit (kubectl edit style: PUT with the current RV)."""
-    cm = h.fake.configmap()
+    cm = h.cluster.configmap()
     change(cm["data"])
-    h.fake.ctl("PUT", f"/configmaps/{H.NS}/{H.NAME}", cm)
+    h.cluster.put_configmap(cm)
 
 
 def body(h):
     h.instance("node-0000")
-    nodes = h.fake.ctl("GET", "/nodes")
+    nodes = h.cluster.nodes()
     truth, _ = H.wait_for(
-        lambda: (d := h.fake.data()) and not H.seed_format_problems(d, nodes)
+        lambda: (d := h.cluster.data()) and not H.seed_format_problems(d, nodes)
         and d, 10, "10 nodes published")
     ip = [H.internal_ip(n) for n in nodes]
 
     def repaired(foreign):
-        d = h.fake.data()
+        d = h.cluster.data()
         want = dict(truth, **foreign)
         return d if d == want else None
 
@@ -33,7 +33,7 @@ def body(h):
             print(f"     repaired after {secs * 1000:.0f} ms")
             H.check(True, what)
         except H.Failure:
-            d = h.fake.data()
+            d = h.cluster.data()
             want = dict(truth, **foreign)
             H.check(False, what, {k: (d.get(k), want.get(k))
                                   for k in set(d) | set(want)
@@ -72,7 +72,7 @@ def body(h):
 
     # A new node after the repairs gets a fresh address, not a stolen one.
     h.add_node("after-edit", "203.0.113.31", "10.97.1.0/24")
-    data, _ = H.wait_for(lambda: (d := h.fake.data()).get("Node-203.0.113.31")
+    data, _ = H.wait_for(lambda: (d := h.cluster.data()).get("Node-203.0.113.31")
                          and d, 5, "after-edit published")
     H.check(data["Interface-203.0.113.31"] == "192.168.254.11",
             "a node added after the edits gets 192.168.254.11",
@@ -80,4 +80,4 @@ def body(h):
 
 
 if __name__ == "__main__":
-    H.run_test(body, "--seed-nodes", "10")
+    H.run_test(body, seed_nodes=10)

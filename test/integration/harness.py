@@ -1,9 +1,13 @@
 """Shared helper of the integration tests: the REAL kube-chorus-router binary
-against the fake API server (test/fakeapi).
+against a cluster (cluster.py): the real control plane by default, the fake
+API server for the tests that need its fault injection.
 
 A test builds a Harness (a context manager), which
-  - starts the fake API server with TLS (its own CA) and a bearer token,
-  - writes one kubeconfig per instance (TLS + token, as a real cluster),
+  - starts the cluster (backend "real": etcd + kube-apiserver, the shipped
+    manifests applied, seed Nodes created; backend "fake": the fake API
+    server with TLS and a bearer token),
+  - writes one kubeconfig per instance (TLS + token, as a real cluster; on
+    the real server the token is the shipped ServiceAccount's),
   - starts N instances of the binary, each with its own node name, health and
     metrics ports and log file,
   - waits for conditions with deadlines (polling every 50 ms),
@@ -16,7 +20,6 @@ raises Failure, so a failed check ends the test with exit status 1.
 
 import argparse
 import http.client
-import json
 import os
 import shutil
 import signal
@@ -27,10 +30,9 @@ import tempfile
 import time
 import traceback
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-FAKE = os.path.join(HERE, "..", "fakeapi", "fake_apiserver.py")
-TOKEN = "integration-token"
-NS, NAME = "kube-system", "kube-chorus-router"
+import cluster as C
+from cluster import TOKEN, tail  # noqa: F401 - H.tail: used by the tests
+
 POLL = 0.05  # seconds between two polls of the API / a condition
 
 
@@ -79,14 +81,6 @@ def wait_for(pred, timeout, what, interval=POLL):
             raise Failure(f"timed out after {timeout:.1f} s waiting for {what}"
                           + (f" (last error: {last_err})" if last_err else ""))
         time.sleep(interval)
-
-
-def _die_with_parent():
-    """preexec_fn: the child gets SIGKILL when the test process dies (a
-    ctest timeout), so no binary or fake outlives its test."""
-    import ctypes
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def exit_on_sigterm():
@@ -145,123 +139,32 @@ def metric_sum(text, name, **labels):
     return total
 
 
-class Fake:
-    """The fake API server as a subprocess (logs to a file), with its control
-    interface. `prefix` runs it under a wrapper, e.g. ['ip','netns','exec',NS]."""
-
-    def __init__(self, workdir, *args, prefix=(), tls=True, token=TOKEN,
-                 netns=None):
-        self.netns = netns  # the control port is only reachable in there
-        if netns:
-            prefix = ("ip", "netns", "exec", netns, *prefix)
-        self.log_path = os.path.join(workdir, "fakeapi.log")
-        self.log = open(self.log_path, "w")
-        cmd = [*prefix, sys.executable, FAKE, *args]
-        if tls:
-            cmd += ["--tls-dir", os.path.join(workdir, "tls")]
-        if token:
-            cmd += ["--token", token]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                     stderr=self.log, text=True,
-                                     preexec_fn=_die_with_parent)
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("fake_apiserver did not start; see "
-                               + self.log_path)
-        self.info = json.loads(line)
-        self.api_url = self.info["api_url"]
-        self.cport = self.info["control_port"]
-        self.ca_file = self.info["ca_file"]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-        self.log.close()
-
-    def ctl(self, method, path, body=None):
-        if self.netns:
-            return self._ctl_in_netns(method, path, body)
-        c = http.client.HTTPConnection("127.0.0.1", self.cport, timeout=30)
-        try:
-            h = {"Content-Type": "application/json"} if body is not None else {}
-            c.request(method, path,
-                      body=None if body is None else json.dumps(body), headers=h)
-            r = c.getresponse()
-            data = json.loads(r.read() or b"null")
-            if r.status != 200:
-                raise RuntimeError(f"control {method} {path}: {r.status} {data}")
-            return data
-        finally:
-            c.close()
-
-    def _ctl_in_netns(self, method, path, body):
-        # A process in another network namespace cannot reach this one's
-        # loopback: make the call from inside (ip netns exec python3).
-        code = ("import http.client,json,sys\n"
-                "c=http.client.HTTPConnection('127.0.0.1',int(sys.argv[1]),"
-                "timeout=30)\n"
-                "b=sys.argv[4] or None\n"
-                "c.request(sys.argv[2],sys.argv[3],body=b,headers="
-                "{'Content-Type':'application/json'} if b else {})\n"
-                "r=c.getresponse();d=r.read().decode()\n"
-                "print(r.status);print(d)\n")
-        out = subprocess.run(
-            ["ip", "netns", "exec", self.netns, sys.executable, "-c", code,
-             str(self.cport), method, path,
-             "" if body is None else json.dumps(body)],
-            capture_output=True, text=True, timeout=30, check=True).stdout
-        status, _, data = out.partition("\n")
-        data = json.loads(data or "null")
-        if status.strip() != "200":
-            raise RuntimeError(f"control {method} {path}: {status} {data}")
-        return data
-
-    # Reads of the published state (raise when missing: wait_for retries).
-    def configmap(self):
-        return self.ctl("GET", f"/configmaps/{NS}/{NAME}")
-
-    def data(self):
-        return self.configmap().get("data") or {}
-
-    def lease(self):
-        return self.ctl("GET", f"/leases/{NS}/{NAME}")
-
-    def writes(self):
-        return [w for w in self.ctl("GET", "/writes")
-                if w.get("name") == NAME and w.get("namespace") == NS]
-
-
-def write_kubeconfig(path, server, ca_file, token):
+def write_kubeconfig(path, server, ca_file, token=None, token_file=None):
     cluster = f"    server: {server}\n"
     if ca_file:
         cluster += f"    certificate-authority: {ca_file}\n"
-    user = f"    token: {token}\n" if token else "    {}\n"
+    user = (f"    token: {token}\n" if token else
+            f"    tokenFile: {token_file}\n" if token_file else "    {}\n")
     with open(path, "w") as f:
         f.write("apiVersion: v1\nkind: Config\ncurrent-context: it\n"
-                "clusters:\n- name: fake\n  cluster:\n" + cluster +
+                "clusters:\n- name: it\n  cluster:\n" + cluster +
                 "users:\n- name: robot\n  user:\n" + user +
-                "contexts:\n- name: it\n  context:\n    cluster: fake\n"
+                "contexts:\n- name: it\n  context:\n    cluster: it\n"
                 "    user: robot\n")
 
 
 class Instance:
     """One kube-chorus-router process with its own kubeconfig and ports."""
 
-    def __init__(self, h, node, extra, token, run_tunnel, leases, prefix,
-                 remote_vtep="192.0.2.1", endpoints=True, env=None):
+    def __init__(self, h, node, extra, token, token_file, run_tunnel, leases,
+                 prefix, remote_vtep="192.0.2.1", endpoints=True, env=None):
         self.node = node
         self.index = len(h.instances)
         self.health = f"127.0.0.1:{free_port()}"
         self.metrics = f"127.0.0.1:{free_port()}"
         self.kubeconfig = os.path.join(h.workdir, f"kubeconfig-{self.index}")
-        write_kubeconfig(self.kubeconfig, h.fake.api_url, h.fake.ca_file,
-                         token)
+        write_kubeconfig(self.kubeconfig, h.cluster.server, h.cluster.ca_file,
+                         token, token_file)
         self.log_path = os.path.join(h.workdir, f"kcr-{self.index}-{node}.log")
         self.cmd = [*prefix, h.binary, "--kubeconfig", self.kubeconfig,
                     "--overlay-network", "192.168.254.0/24",
@@ -290,7 +193,7 @@ class Instance:
                                      stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL,
                                      env=self.env,
-                                     preexec_fn=_die_with_parent)
+                                     preexec_fn=C.die_with_parent)
         if self not in _RUNNING:
             _RUNNING.append(self)
 
@@ -337,42 +240,47 @@ class Instance:
 
 
 class Harness:
-    def __init__(self, binary, *fake_args, tls=True, token=TOKEN,
-                 netns=None, workdir=None):
-        """netns: run the fake and every instance inside that network
-        namespace (it must exist, with `lo` up)."""
+    def __init__(self, binary, backend="real", seed_nodes=0, forbid=(),
+                 fake_args=(), tls=True, token=TOKEN, netns=None,
+                 workdir=None):
+        """backend: "real" (the control plane) or "fake"; seed_nodes: Nodes
+        node-0000.. shaped by test/fakeapi/nodegen.py; forbid: ["verb:
+        resource"] refused with 403 from the start. fake_args, tls, token,
+        netns (run the fake and every instance inside that network
+        namespace, which must exist with `lo` up): the fake only."""
         self.binary = os.path.abspath(binary)
         self.workdir = workdir or tempfile.mkdtemp(prefix="kcr-integration-")
         self.netns = netns
         self.instances = []
-        self.fake = None
+        self.cluster = self.fake = None
         try:
-            self.fake = Fake(self.workdir, *fake_args, tls=tls, token=token,
-                             netns=netns)
-        except Exception:
+            if backend == "real":
+                self.cluster = C.RealCluster(self.workdir, seed_nodes, forbid)
+            else:
+                self.cluster = C.FakeCluster(self.workdir, seed_nodes, forbid,
+                                             fake_args, tls, token, netns)
+                self.fake = self.cluster.fake  # its control port: faults
+        except BaseException:
             shutil.rmtree(self.workdir, ignore_errors=True)
             raise
 
-    def instance(self, node, *extra, token=TOKEN, run_tunnel=False,
-                 leases=True, prefix=(), remote_vtep="192.0.2.1",
-                 endpoints=True, env=None):
+    def instance(self, node, *extra, token=None, token_file=None,
+                 run_tunnel=False, leases=True, prefix=(),
+                 remote_vtep="192.0.2.1", endpoints=True, env=None):
+        """token: default the cluster's token for the binary (the shipped
+        ServiceAccount's on the real server); token_file: a kubeconfig
+        tokenFile instead."""
         if self.netns:
             prefix = ("ip", "netns", "exec", self.netns, *prefix)
-        inst = Instance(self, node, extra, token, run_tunnel, leases, prefix,
-                        remote_vtep, endpoints, env)
+        if token is None and token_file is None:
+            token = self.cluster.binary_token
+        inst = Instance(self, node, extra, token, token_file, run_tunnel,
+                        leases, prefix, remote_vtep, endpoints, env)
         self.instances.append(inst)
         return inst
 
-    def add_node(self, name, ip, pod_cidr, uid=None):
-        node = {"apiVersion": "v1", "kind": "Node",
-                "metadata": {"name": name},
-                "spec": {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr]},
-                "status": {"addresses": [{"type": "InternalIP", "address": ip},
-                                         {"type": "Hostname", "address": name}],
-                           "conditions": [{"type": "Ready", "status": "True"}]}}
-        if uid:
-            node["metadata"]["uid"] = uid
-        return self.fake.ctl("POST", "/nodes", node)
+    def add_node(self, name, ip, pod_cidr):
+        return self.cluster.add_node(name, ip, pod_cidr)
 
     def close(self, failed):
         for inst in self.instances:
@@ -380,11 +288,11 @@ class Harness:
                 inst.stop()
             except Exception:  # noqa: BLE001 - keep cleaning up
                 traceback.print_exc()
-        if self.fake:
-            self.fake.stop()
         try:
             self._report(failed)
         finally:  # even when printing fails (e.g. a closed pipe)
+            if self.cluster:
+                self.cluster.stop()
             if os.environ.get("KCR_IT_KEEP"):
                 print("kept", self.workdir)
             else:
@@ -395,50 +303,56 @@ class Harness:
             for inst in self.instances:
                 print(f"----- log of instance {inst.index} ({inst.node}) -----")
                 print(tail(inst.log_path))
-            if self.fake:
-                print("----- log of the fake API server -----")
-                print(tail(self.fake.log_path, 40))
+            if self.cluster:
+                print(self.cluster.log_tail())
 
 
-def tail(path, n=80):
-    try:
-        with open(path, errors="replace") as f:
-            lines = f.readlines()
-    except OSError as e:
-        return str(e)
-    return "".join(lines[-n:])
-
-
-def parse_args():
+def parse_args(default_backend):
     p = argparse.ArgumentParser()
     p.add_argument("--binary", required=True,
                    help="path of the kube-chorus-router binary")
+    p.add_argument("--backend", choices=("real", "fake"),
+                   default=default_backend,
+                   help=f"the cluster to run against (default "
+                   f"{default_backend}: the real control plane unless the "
+                   "test needs the fake's fault injection)")
     return p.parse_args()
 
 
-def run_test(body, *fake_args, **harness_kw):
-    """Runs body(harness) against a fresh fake API server; exit 0 when every
-    check held, 1 on the first failed check or any error."""
-    args = parse_args()
+def run_test(body, backend="real", **harness_kw):
+    """Runs body(harness) against a fresh cluster of `backend` ("fake" only
+    for a test that needs the fake's fault injection: it cannot be run on
+    the real server); exit 0 when every check held, 1 on the first failed
+    check or any error, including a control plane that is not built."""
+    args = parse_args(backend)
     exit_on_sigterm()
+    name = os.path.basename(sys.argv[0])
     if not os.access(args.binary, os.X_OK):
         print(f"FAIL the binary {args.binary} is not executable")
         sys.exit(1)
-    name = os.path.basename(sys.argv[0])
+    if backend == "fake" and args.backend == "real":
+        print(f"FAIL {name} needs the fake API server (see its docstring)")
+        sys.exit(1)
     h = None
     failed = True
+    t0 = time.monotonic()
     try:
-        h = Harness(args.binary, *fake_args, **harness_kw)
+        h = Harness(args.binary, backend=args.backend, **harness_kw)
+        print(f"     backend {args.backend}: cluster ready in "
+              f"{time.monotonic() - t0:.1f} s", flush=True)
         body(h)
         failed = False
     except Failure:
         pass
+    except RuntimeError as e:  # e.g. the control plane is not built
+        print(f"FAIL {e}", flush=True)
     except Exception:  # noqa: BLE001 - an error is a failure too
         traceback.print_exc()
     finally:
         if h:
             h.close(failed)
-    print(f"{name}: {'FAILED' if failed else 'PASSED'}", flush=True)
+    print(f"{name}: {'FAILED' if failed else 'PASSED'} ({args.backend}, "
+          f"{time.monotonic() - t0:.1f} s)", flush=True)
     sys.exit(1 if failed else 0)
 
 

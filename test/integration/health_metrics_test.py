@@ -1,38 +1,38 @@
 """Integration 7: health and metrics endpoints of the real binary
 (--run-tunnel=false): /healthz 200 from the start, /readyz 200 only once the
-nodes are listed, /metrics with the ConfigMap write counter and
+nodes are listed (listing is refused with 403 until the ServiceAccount may
+`list nodes`), /metrics with the ConfigMap write counter and
 kube_chorus_router_nodes 50."""
 
 import harness as H
 
 
 def body(h):
-    # Listing nodes fails (503) until the fault is cleared: /readyz must say so.
-    h.fake.ctl("POST", "/faults", {"fail": {"status": 503, "count": 100000,
-                                            "path_prefix": "/api/v1/nodes"}})
+    # Listing nodes is forbidden (run_test below) until the rule is added:
+    # /readyz must say so.
     inst = h.instance("node-0000")
     H.wait_for(lambda: inst.healthz("/healthz")[0] == 200, 5,
                "/healthz answering")
     H.check(True, "/healthz 200 while the nodes cannot be listed")
-    H.wait_for(lambda: any(r["path"] == "/api/v1/nodes"
-                           for r in h.fake.ctl("GET", "/requests")), 5,
-               "a node list attempt")
+    H.wait_for(lambda: any(r["path"] == "/api/v1/nodes" and r["status"] == 403
+                           for r in h.cluster.requests()), 5,
+               "a refused node list attempt")
     status, text = inst.healthz("/readyz")
     print(f"     /readyz before listing: {status} {text.strip()!r}")
     H.check(status != 200, "/readyz not 200 before the nodes are listed",
             status)
 
-    h.fake.ctl("POST", "/faults", {"fail": None})
+    h.cluster.forbid([])
     (status, text), secs = H.wait_for(
         lambda: (r := inst.healthz("/readyz"))[0] == 200 and r, 35,
         "/readyz 200")
-    print(f"     /readyz 200 {secs * 1000:.0f} ms after the fault was "
-          f"cleared: {text.strip()!r}")
+    print(f"     /readyz 200 {secs * 1000:.0f} ms after the rule was "
+          f"added: {text.strip()!r}")
     H.check(True, "/readyz 200 once the nodes are listed")
     status, _ = inst.healthz("/healthz")
     H.check(status == 200, "/healthz 200", status)
 
-    H.wait_for(lambda: len(H.own_entries(h.fake.data())) == 6 * 50, 10,
+    H.wait_for(lambda: len(H.own_entries(h.cluster.data())) == 6 * 50, 10,
                "50 nodes published")
     text, _ = H.wait_for(
         lambda: (t := inst.metrics_text()) and H.metric_sum(
@@ -62,4 +62,4 @@ def body(h):
 
 
 if __name__ == "__main__":
-    H.run_test(body, "--seed-nodes", "50")
+    H.run_test(body, seed_nodes=50, forbid=["list:nodes"])

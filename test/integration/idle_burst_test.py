@@ -9,7 +9,7 @@ import harness as H
 
 
 def heartbeat(h, name, i):
-    h.fake.ctl("PATCH", f"/nodes/{name}", {"status": {"conditions": [
+    h.cluster.patch_node(f"{name}", {"status": {"conditions": [
         {"type": "Ready", "status": "True", "reason": "KubeletReady",
          "lastHeartbeatTime": f"2025-01-01T00:{i // 60:02d}:{i % 60:02d}Z"}]},
         "metadata": {"annotations": {"example.com/beat": str(i)}}})
@@ -17,37 +17,41 @@ def heartbeat(h, name, i):
 
 def body(h):
     h.instance("node-0000")
-    H.wait_for(lambda: len(H.own_entries(h.fake.data())) == 6 * 20, 10,
+    H.wait_for(lambda: len(H.own_entries(h.cluster.data())) == 6 * 20, 10,
                "20 nodes published")
     time.sleep(0.5)
-    h.fake.ctl("DELETE", "/writes")
+    h.cluster.clear_writes()
     time.sleep(2)
-    H.check(h.fake.writes() == [], "an idle cluster: no ConfigMap write in 2 s",
-            h.fake.writes())
+    H.check(h.cluster.writes() == [], "an idle cluster: no ConfigMap write in 2 s",
+            h.cluster.writes())
 
     for i in range(40):
         heartbeat(h, f"node-{i % 20:04d}", i)
     time.sleep(1.5)
-    H.check(h.fake.writes() == [], "40 heartbeats (status/annotation changes): "
-            "no ConfigMap write", h.fake.writes())
+    H.check(h.cluster.writes() == [], "40 heartbeats (status/annotation changes): "
+            "no ConfigMap write", h.cluster.writes())
 
-    r = h.fake.ctl("POST", "/nodes/bulk", {"count": 200, "prefix": "burst-"})
     t0 = time.monotonic()
-    H.check(r["created"] == 200, "200 Nodes created in one burst", r["created"])
-    _, secs = H.wait_for(lambda: len(H.own_entries(h.fake.data())) == 6 * 220,
+    created = h.cluster.create_nodes(200, "burst-")
+    spread = time.monotonic() - t0
+    H.check(created == 200, "200 Nodes created in one burst", created)
+    _, secs = H.wait_for(lambda: len(H.own_entries(h.cluster.data())) == 6 * 220,
                          10, "220 nodes published")
-    writes = h.fake.writes()
-    print(f"     200 new nodes published after {secs * 1000:.0f} ms in "
-          f"{len(writes)} write(s)")
+    writes = h.cluster.writes()
+    print(f"     200 new nodes (created over {spread * 1000:.0f} ms) published "
+          f"{secs * 1000:.0f} ms later in {len(writes)} write(s)")
     # One write in flight at a time, the rest coalesced: far fewer writes
-    # than changes (a write per node would be 200).
-    H.check(len(writes) <= 20, "the burst is coalesced (<= 20 writes for "
-            "200 new nodes)", len(writes))
-    nodes = h.fake.ctl("GET", "/nodes")
-    probs = H.seed_format_problems(h.fake.data(), nodes)
+    # than changes (a write per node would be 200). The fake creates the 200
+    # at one instant; a real server takes a second or more (one POST each),
+    # during which a write every ~50 ms is still coalescing: allow that.
+    limit = 20 + int(20 * spread)
+    H.check(len(writes) <= limit, f"the burst is coalesced (<= {limit} "
+            "writes for 200 new nodes)", len(writes))
+    nodes = h.cluster.nodes()
+    probs = H.seed_format_problems(h.cluster.data(), nodes)
     H.check(not probs, "all 220 entries complete, distinct addresses",
             probs[:5])
 
 
 if __name__ == "__main__":
-    H.run_test(body, "--seed-nodes", "20")
+    H.run_test(body, seed_nodes=20)

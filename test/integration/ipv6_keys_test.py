@@ -9,10 +9,10 @@ import harness as H
 
 def body(h):
     h.instance("node-0000")
-    H.wait_for(lambda: h.fake.data().get("Node-198.18.0.1"), 5,
+    H.wait_for(lambda: h.cluster.data().get("Node-198.18.0.1"), 5,
                "the seeded nodes published")
     h.add_node("v6only", "2001:db8::7", "fd00:10:244:1::/64")
-    h.fake.ctl("POST", "/nodes", {
+    h.cluster.create_node({
         "metadata": {"name": "dual"},
         "spec": {"podCIDR": "10.91.1.0/24",
                  "podCIDRs": ["10.91.1.0/24", "fd00:10:244:2::/64"]},
@@ -21,7 +21,7 @@ def body(h):
             {"type": "InternalIP", "address": "203.0.113.88"}]}})
     h.add_node("after", "203.0.113.89", "10.91.2.0/24")
     data, _ = H.wait_for(
-        lambda: (d := h.fake.data()).get("Node-203.0.113.89")
+        lambda: (d := h.cluster.data()).get("Node-203.0.113.89")
         and d.get("Node-2001_db8__7") and d.get("Node-203.0.113.88") and d, 5,
         "v6only, dual and after published")
     H.check(not [k for k in data if ":" in k], "no key contains ':'")
@@ -40,7 +40,7 @@ def body(h):
             "pod CIDRs", data.get("CNI-203.0.113.88"))
     H.check(not [k for k in data if "2001_db8__8" in k],
             "no entry under the dual-stack node's IPv6 address")
-    nodes = [n for n in h.fake.ctl("GET", "/nodes")
+    nodes = [n for n in h.cluster.nodes()
              if n["metadata"]["name"] not in ("v6only", "dual")]
     probs = H.seed_format_problems(
         {k: v for k, v in data.items() if "db8" not in k and
@@ -50,4 +50,4 @@ def body(h):
 
 
 if __name__ == "__main__":
-    H.run_test(body, "--seed-nodes", "2")
+    H.run_test(body, seed_nodes=2)

@@ -29,10 +29,10 @@ def writes_total(inst):
 def body(h):
     a = h.instance("node-0000")
     b = h.instance("node-0001")
-    nodes = h.fake.ctl("GET", "/nodes")
-    H.wait_for(lambda: not H.seed_format_problems(h.fake.data(), nodes), 10,
+    nodes = h.cluster.nodes()
+    H.wait_for(lambda: not H.seed_format_problems(h.cluster.data(), nodes), 10,
                "10 nodes published")
-    holder, _ = H.wait_for(lambda: h.fake.lease()["spec"].get("holderIdentity"),
+    holder, _ = H.wait_for(lambda: h.cluster.lease()["spec"].get("holderIdentity"),
                            5, "a Lease holder")
     H.check(holder.startswith(("node-0000_", "node-0001_")),
             "the Lease holder is one instance, node name + suffix", holder)
@@ -49,14 +49,14 @@ def body(h):
         time.sleep(H.POLL)
     H.check(both == 0, "never both instances leading (metrics, 3 s)", both)
     H.check(flips == 0, "leader metric 1 / follower metric 0 throughout", flips)
-    H.check(h.fake.lease()["spec"]["holderIdentity"] == holder,
-            "the Lease holder did not change", h.fake.lease()["spec"])
+    H.check(h.cluster.lease()["spec"]["holderIdentity"] == holder,
+            "the Lease holder did not change", h.cluster.lease()["spec"])
 
-    # Exactly one writer: every ConfigMap write the fake saw is the leader's.
+    # Exactly one writer: every ConfigMap write the cluster saw is the leader's.
     h.add_node("while-led", "203.0.113.41", "10.96.1.0/24")
-    H.wait_for(lambda: h.fake.data().get("Node-203.0.113.41"), 5,
+    H.wait_for(lambda: h.cluster.data().get("Node-203.0.113.41"), 5,
                "while-led published")
-    seen = len(h.fake.writes())
+    seen = len(h.cluster.writes())
     # The counter moves when the write's answer is processed: allow 1 s.
     try:
         H.wait_for(lambda: writes_total(leader) >= seen, 1,
@@ -64,20 +64,20 @@ def body(h):
     except H.Failure:
         pass
     lw, fw = writes_total(leader), writes_total(follower)
-    print(f"     fake saw {seen} ConfigMap writes; leader counts {lw:.0f}, "
+    print(f"     the cluster saw {seen} ConfigMap writes; leader counts {lw:.0f}, "
           f"follower {fw:.0f}")
     H.check(fw == 0, "the follower made no ConfigMap write", fw)
-    H.check(lw == seen, "the leader's writes are all the writes the fake saw",
+    H.check(lw == seen, "the leader's writes are all the writes the cluster saw",
             (lw, seen))
     H.check("publisher:" not in follower.logs(),
             "the follower's log has no publisher activity")
 
     # kill -9 the leader: the follower takes over after the lease expires.
-    h.fake.ctl("DELETE", "/writes")
+    h.cluster.clear_writes()
     leader.signal(signal.SIGKILL)
     leader.wait(5)
     new_holder, secs = H.wait_for(
-        lambda: (x := h.fake.lease()["spec"].get("holderIdentity", ""))
+        lambda: (x := h.cluster.lease()["spec"].get("holderIdentity", ""))
         .startswith(follower.node + "_") and x, TAKEOVER_DEADLINE + 1,
         "the follower holding the Lease")
     print(f"     takeover {secs * 1000:.0f} ms after kill -9 "
@@ -94,10 +94,10 @@ def body(h):
     # A node added after the takeover is published by the new leader.
     h.add_node("after-failover", "203.0.113.42", "10.96.2.0/24")
     data, secs = H.wait_for(
-        lambda: (d := h.fake.data()).get("Node-203.0.113.42") and d, 5,
+        lambda: (d := h.cluster.data()).get("Node-203.0.113.42") and d, 5,
         "after-failover published")
     print(f"     published {secs * 1000:.0f} ms after the Node POST")
-    nodes = h.fake.ctl("GET", "/nodes")
+    nodes = h.cluster.nodes()
     probs = H.seed_format_problems(data, nodes)
     H.check(not probs, "the new leader's ConfigMap is complete and keeps "
             "every earlier address", probs)
@@ -105,9 +105,9 @@ def body(h):
             and data["Interface-203.0.113.42"] == "192.168.254.12",
             "addresses continue (.11 kept, .12 new)",
             (data["Interface-203.0.113.41"], data["Interface-203.0.113.42"]))
-    H.check(writes_total(follower) >= 1 and len(h.fake.writes()) >= 1,
-            "the new leader wrote the ConfigMap", h.fake.writes())
+    H.check(writes_total(follower) >= 1 and len(h.cluster.writes()) >= 1,
+            "the new leader wrote the ConfigMap", h.cluster.writes())
 
 
 if __name__ == "__main__":
-    H.run_test(body, "--seed-nodes", "10")
+    H.run_test(body, seed_nodes=10)

@@ -8,7 +8,11 @@ Two namespaces per run, unique names, deleted at the end even on failure:
                     netns cannot reach the root namespace's 127.0.0.1)
   kcr-i-<pid>-dev:  veth1 198.51.100.1/24 (the device's VTEP)
 Exit 77 (skipped) with a reason when not root or the kernel lacks veth or
-vxlan."""
+vxlan.
+
+Runs on the fake API server: the subject is the tunnel, and the API server
+must live inside the node's network namespace; the one Node it needs is
+loaded from a file (--nodes-file)."""
 
 import json
 import os
@@ -130,7 +134,7 @@ def body(h, ns, binary):
     H.check(True, f"{IFNAME} exists with alias kube-chorus-router, vxlan id "
             f"1, local {NODE_IP}, address {OVERLAY_IP}/24, MAC {MAC}, up, "
             f"FDB to {VTEP}")
-    data = h.fake.data()
+    data = h.cluster.data()
     H.check(data.get(f"Interface-{NODE_IP}") == OVERLAY_IP
             and data.get(f"Mac-{NODE_IP}") == MAC,
             "the published entry matches the interface",
@@ -185,7 +189,7 @@ def body(h, ns, binary):
 
 
 def main():
-    args = H.parse_args()
+    args = H.parse_args("fake")
     if os.geteuid() != 0:
         skip("needs root (network namespaces and netlink); run as root")
     for tool in ("ip", "bridge"):
@@ -207,9 +211,9 @@ def main():
     h, failed, skipped = None, True, None
     try:
         setup(ns, dev)
-        h = H.Harness(args.binary, "--nodes-file",
-                      os.path.join(workdir, "nodes.json"), netns=ns,
-                      workdir=workdir)
+        h = H.Harness(args.binary, backend="fake", fake_args=[
+            "--nodes-file", os.path.join(workdir, "nodes.json")], netns=ns,
+            workdir=workdir)
         body(h, ns, os.path.abspath(args.binary))
         failed = False
     except SkipTest as e:

@@ -6,17 +6,17 @@ import harness as H
 
 def body(h):
     h.instance("node-0000")
-    nodes = h.fake.ctl("GET", "/nodes")
-    H.check(len(nodes) == 50, "the fake serves 50 seeded Nodes", len(nodes))
+    nodes = h.cluster.nodes()
+    H.check(len(nodes) == 50, "the cluster has 50 seeded Nodes", len(nodes))
 
     def complete():
-        d = h.fake.data()
+        d = h.cluster.data()
         return d if not H.seed_format_problems(d, nodes) else None
     try:
         data, secs = H.wait_for(complete, 10, "50 complete node entries")
     except H.Failure as e:
         try:
-            probs = H.seed_format_problems(h.fake.data(), nodes)
+            probs = H.seed_format_problems(h.cluster.data(), nodes)
         except RuntimeError:  # no ConfigMap at all
             probs = [str(e)]
         H.check(False, "the ConfigMap has every node in the seed format",
@@ -33,4 +33,4 @@ def body(h):
 
 
 if __name__ == "__main__":
-    H.run_test(body, "--seed-nodes", "50")
+    H.run_test(body, seed_nodes=50)
