@@ -30,23 +30,30 @@ test:
 
 # make run: with KUBECONFIG, the controller against that cluster (flags in ARGS);
 # without, the local dev cluster of network namespaces (deploy/devcluster, root:
-# sudo when needed; NODES=3): ConfigMap, reachability table, live node changes
-# until Ctrl-C, then everything is removed.
+# sudo when needed; NODES=3) on the real control plane (etcd + kube-apiserver,
+# built first by `make controlplane` when missing; API=fake: the fake API
+# server, up in seconds): admin KUBECONFIG, ConfigMap, reachability table, live
+# node changes until Ctrl-C, then everything is removed.
 NODES ?= 3
+API   ?= real
 run:
 	@if [ -n "$$KUBECONFIG" ]; then \
 	  $(MAKE) --no-print-directory build || exit $$?; \
 	  echo '$(BUILD)/kube-chorus-router --kubeconfig "$$KUBECONFIG" $(ARGS)'; \
 	  exec $(BUILD)/kube-chorus-router --kubeconfig "$$KUBECONFIG" $(ARGS); \
 	fi; \
+	case "$(API)" in real|fake) ;; *) echo "make run: API=$(API): expected real or fake" >&2; exit 2;; esac; \
 	$(MAKE) --no-print-directory deps || exit $$?; \
+	if [ "$(API)" = real ]; then $(MAKE) --no-print-directory controlplane || exit $$?; fi; \
 	$(MAKE) --no-print-directory build || exit $$?; \
 	if [ "$$(id -u)" -eq 0 ]; then sudo=; else sudo=sudo; fi; \
-	exec $$sudo python3 deploy/devcluster/devcluster.py run --binary $(BUILD)/kube-chorus-router --nodes $(NODES)
+	exec $$sudo env KCR_BINARY_DIR=$(BUILD) python3 deploy/devcluster/devcluster.py run \
+	  --binary $(BUILD)/kube-chorus-router --nodes $(NODES) --api $(API)
 
-# Benchmarks (not part of `make test`): the real binary against the fake API
-# server; prints one table and rewrites its block in docs/benchmarks.md.
-bench: configure
+# Benchmarks (not part of `make test`): the real binary against the real
+# kube-apiserver + etcd (BENCH_ARGS=--api fake: the fake API server); prints one
+# table and rewrites its block in docs/benchmarks.md.
+bench: configure controlplane
 	@cmake --build $(BUILD) -j$(JOBS) --target kube-chorus-router kcr_netlink_bench
 	@python3 test/bench/bench.py --build $(BUILD) $(BENCH_ARGS)
 

@@ -4,10 +4,9 @@ Topology of a cluster with tag T (all names start with `kcr-T-`, so clusters of
 different tags never collide and leftovers of a crashed run are found by prefix):
 
     kcr-T-ul   underlay: bridge br0 (198.51.100.0/24), one veth per host
-    kcr-T-api  198.51.100.2   fake API server, HTTPS :6443, bearer token;
-                              its control port listens on 127.0.0.1 INSIDE this
-                              namespace: the orchestrator reaches it through a
-                              socket opened in the namespace (netns.socket_in)
+    kcr-T-api  198.51.100.2   the API server (apihost.py): etcd + kube-apiserver
+                              (default) or the fake; the orchestrator reaches it
+                              through sockets opened in the namespace
     kcr-T-dev  198.51.100.1   the ingress device: device_sync.py applies
                               `render` output whenever the ConfigMap changes
     kcr-T-n<i> 198.51.100.(10+i)  node-<i>: the real binary (own kubeconfig,
@@ -21,26 +20,22 @@ first does the same for leftovers of an earlier run with the same tag.
 """
 
 import base64
-import http.client
 import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import apihost  # noqa: E402
 import netns  # noqa: E402
+from apihost import API_IP, ROOT  # noqa: E402,F401
 
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-FAKE = os.path.join(ROOT, "test", "fakeapi", "fake_apiserver.py")
 DEVICE_SYNC = os.path.join(HERE, "device_sync.py")
-CM_NS, CM_NAME = "kube-system", "kube-chorus-router"
-UNDERLAY, API_IP, DEVICE_IP, API_PORT = "198.51.100", "198.51.100.2", "198.51.100.1", 6443
+UNDERLAY, DEVICE_IP = "198.51.100", "198.51.100.1"
 OVERLAY = "192.168.254.0/24"
 # Short Lease timings so that leader changes are quick in tests and demos.
 LEASE_ARGS = ["--leader-elect-lease-duration", "3s", "--leader-elect-renew-deadline", "2s",
@@ -91,40 +86,19 @@ def wait_for(pred, timeout, what, interval=0.02):
         time.sleep(interval)
 
 
-def service_account_token():
-    """A token shaped like a service-account JWT (the fake only compares it)."""
-    def b64(obj):
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
-    claims = {"iss": "kubernetes/serviceaccount", "sub": "system:serviceaccount:kube-system:"
-              "kube-chorus-router", "kubernetes.io/serviceaccount/namespace": "kube-system",
-              "kubernetes.io/serviceaccount/service-account.name": "kube-chorus-router"}
-    return f"{b64({'alg': 'RS256', 'kid': 'devcluster'})}.{b64(claims)}.{secrets.token_urlsafe(32)}"
-
-
-class _NsHTTP(http.client.HTTPConnection):
-    """Plain HTTP whose socket is opened inside a network namespace."""
-
-    def __init__(self, ns, host, port, timeout=10):
-        super().__init__(host, port, timeout=timeout)
-        self.ns = ns
-
-    def connect(self):
-        self.sock = netns.connect_in(self.ns, self.host, self.port, self.timeout)
-
-
 def ns_http(ns, host, port, method, path, body=None, timeout=10):
-    c = _NsHTTP(ns, host, port, timeout)
+    """One plain HTTP call from inside ns; -> (status, body text)."""
+    c = netns.NsClient(ns, host, port, timeout=timeout)
     try:
-        c.request(method, path, body=None if body is None else json.dumps(body),
-                  headers={"Content-Type": "application/json"} if body is not None else {})
-        r = c.getresponse()
-        return r.status, r.read().decode()
+        status, body = c.request(method, path, body)
+        return status, body.decode()
     finally:
         c.close()
 
 
 class Cluster:
-    def __init__(self, binary, tag="run", nodes=3, run_dir=None, extra_args=(), log=None):
+    def __init__(self, binary, tag="run", nodes=3, run_dir=None, extra_args=(), log=None,
+                 api="real", detach=False):
         self.binary = os.path.abspath(binary)
         self.tag = tag
         self.prefix = f"kcr-{tag}-"
@@ -132,13 +106,10 @@ class Cluster:
         self.run_dir = run_dir or f"/tmp/kcr-devcluster-{tag}"
         self.extra_args = list(extra_args)
         self.log = log or (lambda msg: print(msg, flush=True))
-        self.procs = {}  # key -> Popen (instances: "node-<i>")
+        self.procs = {}  # key -> Popen (instances: "node-<i>", the API server: "api")
         self.nodes = []  # indices of the node hosts
-        self.control_port = None
-        self.token = None
-        self.ca_file = None
-        self._ctl_lock = threading.Lock()
-        self._ctl_conn = None
+        self.detach = detach  # the processes outlive this one (`devcluster.py up`)
+        self.apiserver = apihost.make(api, self)
 
     # ---- names --------------------------------------------------------------
     @property
@@ -177,6 +148,7 @@ class Cluster:
             self.log(f"removing leftovers of an earlier run: {' '.join(left)}")
         for ns in left:
             netns.delete_ns(ns)
+        self.apiserver.remove_data()
 
     def up(self, wait_reachable=True):
         """Builds the whole cluster and waits until every node is published and
@@ -191,6 +163,8 @@ class Cluster:
             t0 = time.monotonic()
             self._underlay()
             self._api_host()
+            self.log(f"{self.apiserver.kind} API server ready at {self.apiserver.server} "
+                     f"after {time.monotonic() - t0:.1f} s")
             self._device_host()
             for i in range(1, self.initial_nodes + 1):
                 self.add_node(i)
@@ -208,39 +182,57 @@ class Cluster:
         half a cluster behind."""
         old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            for key, p in list(self.procs.items()):
-                if p.poll() is None:
-                    p.terminate()
-            deadline = time.monotonic() + 3
-            for p in self.procs.values():
-                try:
-                    p.wait(max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-            self.procs.clear()
-            if self._ctl_conn:
-                self._ctl_conn.close()
-                self._ctl_conn = None
+            # The instances first: on SIGTERM they release the Lease, which
+            # needs the API server still up (and a watch still open keeps
+            # kube-apiserver's graceful stop waiting).
+            self.terminate([k for k in self.procs if k != "api"], grace=3)
+            self._terminate_foreign(grace=3)
+            self.apiserver.stop()
             for ns in netns.list_ns(self.prefix):
                 netns.delete_ns(ns)
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
 
-    def _spawn(self, key, ns, argv, log_name, stdout=None):
+    def terminate(self, keys, grace):
+        """SIGTERM to the processes `keys`, SIGKILL to those still there after grace s."""
+        procs = [self.procs.pop(k) for k in list(keys) if k in self.procs]
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        deadline = time.monotonic() + grace
+        for p in procs:
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def _terminate_foreign(self, grace):
+        """SIGTERM to what another process started in the hosts' namespaces
+        (`devcluster.py add-node`: not in self.procs); waits up to grace s."""
+        pids = [p for ns in netns.list_ns(self.prefix) if ns != self.api
+                for p in netns.pids(ns)]
+        netns.kill_pids(pids, signal.SIGTERM)
+        try:
+            wait_for(lambda: not any(os.path.exists(f"/proc/{p}") for p in pids), grace,
+                     "the other processes to exit", interval=0.05)
+        except TimeoutError:
+            pass  # delete_ns() kills them
+
+    def spawn(self, key, ns, argv, log_name, stdout=None, env=None):
         logf = open(self.path("logs", log_name), "a")
         p = subprocess.Popen(netns.exec_argv(ns, argv), stdin=subprocess.DEVNULL,
                              stdout=stdout or logf, stderr=logf, start_new_session=True,
-                             text=True)
+                             text=True, env=env)
         logf.close()
         self.procs[key] = p
         return p
 
     def _save_state(self):
         state = {"tag": self.tag, "binary": self.binary, "nodes": self.nodes,
-                 "control_port": self.control_port, "ca_file": self.ca_file,
-                 "extra_args": self.extra_args}
+                 "extra_args": self.extra_args, "api": self.apiserver.kind,
+                 "apiserver": self.apiserver.state()}
         with open(self.path("state.json"), "w") as f:
             json.dump(state, f, indent=1)
 
@@ -251,10 +243,9 @@ class Cluster:
         with open(os.path.join(run_dir, "state.json")) as f:
             st = json.load(f)
         c = cls(st["binary"], tag=tag, nodes=0, run_dir=run_dir, extra_args=st["extra_args"],
-                log=log)
-        c.nodes, c.control_port, c.ca_file = st["nodes"], st["control_port"], st["ca_file"]
-        with open(c.path("token")) as f:
-            c.token = f.read().strip()
+                log=log, api=st["api"])
+        c.nodes = st["nodes"]
+        c.apiserver.restore(st["apiserver"])
         return c
 
     # ---- hosts ----------------------------------------------------------------
@@ -271,31 +262,21 @@ class Cluster:
     def _api_host(self):
         netns.add_ns(self.api)
         self._host_leg(self.api, "v-api", API_IP)
-        self.token = service_account_token()
-        with open(self.path("token"), "w") as f:
-            f.write(self.token + "\n")
-        argv = [sys.executable, FAKE, "--host", API_IP, "--port", str(API_PORT),
-                "--tls-dir", self.path("tls"), "--token-file", self.path("token"),
-                "--control-host", "127.0.0.1"]
-        p = self._spawn("fakeapi", self.api, argv, "fakeapi.log", stdout=subprocess.PIPE)
-        line = p.stdout.readline()
-        if not line:
-            raise RuntimeError("the fake API server did not start; see "
-                               + self.path("logs", "fakeapi.log"))
-        info = json.loads(line)
-        self.control_port, self.ca_file = info["control_port"], info["ca_file"]
+        self.apiserver.start()
 
     def _device_host(self):
         netns.add_ns(self.dev)
         self._host_leg(self.dev, "v-dev", DEVICE_IP)
-        self._spawn("device-sync", self.dev,
-                    [sys.executable, DEVICE_SYNC, "--api", f"https://{API_IP}:{API_PORT}",
-                     "--ca", self.ca_file, "--token-file", self.path("token"),
-                     "--binary", self.binary, "--state-dir", self.path("device")],
-                    "device.log")
+        a = self.apiserver
+        self.spawn("device-sync", self.dev,
+                   [sys.executable, DEVICE_SYNC, "--api", a.server, "--ca", a.ca_file,
+                    "--token-file", a.device_token_file, "--binary", self.binary,
+                    "--state-dir", self.path("device")],
+                   "device.log")
 
     def kubeconfig(self, i):
-        with open(self.ca_file, "rb") as f:
+        """Node i's kubeconfig: the CA and a bearer token of its own."""
+        with open(self.apiserver.ca_file, "rb") as f:
             ca = base64.b64encode(f.read()).decode()
         path = self.path(f"kubeconfig-{node_name(i)}")
         with open(path, "w") as f:
@@ -304,12 +285,12 @@ kind: Config
 clusters:
 - name: devcluster
   cluster:
-    server: https://{API_IP}:{API_PORT}
+    server: {self.apiserver.server}
     certificate-authority-data: {ca}
 users:
 - name: kube-chorus-router
   user:
-    token: {self.token}
+    token: {self.apiserver.node_token(i)}
 contexts:
 - name: devcluster
   context: {{cluster: devcluster, user: kube-chorus-router}}
@@ -330,7 +311,7 @@ current-context: devcluster
                            f"link set veth-pod{i} master cni0 up"])
         netns.ip_batch(p, [f"addr add {pod_ip(i)}/24 dev eth0", "link set eth0 up",
                            f"route add default via 10.244.{i}.1"])
-        self._spawn(f"pod-{i}", p, [sys.executable, "-c", ECHO], f"pod-{i}.log")
+        self.spawn(f"pod-{i}", p, [sys.executable, "-c", ECHO], f"pod-{i}.log")
 
     def instance_argv(self, i, *extra):
         return [self.binary, "--kubeconfig", self.kubeconfig(i),
@@ -343,8 +324,8 @@ current-context: devcluster
         log = self.path("logs", f"{node_name(i)}.log")
         with open(log, "a") as f:
             f.write(f"=== {time.strftime('%H:%M:%S')} start\n")
-        return self._spawn(node_name(i), self.node_ns(i), self.instance_argv(i),
-                           f"{node_name(i)}.log")
+        return self.spawn(node_name(i), self.node_ns(i), self.instance_argv(i),
+                          f"{node_name(i)}.log")
 
     def _instance_pids(self, i):
         """Pids of the binary in node i's namespace (also ones of other processes)."""
@@ -406,20 +387,19 @@ current-context: devcluster
         t0 = None
         if create_object:
             t0 = self.create_node_object(i)
-        if self.control_port:
-            self._save_state()
+        self._save_state()
         return i, t0
 
     def create_node_object(self, i):
         obj = self.node_object(i)
         t0 = time.monotonic()
-        self.ctl("POST", "/nodes", obj)
+        self.apiserver.create_node(obj)
         return t0
 
     def delete_node(self, i, remove_host=True):
         """Deletes the Node object (-> its monotonic time), then the host."""
         t0 = time.monotonic()
-        self.ctl("DELETE", f"/nodes/{node_name(i)}")
+        self.apiserver.delete_node(node_name(i))
         if remove_host:
             self.remove_host(i)
         return t0
@@ -434,36 +414,14 @@ current-context: devcluster
             self.nodes.remove(i)
         self._save_state()
 
-    # ---- the API (control interface of the fake) ---------------------------------
-    def ctl(self, method, path, body=None):
-        """A control call; -> parsed JSON. Keeps one connection (keep-alive)."""
-        with self._ctl_lock:
-            for attempt in range(2):
-                try:
-                    if self._ctl_conn is None:
-                        self._ctl_conn = _NsHTTP(self.api, "127.0.0.1", self.control_port)
-                    h = {"Content-Type": "application/json"} if body is not None else {}
-                    self._ctl_conn.request(method, path, headers=h,
-                                           body=None if body is None else json.dumps(body))
-                    r = self._ctl_conn.getresponse()
-                    data = json.loads(r.read() or b"null")
-                    break
-                except (OSError, http.client.HTTPException):
-                    if self._ctl_conn:
-                        self._ctl_conn.close()
-                    self._ctl_conn = None
-                    if attempt:
-                        raise
-        if r.status != 200:
-            raise RuntimeError(f"control {method} {path}: {r.status} {data}")
-        return data
+    # ---- the API objects ----------------------------------------------------------
+    def node_list(self):
+        """{name: Node} of every Node object."""
+        return {n["metadata"]["name"]: n for n in self.apiserver.nodes()}
 
     def configmap(self):
         """The published ConfigMap, or None."""
-        try:
-            return self.ctl("GET", f"/configmaps/{CM_NS}/{CM_NAME}")
-        except RuntimeError:
-            return None
+        return self.apiserver.configmap()
 
     def cm_data(self):
         cm = self.configmap()
@@ -479,10 +437,7 @@ current-context: devcluster
         return bool(data.get(f"Node-{node_ip(i)}")) and bool(self.overlay_ip(i, data))
 
     def lease(self):
-        try:
-            return self.ctl("GET", f"/leases/{CM_NS}/{CM_NAME}")
-        except RuntimeError:
-            return None
+        return self.apiserver.lease()
 
     def leader(self):
         """(node index, holder identity) of the Lease holder, or (None, None)."""

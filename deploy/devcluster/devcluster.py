@@ -1,13 +1,19 @@
 #!/usr/bin/env python3
 """The local dev cluster's command line (used by `make run`; needs root).
 
-    devcluster.py run  --binary B [--nodes 3] [--tag run]   up, show, follow live, Ctrl-C cleans up
-    devcluster.py up   --binary B [--nodes 3] [--tag run]   up and leave it running
+    devcluster.py run  --binary B [--nodes 3] [--tag run] [--api real|fake]
+                                    up, show, follow live, Ctrl-C cleans up
+    devcluster.py up   --binary B [--nodes 3] [--tag run] [--api real|fake]
+                                    up and leave it running
     devcluster.py add-node    [--tag run]                   one more node host + Node object
     devcluster.py delete-node I [--tag run]                 delete node-I (object and host)
     devcluster.py down [--tag run]                          remove every kcr-<tag>-* namespace
 
-`run` prints the published ConfigMap (as `kubectl get cm -o json` would), a
+--api real (default): etcd + kube-apiserver (test/controlplane, built by
+`make controlplane`), the shipped ServiceAccount and RBAC, one token per node;
+--api fake: the fake API server (test/fakeapi), up in a second.
+
+`run` prints (real API) the admin KUBECONFIG and how to use it, the published ConfigMap (as `kubectl get cm -o json` would), a
 reachability table (device -> every pod: ping and TCP), then one line per node
 change until Ctrl-C. While it runs, type `a` + Enter to add a node, `d I` to
 delete node-I, `t` for the table again (or use add-node / delete-node from
@@ -30,8 +36,23 @@ def ms(seconds):
     return f"{seconds * 1000:.0f} ms"
 
 
+def show_access(c):
+    """How to reach the real API server from another terminal (it listens on
+    198.51.100.2, which exists only inside the cluster's namespaces)."""
+    a = c.apiserver
+    if a.kind != "real":
+        return
+    print(f"control plane: etcd + kube-apiserver at {a.server} in namespace {c.api}")
+    print(f"KUBECONFIG={a.kubeconfig}")
+    print(f"kubectl: {a.kubectl}")
+    print(f"  e.g. sudo {a.kubectl_command()} get nodes,cm,leases -A")
+    print(flush=True)
+
+
 def show(c):
     cm = c.configmap()
+    if cm:  # as kubectl prints it (it hides managedFields by default)
+        cm.get("metadata", {}).pop("managedFields", None)
     print("$ kubectl get cm -n kube-system kube-chorus-router -o json")
     print(json.dumps(cm, indent=2))
     print()
@@ -45,13 +66,8 @@ class Follower:
 
     def __init__(self, c):
         self.c = c
-        self.nodes = self.node_list()
+        self.nodes = c.node_list()
         self.leader = c.leader()[1]
-
-    def node_list(self):
-        got = self.c.ctl("GET", "/nodes")
-        items = got.get("items", []) if isinstance(got, dict) else got
-        return {n["metadata"]["name"]: n for n in items}
 
     def added(self, name, node):
         created = float(node["metadata"].get("annotations", {}).get("devcluster/created-at",
@@ -86,7 +102,7 @@ class Follower:
             print(f"{name} deleted: entries STILL in the ConfigMap after 10 s", flush=True)
 
     def poll(self):
-        now = self.node_list()
+        now = self.c.node_list()
         t0 = time.time()
         for name in now.keys() - self.nodes.keys():
             threading.Thread(target=self.added, args=(name, now[name]), daemon=True).start()
@@ -117,10 +133,14 @@ def command(c, line):
 
 def run(a):
     cl.hold_signals_as_interrupt()
-    c = cl.Cluster(a.binary, tag=a.tag, nodes=a.nodes)
+    c = cl.Cluster(a.binary, tag=a.tag, nodes=a.nodes, api=a.api)
+    status = 0
     try:
-        print(f"starting the dev cluster '{a.tag}' ({a.nodes} nodes) ...", flush=True)
+        print(f"starting the dev cluster '{a.tag}' ({a.nodes} nodes, {a.api} API server"
+              f"{': etcd + kube-apiserver take ~10 s' if a.api == 'real' else ''}) ...",
+              flush=True)
         c.up(wait_reachable=False)
+        show_access(c)
         try:
             cl.wait_for(lambda: all(c.tcp_ok(i, 0.2) for i in c.nodes), 10, "every pod")
         except TimeoutError as e:
@@ -140,9 +160,13 @@ def run(a):
                 time.sleep(0.1)
     except KeyboardInterrupt:
         print("\nstopping ...", flush=True)
+    except (RuntimeError, TimeoutError, OSError) as e:
+        print(f"devcluster: error: {e}", flush=True)
+        status = 1
     finally:
         c.down()
         print(f"dev cluster '{a.tag}' removed (logs kept in {c.path('logs')})", flush=True)
+    return status
 
 
 def main():
@@ -152,14 +176,17 @@ def main():
     p.add_argument("--binary", default=os.path.join(cl.ROOT, "build", "kube-chorus-router"))
     p.add_argument("--nodes", type=int, default=3)
     p.add_argument("--tag", default="run")
+    p.add_argument("--api", choices=["real", "fake"], default="real",
+                   help="the API server: etcd + kube-apiserver (default) or the fake")
     a = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("devcluster: needs root (network namespaces); try sudo")
     if a.cmd == "run":
-        run(a)
+        sys.exit(run(a))
     elif a.cmd == "up":
-        c = cl.Cluster(a.binary, tag=a.tag, nodes=a.nodes)
+        c = cl.Cluster(a.binary, tag=a.tag, nodes=a.nodes, api=a.api, detach=True)
         c.up(wait_reachable=False)
+        show_access(c)
         show(c)
     elif a.cmd == "down":
         cl.Cluster(a.binary, tag=a.tag, nodes=0).cleanup_leftovers()

@@ -3,11 +3,14 @@
 Everything here is a thin, synchronous wrapper around `ip` and the kernel:
 create / list / delete namespaces, kill the processes living in them, run a
 command inside one, open a socket inside one (setns(2) on a short-lived thread,
-so the orchestrator itself never leaves its namespace), and the two probes the
-cluster is judged by: ping and a TCP echo exchange.
+so the orchestrator itself never leaves its namespace) and an HTTP(S) client on
+such sockets, and the two probes the cluster is judged by: ping and a TCP echo
+exchange.
 """
 
 import ctypes
+import http.client
+import json
 import os
 import signal
 import socket
@@ -142,6 +145,53 @@ def connect_in(ns, host, port, timeout):
         s.close()
         raise
     return s
+
+
+class NsClient:
+    """One keep-alive HTTP connection (HTTPS with an ssl context) whose socket
+    lives in ns; thread-safe (calls are serialized). A connection the server
+    closed while idle is reopened once."""
+
+    def __init__(self, ns, host, port, context=None, timeout=10):
+        self.ns, self.host, self.port, self.ctx, self.timeout = ns, host, port, context, timeout
+        self._conn = None
+        self._lock = threading.Lock()
+
+    def _open(self):
+        ns, ctx = self.ns, self.ctx
+        base = http.client.HTTPSConnection if ctx else http.client.HTTPConnection
+
+        class Conn(base):
+            def connect(self):
+                s = connect_in(ns, self.host, self.port, self.timeout)
+                self.sock = ctx.wrap_socket(s, server_hostname=self.host) if ctx else s
+
+        kw = {"context": ctx} if ctx else {}
+        return Conn(self.host, self.port, timeout=self.timeout, **kw)
+
+    def request(self, method, path, body=None, headers=None):
+        """-> (status, body bytes); a dict/list body is sent as JSON."""
+        h = dict(headers or {})
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+            h.setdefault("Content-Type", "application/json")
+        with self._lock:
+            for attempt in range(2):
+                try:
+                    if self._conn is None:
+                        self._conn = self._open()
+                    self._conn.request(method, path, body=body, headers=h)
+                    r = self._conn.getresponse()
+                    return r.status, r.read()
+                except (OSError, http.client.HTTPException):
+                    self.close()
+                    if attempt:
+                        raise
+
+    def close(self):
+        if self._conn:
+            self._conn.close()
+        self._conn = None
 
 
 def tcp_echo(ns, host, port=8080, timeout=1.0, payload=b"kcr-probe\n"):

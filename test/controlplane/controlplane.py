@@ -141,6 +141,7 @@ class ControlPlane:
         if self.own_dir:
             sweep_leftovers()
         self.dir = workdir or tempfile.mkdtemp(prefix=PREFIX)
+        os.makedirs(self.dir, exist_ok=True)
         with open(os.path.join(self.dir, "owner.pid"), "w") as f:
             f.write(str(os.getpid()))
         self.procs = []
@@ -189,9 +190,11 @@ class ControlPlane:
         return p
 
     def _start_etcd(self):
-        cport, pport = free_port(self.host), free_port(self.host)
-        self.etcd_url = f"http://{self.host}:{cport}"
-        peer = f"http://{self.host}:{pport}"
+        # etcd stays on loopback whatever --host is: only kube-apiserver (in
+        # the same network namespace) talks to it, and it has no auth.
+        cport, pport = free_port(), free_port()
+        self.etcd_url = f"http://127.0.0.1:{cport}"
+        peer = f"http://127.0.0.1:{pport}"
         self._spawn("etcd", [
             os.path.join(self.bin, "etcd"), "--name", "kcr",
             "--data-dir", os.path.join(self.dir, "etcd"),

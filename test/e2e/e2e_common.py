@@ -2,9 +2,13 @@
 the dev cluster (deploy/devcluster), asserted with real packets from the
 device host to the pods (ping and a TCP echo).
 
-run(body, nodes=3) skips with exit 77 when not root, builds a cluster with a
-tag unique to the test (kcr-<tag>-*), calls body(cluster), and always tears it
-down. check() prints each assertion with its measured numbers; the first
+The API server is the real one (etcd + kube-apiserver of test/controlplane,
+the shipped RBAC, one ServiceAccount token per node); `--api fake` or
+KCR_E2E_API=fake runs the same tests against the fake API server.
+
+run(body, nodes=3) skips with exit 77 when not root or when the control plane
+is not built, builds a cluster with a tag unique to the test (kcr-<tag>-*),
+calls body(cluster), and always tears it down. check() prints each assertion with its measured numbers; the first
 failed one ends the test with exit 1 and the tail of every log.
 """
 
@@ -58,13 +62,21 @@ def dump_logs(c):
 def run(body, tag, nodes=3):
     p = argparse.ArgumentParser()
     p.add_argument("--binary", required=True)
+    p.add_argument("--api", choices=["real", "fake"],
+                   default=os.environ.get("KCR_E2E_API", "real"))
     a = p.parse_args()
     name = os.path.basename(sys.argv[0])
     if os.geteuid() != 0:
         print(f"SKIP {name}: needs root (network namespaces, veth, VXLAN)")
         sys.exit(77)
+    missing = cl.apihost.controlplane.missing_binaries() if a.api == "real" else []
+    if missing:
+        print(f"SKIP {name}: the control plane is not built ({', '.join(missing)} missing in "
+              f"{cl.apihost.controlplane.bin_dir()}; `make controlplane`, or KCR_E2E_API=fake)")
+        sys.exit(77)
     cl.hold_signals_as_interrupt()
-    c = Cluster(a.binary, tag=tag, nodes=nodes, log=lambda m: print(f"     {m}", flush=True))
+    c = Cluster(a.binary, tag=tag, nodes=nodes, api=a.api,
+                log=lambda m: print(f"     {m}", flush=True))
     failed = True
     try:
         t0 = time.monotonic()
