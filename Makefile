@@ -33,9 +33,13 @@ test:
 # sudo when needed; NODES=3) on the real control plane (etcd + kube-apiserver,
 # built first by `make controlplane` when missing; API=fake: the fake API
 # server, up in seconds): admin KUBECONFIG, ConfigMap, reachability table, live
-# node changes until Ctrl-C, then everything is removed.
+# node changes until Ctrl-C, then everything is removed. SHAPE=split: one
+# controller (--run-tunnel=false) + an agent per node (--run-publisher=false), as
+# deploy/kubernetes installs it; combined: every node instance both roles; auto
+# (default): split when the binary has the annotation-based agent.
 NODES ?= 3
 API   ?= real
+SHAPE ?= auto
 run:
 	@if [ -n "$$KUBECONFIG" ]; then \
 	  $(MAKE) --no-print-directory build || exit $$?; \
@@ -48,7 +52,7 @@ run:
 	$(MAKE) --no-print-directory build || exit $$?; \
 	if [ "$$(id -u)" -eq 0 ]; then sudo=; else sudo=sudo; fi; \
 	exec $$sudo env KCR_BINARY_DIR=$(BUILD) python3 deploy/devcluster/devcluster.py run \
-	  --binary $(BUILD)/kube-chorus-router --nodes $(NODES) --api $(API)
+	  --binary $(BUILD)/kube-chorus-router --nodes $(NODES) --api $(API) --shape $(SHAPE)
 
 # Benchmarks (not part of `make test`): the real binary against the real
 # kube-apiserver + etcd (BENCH_ARGS=--api fake: the fake API server); prints one

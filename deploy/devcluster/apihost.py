@@ -3,11 +3,12 @@
 Two kinds, one interface (Cluster uses whichever --api names):
 
   RealApi  (default) etcd + kube-apiserver started by test/controlplane/controlplane.py
-           inside the namespace: RBAC on, the shipped ServiceAccount and RBAC
-           (deploy/kubernetes) applied with the built kubectl, every node instance
-           on its own TokenRequest token of that ServiceAccount (least privilege,
-           as in production), the device on a token that may only read the
-           ConfigMap. The orchestrator is admin (client certificate).
+           inside the namespace: RBAC on, the shipped ServiceAccounts and RBAC
+           (deploy/kubernetes) applied with the built kubectl, every instance on
+           its own TokenRequest token of its workload's ServiceAccount (the
+           controller's or the agents'; least privilege, as in production), the
+           device on a token that may only read the ConfigMap. The orchestrator
+           is admin (client certificate).
   FakeApi  test/fakeapi/fake_apiserver.py: starts in a second; one service-account-
            shaped token for everyone; objects are read and written through its
            control port.
@@ -35,7 +36,9 @@ import netns  # noqa: E402
 
 API_IP = "198.51.100.2"
 CM_NS, CM_NAME = "kube-system", "kube-chorus-router"
-SA_NAME = "kube-chorus-router"  # deploy/kubernetes/serviceaccount.yaml
+# deploy/kubernetes/serviceaccount.yaml: role -> ServiceAccount. A combined
+# instance (both roles) runs as the controller, whose grants are the union.
+ACCOUNTS = {"controller": "kube-chorus-router", "agent": "kube-chorus-router-agent"}
 DEVICE_SA = "kcr-device"
 CM_PATH = f"/api/v1/namespaces/{CM_NS}/configmaps/{CM_NAME}"
 LEASE_PATH = f"/apis/coordination.k8s.io/v1/namespaces/{CM_NS}/leases/{CM_NAME}"
@@ -93,7 +96,7 @@ class FakeApi:
     def remove_data(self):
         pass  # the fake keeps everything in memory
 
-    def node_token(self, i):
+    def role_token(self, role):
         with open(self.device_token_file) as f:
             return f.read().strip()
 
@@ -188,7 +191,8 @@ class RealApi:
             os.symlink(os.path.join(self.workdir, name), self.c.path("logs", name))
         self._apply_manifests()
         self._device_reader()
-        self._wait_authorized(self.token(SA_NAME, seconds=600))
+        for sa in ACCOUNTS.values():
+            self._wait_authorized(sa, self.token(sa, seconds=600))
 
     def state(self):
         return {"info": self.info, "bin_dir": self.bin_dir}
@@ -238,7 +242,7 @@ class RealApi:
             f.write(self.token(DEVICE_SA, create=True) + "\n")
         os.chmod(self.device_token_file, 0o600)
 
-    def _wait_authorized(self, token, timeout=10):
+    def _wait_authorized(self, sa, token, timeout=10):
         """RBAC objects take effect through the authorizer's informers: wait
         until the ServiceAccount may list Nodes, so no instance starts on a 403."""
         t0 = time.monotonic()
@@ -247,7 +251,7 @@ class RealApi:
             if status == 200:
                 return
             if time.monotonic() - t0 > timeout:
-                raise RuntimeError(f"{SA_NAME}'s token still gets {status} on "
+                raise RuntimeError(f"{sa}'s token still gets {status} on "
                                    "GET /api/v1/nodes after the RBAC was applied")
             time.sleep(0.05)
 
@@ -292,8 +296,9 @@ class RealApi:
             "spec": {"expirationSeconds": seconds}})
         return tr["status"]["token"]
 
-    def node_token(self, i):
-        return self.token(SA_NAME)
+    def role_token(self, role):
+        """A fresh token for one instance of `role` (controller or agent)."""
+        return self.token(ACCOUNTS[role])
 
     def create_node(self, obj):
         self.api("POST", "/api/v1/nodes", obj)

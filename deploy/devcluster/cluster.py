@@ -9,9 +9,17 @@ different tags never collide and leftovers of a crashed run are found by prefix)
                               through sockets opened in the namespace
     kcr-T-dev  198.51.100.1   the ingress device: device_sync.py applies
                               `render` output whenever the ConfigMap changes
+    kcr-T-c<k> 198.51.100.(2+k)  controller-<k> (shape split only): the binary as
+                              the controller (--run-tunnel=false), k = 1..7
     kcr-T-n<i> 198.51.100.(10+i)  node-<i>: the real binary (own kubeconfig,
-                              --hostname-override node-<i>), bridge cni0 10.244.<i>.1/24
+                              --hostname-override node-<i>; shape split: the agent,
+                              --run-publisher=false; combined: both roles),
+                              bridge cni0 10.244.<i>.1/24
     kcr-T-p<i> 10.244.<i>.10  pod-<i> behind cni0: a TCP echo listener on :8080
+
+The shape (shape.py): split (controllers + agents, as deploy/kubernetes
+installs it) or combined (every node instance both roles); auto picks split
+when the binary has the annotation-based agent.
 
 Every process is started with `ip netns exec` in a new session (Ctrl-C reaches
 only the orchestrator, which then tears down in order). down() kills every
@@ -32,6 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import apihost  # noqa: E402
 import netns  # noqa: E402
+import shape as shapes  # noqa: E402
 from apihost import API_IP, ROOT  # noqa: E402,F401
 
 DEVICE_SYNC = os.path.join(HERE, "device_sync.py")
@@ -69,6 +78,17 @@ def node_name(i):
     return f"node-{i}"
 
 
+def controller_ip(k):
+    return f"{UNDERLAY}.{2 + k}"
+
+
+def controller_name(k):
+    return f"controller-{k}"
+
+
+MAX_CONTROLLERS = 7  # 198.51.100.3 .. .9: below the node hosts
+
+
 def wait_for(pred, timeout, what, interval=0.02):
     """Polls pred() until truthy; -> (value, seconds). Exceptions = not yet."""
     t0 = time.monotonic()
@@ -98,15 +118,23 @@ def ns_http(ns, host, port, method, path, body=None, timeout=10):
 
 class Cluster:
     def __init__(self, binary, tag="run", nodes=3, run_dir=None, extra_args=(), log=None,
-                 api="real", detach=False):
+                 api="real", detach=False, shape="auto", controllers=1):
+        """shape: split, combined or auto (shape.py); controllers: how many
+        controller instances the split shape runs (the leader test: 2)."""
         self.binary = os.path.abspath(binary)
+        self.shape, self.shape_reason = shapes.resolve(shape, self.binary)
+        if not 1 <= controllers <= MAX_CONTROLLERS:
+            raise ValueError(f"controllers: 1..{MAX_CONTROLLERS}, not {controllers}")
+        self.initial_controllers = controllers if self.shape == "split" else 0
+        self.controllers = []  # indices of the controller hosts
         self.tag = tag
         self.prefix = f"kcr-{tag}-"
         self.initial_nodes = nodes
         self.run_dir = run_dir or f"/tmp/kcr-devcluster-{tag}"
         self.extra_args = list(extra_args)
         self.log = log or (lambda msg: print(msg, flush=True))
-        self.procs = {}  # key -> Popen (instances: "node-<i>", the API server: "api")
+        # key -> Popen (instances: "node-<i>", "controller-<k>"; the API server: "api")
+        self.procs = {}
         self.nodes = []  # indices of the node hosts
         self.detach = detach  # the processes outlive this one (`devcluster.py up`)
         self.apiserver = apihost.make(api, self)
@@ -129,6 +157,18 @@ class Cluster:
 
     def pod_ns(self, i):
         return f"{self.prefix}p{i}"
+
+    def ctl_ns(self, k):
+        return f"{self.prefix}c{k}"
+
+    def ns_of(self, name):
+        """The namespace of instance `name` (node-<i> or controller-<k>)."""
+        kind, _, n = name.rpartition("-")
+        return self.node_ns(int(n)) if kind == "node" else self.ctl_ns(int(n))
+
+    def instances(self):
+        """Names of every instance of the binary: controllers first."""
+        return [controller_name(k) for k in self.controllers] + [node_name(i) for i in self.nodes]
 
     def path(self, *parts):
         return os.path.join(self.run_dir, *parts)
@@ -165,7 +205,13 @@ class Cluster:
             self._api_host()
             self.log(f"{self.apiserver.kind} API server ready at {self.apiserver.server} "
                      f"after {time.monotonic() - t0:.1f} s")
+            self.log(f"shape {self.shape} ({self.shape_reason}): " + (
+                f"{self.initial_controllers} controller(s) --run-tunnel=false + an agent "
+                "--run-publisher=false per node" if self.shape == "split"
+                else "every node instance runs both roles") + f"; binary {self.binary}")
             self._device_host()
+            for k in range(1, self.initial_controllers + 1):
+                self.add_controller(k)
             for i in range(1, self.initial_nodes + 1):
                 self.add_node(i)
             self._save_state()
@@ -231,6 +277,7 @@ class Cluster:
 
     def _save_state(self):
         state = {"tag": self.tag, "binary": self.binary, "nodes": self.nodes,
+                 "shape": self.shape, "controllers": self.controllers,
                  "extra_args": self.extra_args, "api": self.apiserver.kind,
                  "apiserver": self.apiserver.state()}
         with open(self.path("state.json"), "w") as f:
@@ -243,8 +290,8 @@ class Cluster:
         with open(os.path.join(run_dir, "state.json")) as f:
             st = json.load(f)
         c = cls(st["binary"], tag=tag, nodes=0, run_dir=run_dir, extra_args=st["extra_args"],
-                log=log, api=st["api"])
-        c.nodes = st["nodes"]
+                log=log, api=st["api"], shape=st["shape"])
+        c.nodes, c.controllers = st["nodes"], st["controllers"]
         c.apiserver.restore(st["apiserver"])
         return c
 
@@ -274,11 +321,12 @@ class Cluster:
                     "--state-dir", self.path("device")],
                    "device.log")
 
-    def kubeconfig(self, i):
-        """Node i's kubeconfig: the CA and a bearer token of its own."""
+    def kubeconfig(self, name, role):
+        """Instance `name`'s kubeconfig: the CA and a bearer token of its own,
+        of the ServiceAccount of `role` (controller or agent)."""
         with open(self.apiserver.ca_file, "rb") as f:
             ca = base64.b64encode(f.read()).decode()
-        path = self.path(f"kubeconfig-{node_name(i)}")
+        path = self.path(f"kubeconfig-{name}")
         with open(path, "w") as f:
             f.write(f"""apiVersion: v1
 kind: Config
@@ -290,7 +338,7 @@ clusters:
 users:
 - name: kube-chorus-router
   user:
-    token: {self.apiserver.node_token(i)}
+    token: {self.apiserver.role_token(role)}
 contexts:
 - name: devcluster
   context: {{cluster: devcluster, user: kube-chorus-router}}
@@ -313,24 +361,45 @@ current-context: devcluster
                            f"route add default via 10.244.{i}.1"])
         self.spawn(f"pod-{i}", p, [sys.executable, "-c", ECHO], f"pod-{i}.log")
 
-    def instance_argv(self, i, *extra):
-        return [self.binary, "--kubeconfig", self.kubeconfig(i),
-                "--hostname-override", node_name(i), "--overlay-network", OVERLAY,
-                "--remote-vtep", DEVICE_IP, *LEASE_ARGS,
-                "--health-addr", f"{node_ip(i)}:20244", "--metrics-addr", f"{node_ip(i)}:20245",
-                *self.extra_args, *extra]
+    def add_controller(self, k):
+        """Controller host k (shape split): a namespace on the underlay and the
+        binary as the controller in it."""
+        netns.add_ns(self.ctl_ns(k))
+        self._host_leg(self.ctl_ns(k), f"v-c{k}", controller_ip(k))
+        self.controllers.append(k)
+        self.start_instance(controller_name(k))
 
-    def start_instance(self, i):
-        log = self.path("logs", f"{node_name(i)}.log")
-        with open(log, "a") as f:
+    def instance_argv(self, name):
+        """The binary's command line for instance `name`: a controller
+        (--run-tunnel=false), an agent (--run-publisher=false) or, in the
+        combined shape, a node instance with both roles."""
+        kind, _, n = name.rpartition("-")
+        ip = controller_ip(int(n)) if kind == "controller" else node_ip(int(n))
+        if kind == "controller":
+            role, flags = "controller", ["--run-tunnel=false", *LEASE_ARGS]
+        elif self.shape == "split":
+            role, flags = "agent", ["--run-publisher=false"]
+        else:
+            role, flags = "controller", LEASE_ARGS
+        return [self.binary, "--kubeconfig", self.kubeconfig(name, role),
+                "--hostname-override", name, "--overlay-network", OVERLAY,
+                "--remote-vtep", DEVICE_IP, *flags,
+                "--health-addr", f"{ip}:20244", "--metrics-addr", f"{ip}:20245",
+                *self.extra_args]
+
+    def start_instance(self, name):
+        """Starts instance `name` (node-<i> or controller-<k>); its host exists."""
+        if isinstance(name, int):
+            name = node_name(name)
+        with open(self.path("logs", f"{name}.log"), "a") as f:
             f.write(f"=== {time.strftime('%H:%M:%S')} start\n")
-        return self.spawn(node_name(i), self.node_ns(i), self.instance_argv(i),
-                          f"{node_name(i)}.log")
+        return self.spawn(name, self.ns_of(name), self.instance_argv(name), f"{name}.log")
 
-    def _instance_pids(self, i):
-        """Pids of the binary in node i's namespace (also ones of other processes)."""
+    def _instance_pids(self, name):
+        """Pids of the binary in the instance's namespace (also ones of other processes)."""
         out = []
-        for pid in netns.pids(self.node_ns(i)) if netns.exists(self.node_ns(i)) else []:
+        ns = self.ns_of(name)
+        for pid in netns.pids(ns) if netns.exists(ns) else []:
             try:
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
                     if f.read().split(b"\0")[0].decode() == self.binary:
@@ -339,13 +408,16 @@ current-context: devcluster
                 pass
         return out
 
-    def stop_instance(self, i, sig=signal.SIGTERM, timeout=5):
-        """Signals node i's instance; waits for it to exit; -> exit status (None: unknown)."""
-        p = self.procs.pop(node_name(i), None)
+    def stop_instance(self, name, sig=signal.SIGTERM, timeout=5):
+        """Signals instance `name` (a node index means node-<i>); waits for it
+        to exit; -> exit status (None: unknown)."""
+        if isinstance(name, int):
+            name = node_name(name)
+        p = self.procs.pop(name, None)
         if p is None:
-            pids = self._instance_pids(i)
+            pids = self._instance_pids(name)
             netns.kill_pids(pids, sig)
-            wait_for(lambda: not self._instance_pids(i), timeout, f"{node_name(i)} to exit")
+            wait_for(lambda: not self._instance_pids(name), timeout, f"{name} to exit")
             return None
         if p.poll() is None:
             p.send_signal(sig)
@@ -355,11 +427,15 @@ current-context: devcluster
             p.kill()
             return p.wait()
 
-    def kill_instance(self, i):
-        return self.stop_instance(i, signal.SIGKILL)
+    def kill_instance(self, name):
+        return self.stop_instance(name, signal.SIGKILL)
 
-    def instance_ready(self, i):
-        st, _ = ns_http(self.node_ns(i), node_ip(i), 20244, "GET", "/readyz", timeout=1)
+    def instance_ready(self, name):
+        if isinstance(name, int):
+            name = node_name(name)
+        kind, _, n = name.rpartition("-")
+        ip = controller_ip(int(n)) if kind == "controller" else node_ip(int(n))
+        st, _ = ns_http(self.ns_of(name), ip, 20244, "GET", "/readyz", timeout=1)
         return st == 200
 
     # ---- nodes -------------------------------------------------------------------
@@ -382,7 +458,7 @@ current-context: devcluster
         Node object; -> (i, monotonic time the Node was created)."""
         i = i or self.next_index()
         self.add_host(i)
-        self.start_instance(i)
+        self.start_instance(node_name(i))
         self.nodes.append(i)
         t0 = None
         if create_object:
@@ -440,13 +516,12 @@ current-context: devcluster
         return self.apiserver.lease()
 
     def leader(self):
-        """(node index, holder identity) of the Lease holder, or (None, None)."""
+        """(instance name, holder identity) of the Lease holder, or (None, None);
+        the identity is <--hostname-override>_<random>."""
         lease = self.lease() or {}
         holder = (lease.get("spec") or {}).get("holderIdentity") or ""
         name = holder.split("_")[0]
-        if name.startswith("node-") and name[5:].isdigit():
-            return int(name[5:]), holder
-        return None, holder or None
+        return (name if name in self.instances() else None), holder or None
 
     # ---- the device ----------------------------------------------------------------
     def device_applied(self):

@@ -2,16 +2,21 @@
 """The local dev cluster's command line (used by `make run`; needs root).
 
     devcluster.py run  --binary B [--nodes 3] [--tag run] [--api real|fake]
+                       [--shape auto|split|combined] [--controllers 1]
                                     up, show, follow live, Ctrl-C cleans up
-    devcluster.py up   --binary B [--nodes 3] [--tag run] [--api real|fake]
-                                    up and leave it running
+    devcluster.py up   (the same options)   up and leave it running
     devcluster.py add-node    [--tag run]                   one more node host + Node object
     devcluster.py delete-node I [--tag run]                 delete node-I (object and host)
     devcluster.py down [--tag run]                          remove every kcr-<tag>-* namespace
 
 --api real (default): etcd + kube-apiserver (test/controlplane, built by
-`make controlplane`), the shipped ServiceAccount and RBAC, one token per node;
---api fake: the fake API server (test/fakeapi), up in a second.
+`make controlplane`), the shipped ServiceAccounts and RBAC, one token per
+instance; --api fake: the fake API server (test/fakeapi), up in a second.
+
+--shape split: the controller (--run-tunnel=false; --controllers of them, in
+hosts of their own) and an agent per node (--run-publisher=false), as
+deploy/kubernetes installs them; combined: every node instance runs both
+roles; auto (default): split when the binary has the annotation-based agent.
 
 `run` prints (real API) the admin KUBECONFIG and how to use it, the published ConfigMap (as `kubectl get cm -o json` would), a
 reachability table (device -> every pod: ping and TCP), then one line per node
@@ -133,10 +138,12 @@ def command(c, line):
 
 def run(a):
     cl.hold_signals_as_interrupt()
-    c = cl.Cluster(a.binary, tag=a.tag, nodes=a.nodes, api=a.api)
+    c = cl.Cluster(a.binary, tag=a.tag, nodes=a.nodes, api=a.api, shape=a.shape,
+                   controllers=a.controllers)
     status = 0
     try:
-        print(f"starting the dev cluster '{a.tag}' ({a.nodes} nodes, {a.api} API server"
+        print(f"starting the dev cluster '{a.tag}' ({a.nodes} nodes, shape {c.shape}, "
+              f"{a.api} API server"
               f"{': etcd + kube-apiserver take ~10 s' if a.api == 'real' else ''}) ...",
               flush=True)
         c.up(wait_reachable=False)
@@ -178,18 +185,24 @@ def main():
     p.add_argument("--tag", default="run")
     p.add_argument("--api", choices=["real", "fake"], default="real",
                    help="the API server: etcd + kube-apiserver (default) or the fake")
+    p.add_argument("--shape", choices=cl.shapes.SHAPES, default="auto",
+                   help="split: controller + an agent per node; combined: every node "
+                   "instance both roles; auto (default): split if the binary has the agent")
+    p.add_argument("--controllers", type=int, default=1,
+                   help="controller instances of the split shape (default 1)")
     a = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("devcluster: needs root (network namespaces); try sudo")
     if a.cmd == "run":
         sys.exit(run(a))
     elif a.cmd == "up":
-        c = cl.Cluster(a.binary, tag=a.tag, nodes=a.nodes, api=a.api, detach=True)
+        c = cl.Cluster(a.binary, tag=a.tag, nodes=a.nodes, api=a.api, detach=True,
+                       shape=a.shape, controllers=a.controllers)
         c.up(wait_reachable=False)
         show_access(c)
         show(c)
     elif a.cmd == "down":
-        cl.Cluster(a.binary, tag=a.tag, nodes=0).cleanup_leftovers()
+        cl.Cluster(a.binary, tag=a.tag, nodes=0, shape="combined").cleanup_leftovers()
     elif a.cmd == "add-node":
         c = cl.Cluster.attach(a.tag)
         i, _ = c.add_node()

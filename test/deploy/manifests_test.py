@@ -4,9 +4,14 @@
 Renders deploy/kubernetes and deploy/kubernetes/cleanup with `kubectl kustomize`,
 turns the YAML into JSON offline (`kubectl patch --local` with an empty merge
 patch: no API server, no discovery), and asserts the properties the issue asks
-for: the DaemonSet's host networking, NET_ADMIN-only security context, probes,
-resources, settings ConfigMap, downward-API env, and least-privilege RBAC
-(compared grant by grant against a table, so any extra permission fails).
+for, for both workloads of one install:
+- the agents' DaemonSet (--run-publisher=false): host networking, NET_ADMIN-only
+  security context, every taint tolerated;
+- the controller's Deployment (--run-tunnel=false): 2 replicas spread over
+  nodes, a PodDisruptionBudget, no host network, no capability, not root;
+- for both: probes, resources, the shared settings ConfigMap, downward-API env,
+  selectors that do not overlap, and least-privilege RBAC per ServiceAccount
+  (compared grant by grant against a table each, so any extra permission fails).
 
 It also checks deploy/Dockerfile: Debian 12 stages, USER 0, the binary as
 entrypoint, and (when the binary is built) that every shared library it links
@@ -42,15 +47,25 @@ SETTINGS = "kube-chorus-router-settings"
 IMAGE = "kube-chorus-router:0.1.0"
 HEALTH_PORT = 20244
 METRICS_PORT = 20245
-SA = ("ServiceAccount", NAMESPACE, NAME)
+CONTROLLER = NAME + "-controller"  # the Deployment (publisher role)
+AGENT_SA = NAME + "-agent"
+# ServiceAccount name -> what runs as it. The controller's account keeps the
+# project's name: a single process running both roles uses it too.
+ACCOUNTS = {NAME: "controller", AGENT_SA: "agent"}
 
-# Every permission the controller needs (kube/api_client.cpp), and nothing else:
+# Every permission each workload needs (kube/api_client.cpp), and nothing else:
 # (namespace or "" for cluster-wide, apiGroup, resource, verb) -> resourceNames
 # (None = any name). create cannot be limited by name; list/watch of the
 # ConfigMap can, because the controller always sends fieldSelector=metadata.name.
-EXPECTED_GRANTS = {
+EVENTS = {
+    ("default", "", "events", "create"): None,
+    ("default", "", "events", "patch"): None,
+}
+CONTROLLER_GRANTS = {
     ("", "", "nodes", "list"): None,
     ("", "", "nodes", "watch"): None,
+    # The overlay-ip annotation on each Node (a merge patch of its metadata).
+    ("", "", "nodes", "patch"): None,
     (NAMESPACE, "", "configmaps", "get"): (NAME,),
     (NAMESPACE, "", "configmaps", "list"): (NAME,),
     (NAMESPACE, "", "configmaps", "watch"): (NAME,),
@@ -59,9 +74,21 @@ EXPECTED_GRANTS = {
     (NAMESPACE, "coordination.k8s.io", "leases", "get"): (NAME,),
     (NAMESPACE, "coordination.k8s.io", "leases", "update"): (NAME,),
     (NAMESPACE, "coordination.k8s.io", "leases", "create"): None,
-    ("default", "", "events", "create"): None,
-    ("default", "", "events", "patch"): None,
+    **EVENTS,
 }
+# An agent watches its own Node (fieldSelector=metadata.name=<node>: list +
+# watch, not limitable by name in one DaemonSet) and writes Events.
+AGENT_GRANTS = {
+    ("", "", "nodes", "list"): None,
+    ("", "", "nodes", "watch"): None,
+    **EVENTS,
+}
+# ServiceAccount name -> its grants (rbac_real_test.py checks the same tables
+# on a real server).
+EXPECTED_GRANTS = {NAME: CONTROLLER_GRANTS, AGENT_SA: AGENT_GRANTS}
+# Each workload's role flag: the other role is switched off.
+ROLE_ARGS = {"controller": ["--run-tunnel=false"], "agent": ["--run-publisher=false"]}
+ROLE_VARS = ("KCR_RUN_PUBLISHER", "KCR_RUN_TUNNEL")
 
 # Settings the issue requires in the settings ConfigMap, with a validator each.
 def _cidr(v):
@@ -218,72 +245,171 @@ def check_main(objs):
     c = Checker()
     kinds = sorted(o["kind"] for o in objs)
     c.expect(not find(objs, "Namespace"), "a Namespace object (kube-system and default exist)")
-    for kind, n in (("ServiceAccount", 1), ("ClusterRole", 1), ("ClusterRoleBinding", 1), ("Role", 2),
-                    ("RoleBinding", 2), ("ConfigMap", 1), ("DaemonSet", 1)):
+    for kind, n in (("ServiceAccount", 2), ("ClusterRole", 2), ("ClusterRoleBinding", 2), ("Role", 2),
+                    ("RoleBinding", 3), ("ConfigMap", 1), ("Deployment", 1), ("PodDisruptionBudget", 1),
+                    ("DaemonSet", 1)):
         c.expect(kinds.count(kind) == n, "%d %s object(s), want %d" % (kinds.count(kind), kind, n))
-    c.expect(find(objs, *SA), "no ServiceAccount %s/%s" % (NAMESPACE, NAME))
+    for sa in ACCOUNTS:
+        c.expect(find(objs, "ServiceAccount", NAMESPACE, sa), "no ServiceAccount %s/%s" % (NAMESPACE, sa))
 
     dss = find(objs, "DaemonSet", NAMESPACE, NAME)
+    deps = find(objs, "Deployment", NAMESPACE, CONTROLLER)
     if c.expect(len(dss) == 1, "no DaemonSet %s/%s" % (NAMESPACE, NAME)):
         check_daemonset(c, dss[0], objs)
+    if c.expect(len(deps) == 1, "no Deployment %s/%s" % (NAMESPACE, CONTROLLER)):
+        check_deployment(c, deps[0], objs)
+    if dss and deps:
+        check_apart(c, dss[0], deps[0])
     check_rbac(c, objs)
     return c.failures
 
 
-def check_daemonset(c, ds, objs):
-    spec = ds["spec"]
-    pod = spec["template"]["spec"]
-    ann = spec["template"].get("metadata", {}).get("annotations", {})
-    check_node_pod(c, pod, "DaemonSet")
-    prio = pod.get("priorityClassName")
-    c.expect(prio == "system-node-critical", "priorityClassName %r" % prio)
-    c.expect(pod.get("serviceAccountName") == NAME, "serviceAccountName %r" % pod.get("serviceAccountName"))
-    c.expect(pod.get("automountServiceAccountToken") is not False, "the service account token is not mounted")
-    c.expect((pod.get("terminationGracePeriodSeconds") or 30) >= 10, "terminationGracePeriodSeconds < 10")
-    us = spec.get("updateStrategy", {})
-    c.expect(
-        us.get("type") == "RollingUpdate" and us.get("rollingUpdate", {}).get("maxUnavailable") == 1,
-        "updateStrategy %r, want RollingUpdate maxUnavailable 1" % us,
-    )
-    c.expect(ann.get("prometheus.io/scrape") == "true", "prometheus.io/scrape annotation not \"true\"")
-    c.expect(ann.get("prometheus.io/port") == str(METRICS_PORT), "prometheus.io/port not %d" % METRICS_PORT)
-    c.expect(not pod.get("initContainers"), "the controller DaemonSet has init containers")
-    if not c.expect(len(pod.get("containers", [])) == 1, "DaemonSet: want exactly one container"):
-        return
+def labels_match(selector, labels):
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def check_apart(c, ds, dep):
+    """Neither workload's selector takes the other's pods (the DaemonSet's
+    selector is immutable: it stays what earlier versions installed)."""
+    for a, b in ((ds, dep), (dep, ds)):
+        c.expect(
+            not labels_match(a["spec"]["selector"], b["spec"]["template"]["metadata"].get("labels", {})),
+            "the %s's selector matches the %s's pods" % (a["kind"], b["kind"]),
+        )
+    c.expect(ds["spec"]["selector"] == {"matchLabels": {"app.kubernetes.io/name": NAME}},
+             "DaemonSet selector %r changed (immutable: an upgrade would fail)" % ds["spec"]["selector"])
+
+
+def check_workload_container(c, pod, objs, role, label):
+    """What both workloads' container has: the role flag, probes, ports,
+    resources, the downward-API env and the shared settings ConfigMap."""
+    ann = pod["__annotations"]
+    c.expect(ann.get("prometheus.io/scrape") == "true", "%s: prometheus.io/scrape not \"true\"" % label)
+    c.expect(ann.get("prometheus.io/port") == str(METRICS_PORT), "%s: prometheus.io/port not %d" % (label, METRICS_PORT))
+    c.expect(not pod.get("initContainers"), "%s has init containers" % label)
+    c.expect(pod.get("automountServiceAccountToken") is not False, "%s: the service account token is not mounted" % label)
+    c.expect((pod.get("terminationGracePeriodSeconds") or 30) >= 10, "%s: terminationGracePeriodSeconds < 10" % label)
+    if not c.expect(len(pod.get("containers", [])) == 1, "%s: want exactly one container" % label):
+        return None
     ctr = pod["containers"][0]
-    c.expect(ctr.get("image") == IMAGE, "image %r, want %s" % (ctr.get("image"), IMAGE))
-    check_security(c, ctr, pod, "DaemonSet container")
+    c.expect(ctr.get("image") == IMAGE, "%s: image %r, want %s" % (label, ctr.get("image"), IMAGE))
+    args = ctr.get("args", []) + ctr.get("command", [])
+    c.expect(args == ROLE_ARGS[role], "%s: args %r, want %r" % (label, args, ROLE_ARGS[role]))
 
     for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
         get = ctr.get(probe, {}).get("httpGet", {})
-        c.expect(get.get("path") == path, "%s path %r, want %s" % (probe, get.get("path"), path))
+        c.expect(get.get("path") == path, "%s: %s path %r, want %s" % (label, probe, get.get("path"), path))
         c.expect(
             port_number(ctr, get.get("port")) == HEALTH_PORT,
-            "%s port %r is not %d" % (probe, get.get("port"), HEALTH_PORT),
+            "%s: %s port %r is not %d" % (label, probe, get.get("port"), HEALTH_PORT),
         )
     ports = {p.get("containerPort") for p in ctr.get("ports", [])}
-    c.expect({HEALTH_PORT, METRICS_PORT} <= ports, "container ports %r lack %d/%d" % (ports, HEALTH_PORT, METRICS_PORT))
+    c.expect({HEALTH_PORT, METRICS_PORT} <= ports, "%s: ports %r lack %d/%d" % (label, ports, HEALTH_PORT, METRICS_PORT))
     req = ctr.get("resources", {}).get("requests", {})
-    c.expect("cpu" in req and "memory" in req, "resources.requests %r lacks cpu or memory" % req)
+    c.expect("cpu" in req and "memory" in req, "%s: resources.requests %r lacks cpu or memory" % (label, req))
+    c.expect("memory" in ctr.get("resources", {}).get("limits", {}), "%s: no memory limit" % label)
 
     env = {e["name"]: e for e in ctr.get("env", [])}
     for var, path in (("NODE_NAME", "spec.nodeName"), ("POD_NAMESPACE", "metadata.namespace")):
         got = env.get(var, {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
-        c.expect(got == path, "%s from fieldRef %r, want %s" % (var, got, path))
+        c.expect(got == path, "%s: %s from fieldRef %r, want %s" % (label, var, got, path))
     for var, port in (("KCR_HEALTH_ADDR", HEALTH_PORT), ("KCR_METRICS_ADDR", METRICS_PORT)):
         if var in env:
             value = env[var].get("value", "")
-            c.expect(value.endswith(":%d" % port), "%s=%r is not on port %d" % (var, value, port))
+            c.expect(value.endswith(":%d" % port), "%s: %s=%r is not on port %d" % (label, var, value, port))
     known = known_env_names()
     for var in env:
-        c.expect(var in known, "env %s is no flag's variable (README flag table)" % var)
-
+        c.expect(var in known, "%s: env %s is no flag's variable (README flag table)" % (label, var))
+        c.expect(var not in ROLE_VARS, "%s: env %s (the role is the args' job)" % (label, var))
     refs = [e["configMapRef"]["name"] for e in ctr.get("envFrom", []) if "configMapRef" in e]
-    if not c.expect(len(refs) == 1, "envFrom: want one configMapRef, got %r" % refs):
-        return
-    c.expect(refs[0].startswith(SETTINGS), "envFrom ConfigMap %r is not %s" % (refs[0], SETTINGS))
-    cms = find(objs, "ConfigMap", ds["metadata"].get("namespace"), refs[0])
-    if not c.expect(len(cms) == 1, "envFrom ConfigMap %r is not in the rendered output" % refs[0]):
+    if c.expect(len(refs) == 1, "%s: envFrom: want one configMapRef, got %r" % (label, refs)):
+        c.expect(refs[0].startswith(SETTINGS) and find(objs, "ConfigMap", NAMESPACE, refs[0]),
+                 "%s: envFrom ConfigMap %r is not the rendered %s" % (label, refs[0], SETTINGS))
+    return ctr
+
+
+def pod_of(workload):
+    """The pod spec, with the template's annotations at hand."""
+    tpl = workload["spec"]["template"]
+    return dict(tpl["spec"], __annotations=tpl.get("metadata", {}).get("annotations", {}))
+
+
+def check_daemonset(c, ds, objs):
+    spec = ds["spec"]
+    pod = pod_of(ds)
+    check_node_pod(c, pod, "DaemonSet")
+    prio = pod.get("priorityClassName")
+    c.expect(prio == "system-node-critical", "DaemonSet: priorityClassName %r" % prio)
+    sa = pod.get("serviceAccountName")
+    c.expect(sa == AGENT_SA, "DaemonSet: serviceAccountName %r, want %s" % (sa, AGENT_SA))
+    us = spec.get("updateStrategy", {})
+    c.expect(
+        us.get("type") == "RollingUpdate" and us.get("rollingUpdate", {}).get("maxUnavailable") == 1,
+        "DaemonSet: updateStrategy %r, want RollingUpdate maxUnavailable 1" % us,
+    )
+    ctr = check_workload_container(c, pod, objs, "agent", "DaemonSet")
+    if ctr:
+        check_security(c, ctr, pod, "DaemonSet container")
+    check_settings(c, objs)
+
+
+def check_deployment(c, dep, objs):
+    """The controller: 2 replicas spread over nodes, a PodDisruptionBudget,
+    and nothing of the node's: no host network, no capability, not root."""
+    spec = dep["spec"]
+    pod = pod_of(dep)
+    label = "Deployment"
+    c.expect(spec.get("replicas") == 2, "%s: replicas %r, want 2" % (label, spec.get("replicas")))
+    sa = pod.get("serviceAccountName")
+    c.expect(sa == NAME, "%s: serviceAccountName %r, want %s" % (label, sa, NAME))
+    c.expect(pod.get("priorityClassName") == "system-cluster-critical",
+             "%s: priorityClassName %r" % (label, pod.get("priorityClassName")))
+    c.expect(not pod.get("hostNetwork") and not pod.get("hostPID") and not pod.get("hostIPC"),
+             "%s: host namespaces" % label)
+    c.expect(not pod.get("volumes"), "%s: volumes (it needs none)" % label)
+    pod_labels = dep["spec"]["template"]["metadata"].get("labels", {})
+    c.expect(labels_match(spec["selector"], pod_labels) and spec["selector"].get("matchLabels"),
+             "%s: selector does not match its pods" % label)
+    anti = pod.get("affinity", {}).get("podAntiAffinity", {})
+    terms = [t.get("podAffinityTerm", t) for t in anti.get("preferredDuringSchedulingIgnoredDuringExecution", [])
+             + anti.get("requiredDuringSchedulingIgnoredDuringExecution", [])]
+    c.expect(any(t.get("topologyKey") == "kubernetes.io/hostname"
+                 and labels_match(t.get("labelSelector", {}), pod_labels) for t in terms),
+             "%s: no pod anti-affinity spreading the replicas over nodes" % label)
+    ctr = check_workload_container(c, pod, objs, "controller", label)
+    if ctr:
+        check_unprivileged(c, ctr, pod, label + " container")
+    pdbs = find(objs, "PodDisruptionBudget", NAMESPACE)
+    if c.expect(len(pdbs) == 1, "no PodDisruptionBudget for the controller"):
+        p = pdbs[0]["spec"]
+        c.expect(labels_match(p.get("selector", {}), pod_labels) and p.get("selector", {}).get("matchLabels"),
+                 "PodDisruptionBudget does not select the controller's pods")
+        c.expect(p.get("minAvailable") == 1 or p.get("maxUnavailable") == 1,
+                 "PodDisruptionBudget %r: want one replica kept (minAvailable 1) and one evictable" % p)
+
+
+def check_unprivileged(c, ctr, pod, label):
+    """Not root, no capability, nothing writable, no escalation."""
+    sc, psc = ctr.get("securityContext", {}), pod.get("securityContext", {})
+    caps = sc.get("capabilities", {})
+    c.expect(sc.get("privileged") is not True, "%s: privileged" % label)
+    c.expect(not caps.get("add"), "%s: capabilities.add %r, want none" % (label, caps.get("add")))
+    c.expect("ALL" in caps.get("drop", []), "%s: capabilities.drop lacks ALL" % label)
+    c.expect(sc.get("allowPrivilegeEscalation") is False, "%s: allowPrivilegeEscalation not false" % label)
+    c.expect(sc.get("readOnlyRootFilesystem") is True, "%s: readOnlyRootFilesystem not true" % label)
+    nonroot = sc.get("runAsNonRoot", psc.get("runAsNonRoot"))
+    uid = sc.get("runAsUser", psc.get("runAsUser"))
+    # The image says USER 0 (for the agents): the pod must override it.
+    c.expect(nonroot is True and isinstance(uid, int) and uid > 0,
+             "%s: runAsNonRoot %r, runAsUser %r: want a non-root uid" % (label, nonroot, uid))
+    seccomp = sc.get("seccompProfile") or psc.get("seccompProfile") or {}
+    c.expect(seccomp.get("type") == "RuntimeDefault", "%s: seccompProfile not RuntimeDefault" % label)
+
+
+def check_settings(c, objs):
+    """The settings ConfigMap both workloads load."""
+    cms = find(objs, "ConfigMap", NAMESPACE)
+    if not c.expect(len(cms) == 1, "want one settings ConfigMap, got %d" % len(cms)):
         return
     data = cms[0].get("data", {})
     for k, valid in REQUIRED_SETTINGS.items():
@@ -292,8 +418,10 @@ def check_daemonset(c, ds, objs):
         except ValueError:
             ok = False
         c.expect(ok, "settings %s=%r missing or invalid" % (k, data.get(k)))
+    known = known_env_names()
     for k in data:
         c.expect(k in known, "settings key %s is no flag's variable (README flag table)" % k)
+        c.expect(k not in ROLE_VARS, "settings key %s would give both workloads one role" % k)
     # The Role's resourceNames and namespace must match where the controller writes.
     c.expect(data.get("KCR_CONFIGMAP_NAME", NAME) == NAME, "KCR_CONFIGMAP_NAME differs from the RBAC resourceNames")
     c.expect(
@@ -302,7 +430,9 @@ def check_daemonset(c, ds, objs):
     )
 
 
-def check_rbac(c, objs):
+def rbac_grants(c, objs):
+    """-> {ServiceAccount name: {(namespace, group, resource, verb): names}}
+    from the bindings; each binding must name exactly one of our accounts."""
     roles = {key(o): o for o in objs if o["kind"] in ("Role", "ClusterRole")}
     for r in roles.values():
         label = "%s %s" % (r["kind"], r["metadata"]["name"])
@@ -312,21 +442,25 @@ def check_rbac(c, objs):
             c.expect(not rule.get("nonResourceURLs"), "%s: nonResourceURLs" % label)
         c.expect(not r.get("aggregationRule"), "%s: aggregationRule" % label)
 
-    grants = {}
+    grants = {sa: {} for sa in ACCOUNTS}
     for b in objs:
         if b["kind"] not in ("RoleBinding", "ClusterRoleBinding"):
             continue
         label = "%s %s" % (b["kind"], b["metadata"]["name"])
         subjects = [(s.get("kind"), s.get("namespace", ""), s.get("name")) for s in b.get("subjects", [])]
-        c.expect(subjects == [SA], "%s: subjects %r, want only the ServiceAccount" % (label, subjects))
+        if not c.expect(
+            len(subjects) == 1 and subjects[0][:2] == ("ServiceAccount", NAMESPACE) and subjects[0][2] in ACCOUNTS,
+            "%s: subjects %r, want one of the ServiceAccounts %s" % (label, subjects, sorted(ACCOUNTS)),
+        ):
+            continue
         ref = b["roleRef"]
         if b["kind"] == "ClusterRoleBinding":
             c.expect(ref["kind"] == "ClusterRole", "%s binds a %s" % (label, ref["kind"]))
         bns = b["metadata"].get("namespace", "")
-        role_ns = bns if ref["kind"] == "Role" else ""
-        role = roles.get((ref["kind"], role_ns, ref["name"]))
+        role = roles.get((ref["kind"], bns if ref["kind"] == "Role" else "", ref["name"]))
         if not c.expect(role is not None, "%s: roleRef %s %s not rendered" % (label, ref["kind"], ref["name"])):
             continue
+        mine = grants[subjects[0][2]]
         for rule in role.get("rules", []):
             names = tuple(sorted(rule["resourceNames"])) if rule.get("resourceNames") else None
             for g in rule.get("apiGroups", []):
@@ -334,21 +468,33 @@ def check_rbac(c, objs):
                     for v in rule.get("verbs", []):
                         k = (bns, g, res, v)
                         # Rules granting the same verb add up: any name wins over a list.
-                        if k not in grants:
-                            grants[k] = names
-                        elif grants[k] is not None:
-                            grants[k] = None if names is None else tuple(sorted(set(grants[k]) | set(names)))
-    for k in sorted(set(grants) | set(EXPECTED_GRANTS)):
+                        if k not in mine:
+                            mine[k] = names
+                        elif mine[k] is not None:
+                            mine[k] = None if names is None else tuple(sorted(set(mine[k]) | set(names)))
+    return grants
+
+
+def compare_grants(c, who, grants, expected):
+    """One failure per grant that differs from the table."""
+    for k in sorted(set(grants) | set(expected)):
         where = k[0] or "cluster-wide"
-        if k not in EXPECTED_GRANTS:
-            c.expect(False, "extra permission: %s %s/%s in %s" % (k[3], k[1] or "core", k[2], where))
+        what = "%s: %s %s/%s in %s" % (who, k[3], k[1] or "core", k[2], where)
+        if k not in expected:
+            c.expect(False, "extra permission: " + what)
         elif k not in grants:
-            c.expect(False, "missing permission: %s %s/%s in %s" % (k[3], k[1] or "core", k[2], where))
+            c.expect(False, "missing permission: " + what)
         else:
-            c.expect(
-                grants[k] == EXPECTED_GRANTS[k],
-                "%s %s in %s: resourceNames %r, want %r" % (k[3], k[2], where, grants[k], EXPECTED_GRANTS[k]),
-            )
+            c.expect(grants[k] == expected[k], "%s: resourceNames %r, want %r" % (what, grants[k], expected[k]))
+
+
+def check_rbac(c, objs):
+    grants = rbac_grants(c, objs)
+    for sa, role in ACCOUNTS.items():
+        compare_grants(c, "%s (ServiceAccount %s)" % (role, sa), grants[sa], EXPECTED_GRANTS[sa])
+    # A single process running both roles runs as the controller's account.
+    agent_only = {k for k, v in grants[AGENT_SA].items() if grants[NAME].get(k, 0) != v}
+    c.expect(not agent_only, "the controller's account lacks agent grants %r (single-process mode)" % sorted(agent_only))
 
 
 # --- the cleanup DaemonSet ------------------------------------------------------
@@ -377,16 +523,32 @@ def check_cleanup(objs):
 # --- mutations: every check must be able to fail ----------------------------------
 
 
-def _pod(objs):
-    return find(objs, "DaemonSet")[0]["spec"]["template"]["spec"]
+def _pod(objs, kind="DaemonSet"):
+    return find(objs, kind)[0]["spec"]["template"]["spec"]
 
 
-def _ctr(objs):
-    return _pod(objs)["containers"][0]
+def _ctr(objs, kind="DaemonSet"):
+    return _pod(objs, kind)["containers"][0]
 
 
-def _sc(objs):
-    return _ctr(objs)["securityContext"]
+def _sc(objs, kind="DaemonSet"):
+    return _ctr(objs, kind)["securityContext"]
+
+
+def _dep(objs):
+    return find(objs, "Deployment")[0]
+
+
+def _dpod(objs):
+    return _pod(objs, "Deployment")
+
+
+def _dctr(objs):
+    return _ctr(objs, "Deployment")
+
+
+def _dsc(objs):
+    return _sc(objs, "Deployment")
 
 
 def _env(objs, name):
@@ -397,8 +559,12 @@ def _settings(objs):
     return find(objs, "ConfigMap")[0]["data"]
 
 
+def _obj(objs, kind, name):
+    return [o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name][0]
+
+
 def _rules(objs, kind, name):
-    return [o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name][0]["rules"]
+    return _obj(objs, kind, name)["rules"]
 
 
 def _named_rule(objs):
@@ -414,8 +580,13 @@ def _set(target, field, value):
     return lambda objs: target(objs).__setitem__(field, value)
 
 
+def _agent_subject():
+    return {"kind": "ServiceAccount", "name": AGENT_SA, "namespace": NAMESPACE}
+
+
 # (name, mutation): each must make at least one new check fail.
 MUTATIONS = [
+    # The agents (DaemonSet).
     ("privileged", _set(_sc, "privileged", True)),
     ("extra capability", lambda o: _sc(o)["capabilities"]["add"].append("SYS_ADMIN")),
     ("no drop ALL", lambda o: _sc(o)["capabilities"].__setitem__("drop", [])),
@@ -434,11 +605,44 @@ MUTATIONS = [
     ("NODE_NAME literal", lambda o: _env(o, "NODE_NAME").update({"value": "n1"}) or _env(o, "NODE_NAME").pop("valueFrom")),
     ("POD_NAMESPACE path", lambda o: _env(o, "POD_NAMESPACE")["valueFrom"]["fieldRef"].update(fieldPath="spec.nodeName")),
     ("envFrom", _set(_ctr, "envFrom", [])),
+    ("agent publishes", _set(_ctr, "args", [])),
+    ("agent role by env", lambda o: _ctr(o)["env"].append({"name": "KCR_RUN_PUBLISHER", "value": "true"})),
+    ("agent as controller", _set(_pod, "serviceAccountName", NAME)),
+    ("selector changed", lambda o: find(o, "DaemonSet")[0]["spec"]["selector"]["matchLabels"].update(
+        {"app.kubernetes.io/component": "node-agent"})),
+    # The controller (Deployment, PodDisruptionBudget).
+    ("ctl one replica", lambda o: _dep(o)["spec"].update(replicas=1)),
+    ("ctl runs tunnel", _set(_dctr, "args", [])),
+    ("ctl hostNetwork", _set(_dpod, "hostNetwork", True)),
+    ("ctl NET_ADMIN", lambda o: _dsc(o)["capabilities"].__setitem__("add", ["NET_ADMIN"])),
+    ("ctl privileged", _set(_dsc, "privileged", True)),
+    ("ctl root", _set(_dsc, "runAsUser", 0)),
+    ("ctl may be root", lambda o: _dsc(o).pop("runAsNonRoot") and _dpod(o)["securityContext"].pop("runAsNonRoot")),
+    ("ctl writable root", _set(_dsc, "readOnlyRootFilesystem", False)),
+    ("ctl escalation", _set(_dsc, "allowPrivilegeEscalation", True)),
+    ("ctl hostPath", _set(_dpod, "volumes", [{"name": "p", "hostPath": {"path": "/"}}])),
+    ("ctl as agent", _set(_dpod, "serviceAccountName", AGENT_SA)),
+    ("ctl no spread", lambda o: _dpod(o).pop("affinity")),
+    ("ctl readiness path", _set(lambda o: _dctr(o)["readinessProbe"]["httpGet"], "path", "/healthz")),
+    ("ctl liveness port", _set(lambda o: _dctr(o)["livenessProbe"]["httpGet"], "port", 8080)),
+    ("ctl own settings", _set(_dctr, "envFrom", [{"configMapRef": {"name": "other"}}])),
+    ("ctl no NODE_NAME", lambda o: _dctr(o).__setitem__(
+        "env", [e for e in _dctr(o)["env"] if e["name"] != "NODE_NAME"])),
+    ("ctl pods like agents", lambda o: _dep(o)["spec"]["template"]["metadata"]["labels"].update(
+        {"app.kubernetes.io/name": NAME})),
+    ("pdb selects nothing", lambda o: find(o, "PodDisruptionBudget")[0]["spec"]["selector"]["matchLabels"].update(
+        {"app.kubernetes.io/name": "x"})),
+    ("pdb blocks drains", lambda o: find(o, "PodDisruptionBudget")[0]["spec"].update(minAvailable=2)),
+    ("no pdb", lambda o: o.remove(find(o, "PodDisruptionBudget")[0])),
+    # Settings.
     ("bad VNID", _set(_settings, "VNID", "0")),
     ("text logs", _set(_settings, "KCR_LOG_FORMAT", "text")),
     ("unknown setting", _set(_settings, "NETWROK", "10.0.0.0/24")),
+    ("role in settings", _set(_settings, "KCR_RUN_TUNNEL", "false")),
+    # RBAC of both accounts.
     ("star verb", lambda o: _rules(o, "Role", NAME)[0].__setitem__("verbs", ["*"])),
-    ("nodes write", lambda o: _rules(o, "ClusterRole", NAME)[0]["verbs"].append("patch")),
+    ("nodes update", lambda o: _rules(o, "ClusterRole", NAME)[0]["verbs"].append("update")),
+    ("no nodes patch", lambda o: _rules(o, "ClusterRole", NAME)[0]["verbs"].remove("patch")),
     ("unrestricted cm get", lambda o: _named_rule(o).pop("resourceNames")),
     ("cm delete", lambda o: _named_rule(o)["verbs"].append("delete")),
     ("events read", lambda o: _rules(o, "Role", NAME + "-events")[0]["verbs"].append("list")),
@@ -446,6 +650,12 @@ MUTATIONS = [
     ("events cluster-wide", lambda o: _rules(o, "ClusterRole", NAME).append(_rule("", "events", "create"))),
     ("foreign subject", lambda o: find(o, "ClusterRoleBinding")[0]["subjects"].append(
         {"kind": "Group", "name": "system:authenticated"})),
+    ("agent nodes patch", lambda o: _rules(o, "ClusterRole", AGENT_SA)[0]["verbs"].append("patch")),
+    ("agent nodes get", lambda o: _rules(o, "ClusterRole", AGENT_SA)[0]["verbs"].append("get")),
+    ("agent reads cm", lambda o: _obj(o, "RoleBinding", NAME).__setitem__("subjects", [_agent_subject()])),
+    ("agent and ctl", lambda o: _obj(o, "RoleBinding", NAME)["subjects"].append(_agent_subject())),
+    ("agent no events", lambda o: o.remove(_obj(o, "RoleBinding", AGENT_SA + "-events"))),
+    ("agent no nodes", lambda o: _rules(o, "ClusterRole", AGENT_SA)[0]["verbs"].remove("watch")),
 ]
 
 

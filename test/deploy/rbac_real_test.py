@@ -1,43 +1,73 @@
 #!/usr/bin/env python3
-"""Least privilege of deploy/kubernetes, proved on a REAL kube-apiserver.
+"""Least privilege of deploy/kubernetes, proved on a REAL kube-apiserver, for
+both workloads' ServiceAccounts (the controller's kube-chorus-router, the
+agents' kube-chorus-router-agent).
 
 1. `kubectl apply -k deploy/kubernetes` (the built kubectl, its own HOME)
    succeeds: the server validates every object (strict field validation);
    what was applied is printed and every rendered object is stored.
-2. The binary runs with a TokenRequest token of the shipped ServiceAccount
-   and nothing else through the main scenario: seed Nodes published in the
-   seed format, the Lease acquired and renewed, Events written (and one
-   counted again), a Node delete handled;
-   the audit log shows none of its requests refused.
-3. One verb more than the product needs is refused with 403, checked with
-   real requests carrying the ServiceAccount's token.
-4. The effective permissions (SelfSubjectRulesReview with that token, minus
-   what every authenticated user has) equal the needed set
+2. The binary runs as the controller (`--run-tunnel=false`) with a
+   TokenRequest token of the controller's ServiceAccount and nothing else
+   through the main scenario: seed Nodes published in the seed format, the
+   Lease acquired and renewed, Events written (and one counted again), a Node
+   delete handled; the audit log shows none of its requests refused.
+3. One verb more than the controller needs is refused with 403, checked with
+   real requests carrying its token.
+4. The agents' token: 403 on the ConfigMap (get, list, watch, by name and by
+   fieldSelector), on the Lease and on patching a Node; allowed to list and
+   watch Nodes (its own, by fieldSelector) and to create and patch Events.
+5. For each account, the effective permissions (SelfSubjectRulesReview with
+   its token, minus what every authenticated user has) equal the needed set
    (manifests_test.EXPECTED_GRANTS); the `kubectl auth can-i --list` tables
    are printed, and so is what the binary actually used (audit log).
+6. With a binary whose agent reads its own Node's annotation (--agent-binary,
+   default build-agent/kube-chorus-router when present): an agent on the
+   agents' token, in a network namespace of its own, converges its tunnel
+   from the annotation the controller wrote, and none of its requests is
+   refused. Skipped, with the reason printed, for a binary without it.
 
 Needs the control plane built (`make controlplane`): without it, FAILS.
 """
 
 import os
+import socket
 import sys
+import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+# Last: its cluster.py is not the integration tests' one; netns.py is wanted.
+sys.path.append(os.path.join(HERE, "..", "..", "deploy", "devcluster"))
 sys.path.insert(0, HERE)
 import cluster as C  # noqa: E402
 import harness as H  # noqa: E402
-from manifests_test import EXPECTED_GRANTS  # noqa: E402 - the needed set, held once
+import netns  # noqa: E402 - namespaces and sockets inside them
+from shape import binary_has_agent as annotates  # noqa: E402 - held once
+# The needed sets, held once: ServiceAccount name -> grants.
+from manifests_test import AGENT_SA, EXPECTED_GRANTS  # noqa: E402
 
 NS, NAME, SA_USER = C.NS, C.NAME, C.SA_USER
+AGENT_USER = f"system:serviceaccount:{NS}:{AGENT_SA}"
 CORE = "/api/v1"
 CM = f"{CORE}/namespaces/{NS}/configmaps"
+BY_NAME = f"fieldSelector=metadata.name%3D{NAME}"
 LEASES = f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases"
+NODES = f"{CORE}/nodes"
+EVENTS = f"{CORE}/namespaces/default/events"
 # Namespaces to read the effective rules in; kube-public has no Role of
 # the product: what shows there is cluster-wide.
 REVIEWED = (NS, "default", "kube-public")
 
-# Requests one step beyond what the product does, with the SA's token:
+
+def event_body(name):
+    return {"metadata": {"name": name}, "reason": "RBACProbe",
+            "message": "rbac_real_test", "type": "Normal",
+            "involvedObject": {"kind": "Node", "name": "node-0000"},
+            "source": {"component": "rbac-real-test"}}
+
+
+# Requests one step beyond what the controller does, with its token:
 # (what, method, path, body). Each must be refused with 403.
 BEYOND = [
     ("delete its ConfigMap", "DELETE", f"{CM}/{NAME}", None),
@@ -47,14 +77,12 @@ BEYOND = [
     ("watch every ConfigMap in kube-system", "GET", CM + "?watch=true&"
      "timeoutSeconds=1", None),
     ("list ConfigMaps cluster-wide", "GET", f"{CORE}/configmaps", None),
-    ("get a Node by name", "GET", f"{CORE}/nodes/node-0000", None),
-    ("patch a Node", "PATCH", f"{CORE}/nodes/node-0000",
-     {"metadata": {"labels": {"x": "y"}}}),
-    ("update (PUT) a Node", "PUT", f"{CORE}/nodes/node-0000", "NODE"),
-    ("patch a Node's status", "PATCH", f"{CORE}/nodes/node-0000/status",
+    ("get a Node by name", "GET", f"{NODES}/node-0000", None),
+    ("update (PUT) a Node", "PUT", f"{NODES}/node-0000", "NODE"),
+    ("patch a Node's status", "PATCH", f"{NODES}/node-0000/status",
      {"status": {"conditions": []}}),
-    ("delete a Node", "DELETE", f"{CORE}/nodes/node-0000", None),
-    ("create a Node", "POST", f"{CORE}/nodes",
+    ("delete a Node", "DELETE", f"{NODES}/node-0000", None),
+    ("create a Node", "POST", NODES,
      C.node_object("intruder", "203.0.113.250", "10.250.0.0/24")),
     ("list Secrets in kube-system", "GET", f"{CORE}/namespaces/{NS}/secrets",
      None),
@@ -64,16 +92,58 @@ BEYOND = [
     ("delete its Lease", "DELETE", f"{LEASES}/{NAME}", None),
     ("get another Lease", "GET", f"{LEASES}/other", None),
     ("list Leases", "GET", LEASES, None),
-    ("list Events in default", "GET", f"{CORE}/namespaces/default/events",
-     None),
+    ("list Events in default", "GET", EVENTS, None),
     ("create an Event in kube-system", "POST",
-     f"{CORE}/namespaces/{NS}/events", {"metadata": {"name": "e.1"},
-                                        "involvedObject": {"kind": "Node",
-                                                           "name": "x"}}),
+     f"{CORE}/namespaces/{NS}/events", event_body("e.1")),
     ("create a ConfigMap in default", "POST",
      f"{CORE}/namespaces/default/configmaps",
      {"metadata": {"name": "x"}, "data": {}}),
     ("list Pods", "GET", f"{CORE}/pods", None),
+]
+
+# The agents' token: refused everything of the controller's but Nodes and
+# Events, in every form the old tunnel role used (the ConfigMap watch by
+# fieldSelector) and the ones a confused agent might try.
+AGENT_BEYOND = [
+    ("get the ConfigMap", "GET", f"{CM}/{NAME}", None),
+    ("list the ConfigMap by fieldSelector", "GET", f"{CM}?{BY_NAME}", None),
+    ("watch the ConfigMap by fieldSelector", "GET",
+     f"{CM}?{BY_NAME}&watch=true&timeoutSeconds=1", None),
+    ("list every ConfigMap in kube-system", "GET", CM, None),
+    ("patch the ConfigMap", "PATCH", f"{CM}/{NAME}", {"data": {"x": "y"}}),
+    ("create a ConfigMap", "POST", CM,
+     {"metadata": {"name": NAME + "-x"}, "data": {}}),
+    ("get the Lease", "GET", f"{LEASES}/{NAME}", None),
+    ("update (PUT) the Lease", "PUT", f"{LEASES}/{NAME}", "LEASE"),
+    ("create a Lease", "POST", LEASES, {"metadata": {"name": "x"},
+                                        "spec": {}}),
+    ("patch a Node (its annotation)", "PATCH", f"{NODES}/node-0000",
+     {"metadata": {"annotations": {
+         "kube-chorus-router.io/overlay-ip": "192.168.254.9"}}}),
+    ("patch a Node's status", "PATCH", f"{NODES}/node-0000/status",
+     {"status": {"conditions": []}}),
+    ("get a Node by name", "GET", f"{NODES}/node-0000", None),
+    ("delete a Node", "DELETE", f"{NODES}/node-0000", None),
+    ("list Secrets in kube-system", "GET", f"{CORE}/namespaces/{NS}/secrets",
+     None),
+    ("list Events in default", "GET", EVENTS, None),
+    ("create an Event in kube-system", "POST",
+     f"{CORE}/namespaces/{NS}/events", event_body("e.2")),
+]
+
+# What an agent does, with the agents' token: (what, method, path, body,
+# status wanted).
+AGENT_ALLOWED = [
+    ("list Nodes", "GET", f"{NODES}?limit=1", None, 200),
+    ("list its own Node by fieldSelector", "GET",
+     f"{NODES}?fieldSelector=metadata.name%3Dnode-0000", None, 200),
+    ("watch its own Node by fieldSelector", "GET",
+     f"{NODES}?fieldSelector=metadata.name%3Dnode-0000&watch=true"
+     "&timeoutSeconds=1", None, 200),
+    ("create an Event in default", "POST", EVENTS,
+     event_body("rbac-agent.1"), 201),
+    ("patch that Event (count)", "PATCH", f"{EVENTS}/rbac-agent.1",
+     {"count": 2}, 200),
 ]
 
 
@@ -89,6 +159,8 @@ def check_applied(h):
         l.endswith(" created") for l in applied),
         f"the server accepted all {len(kinds)} rendered objects "
         f"({', '.join(sorted(kinds))})", applied)
+    H.check({"Deployment", "DaemonSet"} <= set(kinds),
+            "both workloads are installed (Deployment and DaemonSet)", kinds)
     stored = C.kubectl(h.cluster.cp, h.cluster.home, "get", "-k", C.DEPLOY,
                        "-o", "name").split()
     H.check(len(stored) == len(kinds), "every rendered object is stored",
@@ -96,7 +168,11 @@ def check_applied(h):
 
 
 def main_scenario(h):
+    """The controller (`--run-tunnel=false`, the harness's default) on the
+    controller's token (the cluster's binary_token)."""
     inst = h.instance("node-0000")
+    H.check("--run-tunnel=false" in inst.cmd, "the binary runs as the "
+            "controller (--run-tunnel=false) on the controller's token")
     nodes = h.cluster.nodes()
     H.wait_for(lambda: not H.seed_format_problems(h.cluster.data(), nodes),
                15, "5 seed nodes published")
@@ -131,6 +207,11 @@ def main_scenario(h):
         "node-0002's Event counted twice")
     H.check(True, f"a repeated Event is counted ({repeated[0]['reason']} x"
             f"{repeated[0]['count']})")
+    if annotates(h.binary):
+        H.wait_for(lambda: not annotation_problems(h), 10,
+                   "every Node annotated with its overlay IP")
+        H.check(True, "every Node carries its ConfigMap address as "
+                f"{ANNOTATION} (patch nodes)")
     H.check(inst.alive(), "the binary runs")
     mine = [r for r in h.cluster.requests() if r["user"] == SA_USER]
     refused = [r for r in mine if r["status"] in (401, 403)]
@@ -140,31 +221,189 @@ def main_scenario(h):
     return mine
 
 
-def check_beyond(h):
-    token = h.cluster.binary_token
-    cm = h.cluster.configmap()
-    node = h.cluster.node("node-0000")
-    bodies = {"CM": cm, "NODE": node}
-    allowed = []
-    for what, method, path, body in BEYOND:
-        body = bodies.get(body, body) if isinstance(body, str) else body
+ANNOTATION = "kube-chorus-router.io/overlay-ip"
+
+
+def annotation_problems(h):
+    data = h.cluster.data()
+    out = []
+    for n in h.cluster.nodes():
+        want = data.get(f"Interface-{H.internal_ip(n)}")
+        got = n["metadata"].get("annotations", {}).get(ANNOTATION)
+        if got != want:
+            out.append((n["metadata"]["name"], got, want))
+    return out
+
+
+def send_all(h, token, requests, bodies):
+    """-> [(what, method, path, status, text)] of each request sent with
+    `token`; a body named in `bodies` is that object as stored."""
+    out = []
+    for what, method, path, body in requests:
+        body = bodies[body] if isinstance(body, str) else body
         ctype = ("application/merge-patch+json" if method == "PATCH"
                  else "application/json")
         status, text = h.cluster.cp.request(method, path, body, ctype=ctype,
                                             token=token)
+        out.append((what, method, path, status, text))
+    return out
+
+
+def check_refused(h, who, token, requests):
+    bodies = {"CM": h.cluster.configmap(), "NODE": h.cluster.node("node-0000"),
+              "LEASE": h.cluster.lease()}
+    allowed = []
+    for what, method, path, status, text in send_all(h, token, requests,
+                                                    bodies):
         ok = status == 403 and '"reason":"Forbidden"' in text
-        print(f"{'ok  ' if ok else 'FAIL'} refused: {what} ({method} "
+        print(f"{'ok  ' if ok else 'FAIL'} {who} refused: {what} ({method} "
               f"{path.split('?')[0]}) -> {status}")
         if not ok:
             allowed.append((what, status, text[:200]))
-    H.check(not allowed, "every request beyond the product's needs is "
+    H.check(not allowed, f"every request beyond the {who}'s needs is "
             "refused with 403 Forbidden", allowed)
+
+
+def check_controller_beyond(h):
+    token = h.cluster.binary_token
+    check_refused(h, "controller", token, BEYOND)
     # The trick rbac.yaml relies on: a list/watch named by fieldSelector is
     # authorized as a request for that name.
-    status, _ = h.cluster.cp.request(
-        "GET", f"{CM}?fieldSelector=metadata.name%3D{NAME}", token=token)
+    status, _ = h.cluster.cp.request("GET", f"{CM}?{BY_NAME}", token=token)
     H.check(status == 200, "listing its own ConfigMap by fieldSelector is "
             "allowed (resourceNames applies to it)", status)
+    status, _ = h.cluster.cp.request(
+        "PATCH", f"{NODES}/node-0000", {"metadata": {"annotations": {
+            ANNOTATION: h.cluster.data().get("Interface-198.18.0.1")}}},
+        ctype="application/merge-patch+json", token=token)
+    H.check(status == 200, "the controller may patch a Node (its overlay-ip "
+            "annotation)", status)
+
+
+def check_agent(h, token):
+    check_refused(h, "agent", token, AGENT_BEYOND)
+    wrong = []
+    for (what, method, path, body, want) in AGENT_ALLOWED:
+        [(_, _, _, status, text)] = send_all(h, token, [(what, method, path,
+                                                         body)], {})
+        print(f"{'ok  ' if status == want else 'FAIL'} agent allowed: {what}"
+              f" ({method} {path.split('?')[0]}) -> {status}")
+        if status != want:
+            wrong.append((what, status, text[:200]))
+    H.check(not wrong, "an agent may list and watch Nodes (its own by "
+            "fieldSelector) and create and patch Events", wrong)
+
+
+class Relay:
+    """The API server's port inside a network namespace: a listener on
+    127.0.0.1:<port> there, each connection piped to 127.0.0.1:<port> of
+    this namespace (a process in a namespace cannot reach this one's
+    loopback). The kubeconfig's server URL then works unchanged in there,
+    and the server certificate (127.0.0.1) still matches."""
+
+    def __init__(self, ns, port):
+        self.port, self.conns = port, []
+        self.sock = netns.socket_in(ns)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                inner, _ = self.sock.accept()
+            except OSError:
+                return  # closed
+            outer = socket.create_connection(("127.0.0.1", self.port))
+            self.conns += [inner, outer]
+            for a, b in ((inner, outer), (outer, inner)):
+                threading.Thread(target=self._pipe, args=(a, b),
+                                 daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        for s in [self.sock] + self.conns:
+            s.close()
+
+
+AGENT_NODE, AGENT_IP, DEVICE_VTEP = "node-0000", "198.18.0.1", "198.18.0.250"
+
+
+def agent_scenario(h, token):
+    """The binary as an agent (`--run-publisher=false`) on the agents' token,
+    in a network namespace of its own (its underlay: AGENT_IP, node-0000's
+    InternalIP, on a veth), converges its tunnel from the annotation the
+    controller wrote, and asks nothing but its own Node (and Events).
+    -> its requests (audit log); [] when the binary has no such agent."""
+    if not annotates(h.binary):
+        print(f"SKIP the agent binary scenario: {h.binary} has no "
+              f"agent that reads {ANNOTATION} (its --help mentions no "
+              "annotation: its tunnel role watches the ConfigMap, which the "
+              "agents' token may not read); the agents' token was checked "
+              "with requests above", flush=True)
+        return []
+    if os.geteuid() != 0:
+        print("SKIP the agent binary scenario: needs root (a network "
+              "namespace for its tunnel)", flush=True)
+        return []
+    want = h.cluster.node(AGENT_NODE)["metadata"]["annotations"][ANNOTATION]
+    ns, dev = f"kcr-rbac-{os.getpid()}-node", f"kcr-rbac-{os.getpid()}-dev"
+    relay = None
+    try:
+        for n in (ns, dev):
+            netns.add_ns(n)
+        netns.ip(ns, "link", "add", "veth0", "type", "veth", "peer", "name",
+                 "veth1", "netns", dev)
+        netns.ip_batch(ns, [f"addr add {AGENT_IP}/24 dev veth0",
+                            "link set veth0 up"])
+        netns.ip_batch(dev, [f"addr add {DEVICE_VTEP}/24 dev veth1",
+                             "link set veth1 up"])
+        relay = Relay(ns, h.cluster.cp.port)
+        h.cluster.clear_requests()
+        inst = h.instance(AGENT_NODE, "--run-publisher=false", token=token,
+                          run_tunnel=True, leases=False,
+                          prefix=("ip", "netns", "exec", ns),
+                          remote_vtep=DEVICE_VTEP)
+        H.wait_for(lambda: f"inet {want}/" in netns.ip(
+            ns, "addr", "show", "dev", "routervxlan0").stdout, 15,
+            f"the agent's tunnel with {want}")
+        H.check(True, f"the agent converged routervxlan0 to its annotation "
+                f"{want} on the agents' token")
+        time.sleep(1)  # what it asks for once converged shows too
+        H.check(inst.alive(), "the agent runs (nothing refused it)")
+        mine = [r for r in h.cluster.requests() if r["user"] == AGENT_USER]
+        refused = [r for r in mine if r["status"] in (401, 403)]
+        H.check(mine and not refused, f"none of the agent's {len(mine)} "
+                "requests was refused (audit log)", refused[:5])
+        own = f"metadata.name%3D{AGENT_NODE}"
+        wide = [(r["verb"], r["path"], r["query"]) for r in mine
+                if r["resource"] == "nodes" and own not in r["query"]
+                .replace("=", "%3D")]
+        H.check(not wide, "the agent lists and watches only its own Node "
+                "(fieldSelector=metadata.name)", wide[:5])
+        inst.stop()
+        return mine
+    finally:
+        if relay:
+            relay.close()
+        for n in (ns, dev):
+            netns.delete_ns(n)
 
 
 def rules_of(h, token, ns):
@@ -188,10 +427,9 @@ def rules_of(h, token, ns):
     return out
 
 
-def effective_grants(h):
-    """The product's grants as EXPECTED_GRANTS spells them: (namespace or ""
+def effective_grants(h, token):
+    """An account's grants as EXPECTED_GRANTS spells them: (namespace or ""
     for cluster-wide, group, resource, verb) -> resourceNames or None."""
-    token = h.cluster.binary_token
     nobody = h.cluster.cp.token("kcr-rbac-nobody", NS)  # no binding at all
     per_ns = {}
     for ns in REVIEWED:
@@ -207,11 +445,11 @@ def effective_grants(h):
     return grants
 
 
-def print_can_i(h):
+def print_can_i(h, user):
     for ns in (NS, "default"):
         out = C.kubectl(h.cluster.cp, h.cluster.home, "auth", "can-i",
-                        "--list", f"--as={SA_USER}", "-n", ns)
-        print(f"     kubectl auth can-i --list --as={SA_USER} -n {ns}:")
+                        "--list", f"--as={user}", "-n", ns)
+        print(f"     kubectl auth can-i --list --as={user} -n {ns}:")
         for line in out.splitlines():
             print(f"       {line}")
 
@@ -232,25 +470,38 @@ def used_grants(requests):
             for r in requests if r["resource"] and not r["subresource"]}
 
 
-def body(h):
-    check_applied(h)
-    mine = main_scenario(h)
-    check_beyond(h)
-    print_can_i(h)
-    grants = effective_grants(h)
-    used = used_grants(mine)
-    print("     effective permissions of the ServiceAccount "
+def check_table(h, sa, user, token, requests):
+    """The account's effective permissions equal its needed set, and the
+    binary's requests (audit log) stayed inside them."""
+    print_can_i(h, user)
+    grants = effective_grants(h, token)
+    used = used_grants(requests)
+    print(f"     effective permissions of ServiceAccount {sa} "
           "(SelfSubjectRulesReview minus an unbound ServiceAccount's):")
     print_table(grants, used)
-    extra = {k: v for k, v in grants.items() if EXPECTED_GRANTS.get(k, 0) != v}
-    missing = {k: v for k, v in EXPECTED_GRANTS.items() if k not in grants}
-    H.check(not extra and not missing, "the effective permissions equal the "
-            "needed set (test/deploy/manifests_test.py EXPECTED_GRANTS)",
-            {"extra or different": extra, "missing": missing})
+    expected = EXPECTED_GRANTS[sa]
+    extra = {k: v for k, v in grants.items() if expected.get(k, 0) != v}
+    missing = {k: v for k, v in expected.items() if k not in grants}
+    H.check(not extra and not missing, f"{sa}: the effective permissions "
+            "equal the needed set (test/deploy/manifests_test.py "
+            "EXPECTED_GRANTS)", {"extra or different": extra,
+                                 "missing": missing})
     # A cluster-wide grant covers the same request in every namespace.
     beyond = sorted(k for k in used
                     if k not in grants and ("",) + k[1:] not in grants)
-    H.check(not beyond, "the binary used only granted permissions", beyond)
+    H.check(not beyond, f"{sa}: the binary used only granted permissions",
+            beyond)
+
+
+def body(h):
+    check_applied(h)
+    mine = main_scenario(h)
+    check_controller_beyond(h)
+    check_table(h, NAME, SA_USER, h.cluster.binary_token, mine)
+    agent_token = h.cluster.cp.token(AGENT_SA, NS)
+    check_agent(h, agent_token)
+    agent_requests = agent_scenario(h, agent_token)
+    check_table(h, AGENT_SA, AGENT_USER, agent_token, agent_requests)
 
 
 if __name__ == "__main__":

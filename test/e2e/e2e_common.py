@@ -3,8 +3,13 @@ the dev cluster (deploy/devcluster), asserted with real packets from the
 device host to the pods (ping and a TCP echo).
 
 The API server is the real one (etcd + kube-apiserver of test/controlplane,
-the shipped RBAC, one ServiceAccount token per node); `--api fake` or
+the shipped RBAC, one ServiceAccount token per instance); `--api fake` or
 KCR_E2E_API=fake runs the same tests against the fake API server.
+
+The shape (deploy/devcluster/shape.py): `--shape` or KCR_E2E_SHAPE, default
+auto: split (a controller, --run-tunnel=false, plus an agent per node,
+--run-publisher=false) when the binary has the annotation-based agent, else
+combined (every node instance both roles). Each test prints the shape it ran.
 
 run(body, nodes=3) skips with exit 77 when not root or when the control plane
 is not built, builds a cluster with a tag unique to the test (kcr-<tag>-*),
@@ -59,11 +64,13 @@ def dump_logs(c):
         print(f"----- {name} -----\n{tail(os.path.join(logs, name))}")
 
 
-def run(body, tag, nodes=3):
+def run(body, tag, nodes=3, controllers=1):
     p = argparse.ArgumentParser()
     p.add_argument("--binary", required=True)
     p.add_argument("--api", choices=["real", "fake"],
                    default=os.environ.get("KCR_E2E_API", "real"))
+    p.add_argument("--shape", choices=cl.shapes.SHAPES,
+                   default=os.environ.get("KCR_E2E_SHAPE", "auto"))
     a = p.parse_args()
     name = os.path.basename(sys.argv[0])
     if os.geteuid() != 0:
@@ -75,8 +82,8 @@ def run(body, tag, nodes=3):
               f"{cl.apihost.controlplane.bin_dir()}; `make controlplane`, or KCR_E2E_API=fake)")
         sys.exit(77)
     cl.hold_signals_as_interrupt()
-    c = Cluster(a.binary, tag=tag, nodes=nodes, api=a.api,
-                log=lambda m: print(f"     {m}", flush=True))
+    c = Cluster(a.binary, tag=tag, nodes=nodes, api=a.api, shape=a.shape,
+                controllers=controllers, log=lambda m: print(f"     {m}", flush=True))
     failed = True
     try:
         t0 = time.monotonic()
@@ -96,7 +103,8 @@ def run(body, tag, nodes=3):
         if failed:
             dump_logs(c)
         c.down()
-    print(f"{name}: {'FAILED' if failed else 'PASSED'}", flush=True)
+    print(f"{name}: {'FAILED' if failed else 'PASSED'} (shape {c.shape}, {a.api} API, "
+          f"{c.binary})", flush=True)
     sys.exit(1 if failed else 0)
 
 

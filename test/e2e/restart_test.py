@@ -1,6 +1,7 @@
-"""e2e: all instances restarted one by one -> same assignments and zero lost
-packets in a continuous ping (every 50 ms) from the device to every pod: the
-data plane does not depend on the control plane."""
+"""e2e: all instances (the controller and the agents, or the combined node
+instances) restarted one by one -> same assignments and zero lost packets in a
+continuous ping (every 50 ms) from the device to every pod: the data plane does
+not depend on the control plane."""
 import signal
 import subprocess
 import time
@@ -17,13 +18,13 @@ def body(c):
              for i in c.nodes}
     try:
         time.sleep(0.5)
-        for i in list(c.nodes):
-            rc = c.stop_instance(i)
-            check(rc == 0, f"node-{i}'s instance exits 0 on SIGTERM", f"exit {rc}")
+        for name in c.instances():
+            rc = c.stop_instance(name)
+            check(rc == 0, f"{name}'s instance exits 0 on SIGTERM", f"exit {rc}")
             time.sleep(0.5)  # the node runs without its instance for a while
-            c.start_instance(i)
-            took = timed(lambda: c.instance_ready(i), 10, f"node-{i} ready again")
-            print(f"     node-{i} restarted, ready in {took * 1000:.0f} ms")
+            c.start_instance(name)
+            took = timed(lambda: c.instance_ready(name), 10, f"{name} ready again")
+            print(f"     {name} restarted, ready in {took * 1000:.0f} ms")
         time.sleep(1)
     finally:
         for p in pings.values():
