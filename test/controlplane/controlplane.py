@@ -18,6 +18,7 @@ an exception and on SIGTERM/SIGINT. Python standard library + openssl CLI.
 """
 
 import argparse
+import base64
 import atexit
 import ctypes
 import http.client
@@ -358,6 +359,13 @@ class ControlPlane:
         does every 5 min), so older resourceVersions answer 410; -> rev."""
         rev = int(self._etcd("/v3/kv/range", {"key": "AA=="})
                   ["header"]["revision"])
+        # Like kube-apiserver's own compactor, record it under compact_rev_key
+        # first: the API server watches that key and only then stops serving
+        # lists / continues at older RVs from its watch-cache snapshots (a
+        # bare etcd compaction goes unnoticed; it notices within ~15 s).
+        b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+        self._etcd("/v3/kv/put", {"key": b64(b"compact_rev_key"),
+                                  "value": b64(str(rev).encode())})
         self._etcd("/v3/kv/compaction", {"revision": rev, "physical": True})
         return rev
 

@@ -11,8 +11,10 @@ import uuid
 
 import http_base
 import k8s_status as st
+import managed_fields as MF
 import patching
 import resources as R
+from server_state import ANONYMOUS
 from watch import WatchStream
 
 MAX_BODY = 3 * 1024 * 1024  # apiserver's MaxRequestBodyBytes
@@ -60,11 +62,14 @@ class ApiHandler(http_base.Handler):
                 time.sleep(delay / 1000.0)
             who = self.state.auth.authenticate(
                 self.headers.get("Authorization"), self._cert_user())
+            # No credentials where some are required: kube-apiserver (with its
+            # default --anonymous-auth) takes the request as system:anonymous,
+            # which RBAC then refuses (403); only wrong credentials are a 401.
+            self.anonymous = who is None and not self.headers.get("Authorization")
             if who is None:
-                if path in OPEN_PATHS and not self.headers.get("Authorization"):
-                    who = ("system:anonymous", "none")
-                else:
+                if not self.anonymous:
                     raise st.unauthorized()
+                who = (ANONYMOUS, "none")
             self.user, self.auth_method = who
             code = self.state.faults.take_failure(path)
             if code:
@@ -176,7 +181,7 @@ class ApiHandler(http_base.Handler):
         if not name and verb == "get":
             verb = "watch" if watch else "list"
         what = res.name + ("/" + sub if sub else "")
-        if self.state.forbid.denied(verb, what):
+        if self.anonymous or self.state.forbid.denied(verb, what):
             raise st.forbidden(res.qualified, res.name, res.group, name, verb,
                                self.user, ns, sub)
         if verb in ("list", "watch"):
@@ -222,16 +227,20 @@ class ApiHandler(http_base.Handler):
         with store.cond:
             if cont:
                 list_rv, start = _decode_continue(cont)
+                if list_rv == -1:  # the token of an expired-continue answer
+                    list_rv = store.rv
                 if list_rv < store.compacted_rv:
-                    raise st.expired_continue()
+                    raise st.expired_continue(_encode_continue(-1, start[:-1]))
                 items = store.items_at(res, ns, list_rv)
             else:
                 want = _parse_rv(rv_param) if rv_param not in ("", "0") else 0
                 if want:
                     self._wait_for_rv(want)
-                if want and q.get("resourceVersionMatch") == "Exact":
+                # Exact, or "not older than" with a limit: read at that RV (the
+                # real server pages from a snapshot at RV, or etcd at RV).
+                if want and (q.get("resourceVersionMatch") == "Exact" or limit):
                     if want < store.compacted_rv:
-                        raise st.too_old_rv(want, store.compacted_rv)
+                        raise st.expired_list()
                     items, list_rv = store.items_at(res, ns, want), want
                 else:
                     items, list_rv = store.items(res, ns), store.rv
@@ -296,13 +305,18 @@ class ApiHandler(http_base.Handler):
                 rec["t_received"] = self.t_received
             self.state.logs.add_write(rec, data, key_diff)
 
+    def _manager(self, q):
+        return MF.manager_of(q, self.headers.get("User-Agent"))
+
     def do_create(self, res, ns, name, sub, q, audit):
-        e = self.state.store.create(res, ns, self._body_json())
+        e = self.state.store.create(res, ns, self._body_json(),
+                                    manager=self._manager(q))
         self._log_write(res, e)
         self.ok(e.full, audit, 201)
 
     def do_update(self, res, ns, name, sub, q, audit):
-        e = self.state.store.update(res, ns, name, self._body_json(), sub)
+        e = self.state.store.update(res, ns, name, self._body_json(), sub,
+                                    manager=self._manager(q))
         self._log_write(res, e)
         self.ok(e.full, audit)
 
@@ -327,13 +341,13 @@ class ApiHandler(http_base.Handler):
                     f"{ns}/{name}" if res.namespaced else name) is not None)
                 if not exists:
                     body.setdefault("metadata", {})["name"] = name
-                    e = store.create(res, ns, body)
+                    e = store.create(res, ns, body, manager=self._manager(q))
                     self._log_write(res, e)
                     return self.ok(e.full, audit, 201)
             fn = lambda o: patching.strategic_merge_patch(o, body)  # noqa: E731
         else:
             raise st.unsupported_media_type(ctype)
-        e = store.patch(res, ns, name, fn, sub)
+        e = store.patch(res, ns, name, fn, sub, manager=self._manager(q))
         self._log_write(res, e)
         self.ok(e.full, audit)
 

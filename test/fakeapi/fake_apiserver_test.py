@@ -139,7 +139,7 @@ class ListTest(ServerCase):
         self.assertGreaterEqual(time.monotonic() - t0, 2.9)
         self.assertEqual(code, 504)
         self.assertEqual(body["reason"], "Timeout")
-        self.assertTrue(body["message"].startswith("Too large resource version"))
+        self.assertTrue(body["message"].startswith("Timeout: Too large resource version"))
 
     def test_discovery(self):
         for path, kind in (("/api", "APIVersions"), ("/apis", "APIGroupList"),
@@ -253,14 +253,26 @@ class WatchTest(ServerCase):
         self.assertAlmostEqual(time.monotonic() - t0, 1.0, delta=0.5)
         w.close()
 
+    def _other_write(self, name):
+        """A write of another kind: a newer RV, but no event for a Node watch."""
+        self.srv.ctl("POST", "/configmaps", {"metadata": {"name": name,
+                                                          "namespace": "default"}})
+        return self.rv()
+
     def test_bookmarks_periodic_and_before_deadline(self):
+        # Like kube-apiserver: only once there is an RV newer than the watch's.
         self.srv.ctl("POST", "/config", {"bookmark_interval": 0.5})
         rv = self.rv()
         w = self.srv.raw_watch(NODES + f"?watch=true&resourceVersion={rv}&allowWatchBookmarks=true")
-        evs = w.events(2)
-        self.assertEqual([e["type"] for e in evs], ["BOOKMARK"] * 2)
-        self.assertEqual(evs[0]["object"]["metadata"]["resourceVersion"], str(rv))
+        rv1 = self._other_write("bm-1")
+        evs = w.events(1)
+        self.assertEqual(evs[0]["type"], "BOOKMARK")
+        self.assertEqual(evs[0]["object"]["metadata"]["resourceVersion"], str(rv1))
         self.assertNotIn("annotations", evs[0]["object"]["metadata"])
+        self.assertNotIn("creationTimestamp", evs[0]["object"]["metadata"])
+        rv2 = self._other_write("bm-2")
+        evs = w.events(1)
+        self.assertEqual(evs[0]["object"]["metadata"]["resourceVersion"], str(rv2))
         w.close()
         self.srv.ctl("POST", "/config", {"bookmark_interval": 60})
         t0 = time.monotonic()
@@ -268,6 +280,11 @@ class WatchTest(ServerCase):
                                "&allowWatchBookmarks=true&timeoutSeconds=3")
         self.assertEqual(w.events(1)[0]["type"], "BOOKMARK")
         self.assertAlmostEqual(time.monotonic() - t0, 1.0, delta=0.5)
+        self.assertEqual(w.chunk(), b"")
+        w.close()
+        # Nothing newer than the watch's RV: no bookmark, a clean end.
+        w = self.srv.raw_watch(NODES + f"?watch=true&resourceVersion={self.rv()}"
+                               "&allowWatchBookmarks=true&timeoutSeconds=3")
         self.assertEqual(w.chunk(), b"")
         w.close()
 
@@ -498,9 +515,13 @@ class AuthTest(ServerCase):
     def test_401_bodies_and_token_rotation(self):
         exact = (b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
                  b'"message":"Unauthorized","reason":"Unauthorized","code":401}')
-        for tok in (None, "wrong"):
-            code, _, raw = self.srv.request("GET", NODES, token=tok)
-            self.assertEqual((code, raw), (401, exact))
+        code, _, raw = self.srv.request("GET", NODES, token="wrong")
+        self.assertEqual((code, raw), (401, exact))
+        # No credentials at all: system:anonymous, refused by RBAC (like the real server).
+        code, _, raw = self.srv.request("GET", NODES, token=None)
+        self.assertEqual(code, 403)
+        self.assertIn(b'"message":"nodes is forbidden: User \\"system:anonymous\\" cannot '
+                      b'list resource \\"nodes\\" in API group \\"\\" at the cluster scope"', raw)
         self.assertEqual(self.srv.request("GET", NODES, token="filetok")[0], 200)
         with open(self.token_file, "w") as f:
             f.write("newfiletok\n")  # re-read on every request
@@ -521,6 +542,11 @@ class AuthTest(ServerCase):
         crt, key = (os.path.join(self.tmp, "tls", f) for f in ("client.crt", "client.key"))
         conn = self.srv.conn(cert=crt, key=key)
         self.assertEqual(self.srv.request("GET", NODES, token=None, conn=conn)[0], 200)
+        # The fake logs a request after answering it: wait for the entry.
+        for _ in range(100):
+            if self.srv.ctl("GET", "/requests")[-1]["auth"] == "cert":
+                break
+            time.sleep(0.02)
         self.assertEqual(self.srv.ctl("GET", "/requests")[-1]["auth"], "cert")
 
     def test_403(self):

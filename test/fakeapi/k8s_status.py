@@ -26,8 +26,9 @@ class ApiError(Exception):
 
     def status(self):
         body = {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                "status": "Failure", "message": self.message,
-                "reason": self.reason}
+                "status": "Failure", "message": self.message}
+        if self.reason:
+            body["reason"] = self.reason
         if self.details is not None:
             body["details"] = self.details
         body["code"] = self.code
@@ -134,11 +135,44 @@ def too_large_body(limit):
                     f"Request entity too large: limit is {limit}")
 
 
-def expired_continue():
-    return ApiError(
-        410, "Expired",
-        "The provided continue parameter is too old to display a consistent "
-        "list result. You can start a new list without the continue parameter.")
+class _ExpiredContinue(ApiError):
+    """410 with a token to go on inconsistently in Status.metadata.continue."""
+
+    def __init__(self, token):
+        super().__init__(
+            410, "Expired",
+            "The provided continue parameter is too old to display a consistent "
+            "list result. You can start a new list without the continue "
+            "parameter, or use the continue token in this response to retrieve "
+            "the remainder of the results. Continuing with the provided token "
+            "results in an inconsistent list - objects that were created, "
+            "modified, or deleted between the time the first chunk was returned "
+            "and now may show up in the list.")
+        self.token = token
+
+    def status(self):
+        body = super().status()
+        body["metadata"] = {"continue": self.token}
+        return body
+
+
+def expired_continue(token):
+    """kube-apiserver (etcd3 store): the token in the answer continues at the
+    latest RV (its rv is -1)."""
+    return _ExpiredContinue(token)
+
+
+def expired_list():
+    """A list at an RV etcd has compacted away (resourceVersionMatch=Exact,
+    or resourceVersion=N with a limit)."""
+    return ApiError(410, "Expired",
+                    "The resourceVersion for the provided list is too old.")
+
+
+def etcd_request_too_large():
+    """etcd refuses a write over --max-request-bytes; kube-apiserver passes
+    the gRPC error on as a 500 without reason or details."""
+    return ApiError(500, "", "etcdserver: request is too large")
 
 
 def too_old_rv(rv, oldest):
@@ -149,7 +183,7 @@ def too_old_rv(rv, oldest):
 def too_large_rv(rv, current):
     return ApiError(
         504, "Timeout",
-        f"Too large resource version: {rv}, current: {current}",
+        f"Timeout: Too large resource version: {rv}, current: {current}",
         {"causes": [{"reason": "ResourceVersionTooLarge",
                      "message": "Too large resource version"}],
          "retryAfterSeconds": 1})

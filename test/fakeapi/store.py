@@ -14,7 +14,22 @@ import threading
 import uuid
 
 import k8s_status as st
+import managed_fields as MF
 import resources as R
+
+ETCD_MAX_REQUEST_BYTES = 1572864  # etcd's default --max-request-bytes (1.5 MiB)
+
+
+def stored_size(entry):
+    """The size etcd sees, estimated from the JSON: kube-apiserver stores
+    protobuf, where a string-map entry costs ~8 bytes besides key and value
+    against JSON's 6 (measured: both refuse a ConfigMap at the same size)."""
+    md = entry.obj.get("metadata") or {}
+    entries = sum(len(m) for m in (entry.obj.get("data"),
+                                   entry.obj.get("binaryData"),
+                                   md.get("labels"), md.get("annotations"))
+                  if isinstance(m, dict))
+    return len(entry.item) + 2 * entries
 
 
 def now_rfc3339():
@@ -160,9 +175,19 @@ class Store:
             raise st.namespace_not_found(ns)
 
     def _store(self, type_, res, key, obj, prev):
-        self.rv += 1
-        obj["metadata"]["resourceVersion"] = str(self.rv)
+        md = obj["metadata"]
+        md["resourceVersion"] = str(self.rv + 1)
         entry = Entry(res, obj)
+        # etcd refuses a write over --max-request-bytes of the whole stored
+        # object (kube-apiserver stores protobuf; JSON is near enough). The
+        # API server then drops managedFields and tries once more.
+        if type_ != "DELETED" and stored_size(entry) > ETCD_MAX_REQUEST_BYTES:
+            if md.pop("managedFields", None) is None:
+                raise st.etcd_request_too_large()
+            entry = Entry(res, obj)
+            if stored_size(entry) > ETCD_MAX_REQUEST_BYTES:
+                raise st.etcd_request_too_large()
+        self.rv += 1
         objs = self.objs[res.name]
         if type_ == "DELETED":
             del objs[key]
@@ -175,7 +200,8 @@ class Store:
         self._record(type_, res, key, entry, prev)
         return entry
 
-    def create(self, res, ns, obj, notify=True):
+    def create(self, res, ns, obj, notify=True, manager=None):
+        """manager: the field manager of an API request (None: untracked)."""
         with self.cond:
             obj = _strip(obj)
             md = obj.setdefault("metadata", {})
@@ -206,18 +232,24 @@ class Store:
             md["uid"] = str(uuid.uuid4())
             md["creationTimestamp"] = now_rfc3339()
             md.pop("deletionTimestamp", None)
+            if manager:
+                MF.on_create(obj, manager, res.api_version)
             e = self._store("ADDED", res, key, obj, None)
             if notify:
                 self.cond.notify_all()
             return e
 
-    def update(self, res, ns, name, obj, subresource="", raw=False):
-        """PUT. raw=True (control interface) writes the whole object as given."""
+    def update(self, res, ns, name, obj, subresource="", raw=False,
+               manager=None):
+        """PUT. raw=True (control interface) writes the whole object as given.
+        manager: the field manager of an API request (None: untracked)."""
         with self.cond:
             key = obj_key(res, ns, name)
             old = self.objs[res.name].get(key)
             if old is None:
                 raise st.not_found(res, name)
+            requested = ((obj.get("metadata") or {}).get("managedFields")
+                         if isinstance(obj, dict) else None)
             obj = _strip(obj)
             md = obj.setdefault("metadata", {})
             if md.get("name", name) != name:
@@ -246,6 +278,15 @@ class Store:
             for f in ("uid", "creationTimestamp"):
                 md[f] = omd[f]
             md["resourceVersion"] = cur
+            live = omd.get("managedFields")
+            if manager and not raw and subresource != "status":
+                if MF.strips(requested):
+                    live = None
+                elif requested:  # managedFields as given by the request
+                    live = requested
+                MF.on_update(old.obj, obj, live, manager, res.api_version)
+            elif live:
+                md["managedFields"] = live
             R.validate(res, obj)
             if obj == old.obj:  # no-op update: no new RV, no event (like etcd)
                 return old
@@ -253,7 +294,8 @@ class Store:
             self.cond.notify_all()
             return e
 
-    def patch(self, res, ns, name, apply_fn, subresource="", raw=False):
+    def patch(self, res, ns, name, apply_fn, subresource="", raw=False,
+              manager=None):
         """apply_fn(old object dict) -> new dict; a resourceVersion the
         patch sets makes it conditional."""
         with self.cond:
@@ -267,7 +309,7 @@ class Store:
             if md.get("resourceVersion", cur) != cur and not raw:
                 raise st.conflict(res, name)
             md["resourceVersion"] = cur
-            return self.update(res, ns, name, new, subresource, raw)
+            return self.update(res, ns, name, new, subresource, raw, manager)
 
     def delete(self, res, ns, name, preconditions=None):
         with self.cond:

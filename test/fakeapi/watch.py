@@ -113,7 +113,7 @@ class WatchStream:
                                      "watch_id": self.id})
 
     def _bookmark(self, rv, initial_end=False):
-        md = {"resourceVersion": str(rv), "creationTimestamp": None}
+        md = {"resourceVersion": str(rv)}
         if initial_end:
             md["annotations"] = {INITIAL_EVENTS_END: "true"}
         obj = {"kind": self.res.kind, "apiVersion": self.res.api_version,
@@ -201,6 +201,10 @@ class WatchStream:
         if self.bookmarks and (initial or self.send_initial
                                or self.rv_param in ("", "0")):
             self._send([self._bookmark(pos, initial_end=True)])
+        # kube-apiserver sends a periodic / pre-deadline bookmark only when its
+        # RV is newer than the one the watch started from (none on a quiet
+        # cluster); later ones may repeat an RV already sent.
+        start_rv = pos
         while True:
             events, expired = [], None
             with store.cond:
@@ -236,7 +240,8 @@ class WatchStream:
                 self._end()
                 return
             if self.bookmarks and now >= next_bm:
-                self._send([self._bookmark(bm_rv)])
+                if bm_rv > start_rv:
+                    self._send([self._bookmark(bm_rv)])
                 next_bm = now + cfg.bookmark_interval
                 if pre_deadline > now:
                     next_bm = min(next_bm, pre_deadline)
