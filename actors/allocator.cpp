@@ -77,9 +77,6 @@ allocator_outbox allocator_state::on_leadership(bool now_leading, uint64_t new_t
     allocator_outbox out;
     if (ready())
       spdlog::info("allocator: stopped allocating (not leading)");
-    // Per-node state of the other nodes belongs to the new leader now.
-    for (const auto& [name, _] : entries)
-      out.withdrawn.push_back({name, "this instance stopped leading", true});
     pool.reset();
     entries.clear();
     by_node_ip.clear();
@@ -198,12 +195,10 @@ void allocator_state::restore_from_snapshot(allocator_outbox& out) {
 
 void allocator_state::reconcile(const std::string& name, allocator_outbox& out,
                                 desired_entries& delta) {
-  auto withdraw = [&](const std::string& reason, bool deleted) {
+  auto withdraw = [&](const std::string& reason) {
     if (erase_entry(name)) {
       delta.removed.push_back(name);
-      out.withdrawn.push_back({name, reason, deleted});
-    } else if (deleted) {
-      out.withdrawn.push_back({name, reason, deleted});
+      spdlog::debug("allocator: entry of Node {} withdrawn: {}", name, reason);
     }
   };
 
@@ -213,13 +208,13 @@ void allocator_state::reconcile(const std::string& name, allocator_outbox& out,
       spdlog::info("allocator: Node {} deleted, overlay address {} released", name,
                    freed->to_string());
     waiting.erase(name);
-    withdraw("Node deleted", true);
+    withdraw("Node deleted");
     return;
   }
   const auto& node = it->second;
   if (!node.ready_for_entry()) {
     // Keep an address it already holds (stable across the gap); give it none until it is usable.
-    withdraw(why_not_ready(node), false);
+    withdraw(why_not_ready(node));
     set_waiting(name, why_not_ready(node), false, out);
     return;
   }
@@ -227,7 +222,7 @@ void allocator_state::reconcile(const std::string& name, allocator_outbox& out,
   if (auto owner = by_node_ip.find(*node.underlay_ip);
       owner != by_node_ip.end() && owner->second != name) {
     auto other = owner->second;
-    withdraw("duplicate underlay IP", false);
+    withdraw("duplicate underlay IP");
     set_waiting(name,
                 "Node " + name + " reports underlay IP " + node.underlay_ip->to_string() +
                     ", which Node " + other + " already publishes",
@@ -239,7 +234,7 @@ void allocator_state::reconcile(const std::string& name, allocator_outbox& out,
   if (!ip) {
     auto allocated = pool->allocate(name);
     if (!allocated) {
-      withdraw(allocated.error().message, false);
+      withdraw(allocated.error().message);
       set_waiting(name, "Node " + name + " gets no overlay address: " + allocated.error().message,
                   true, out);
       return;
@@ -264,8 +259,7 @@ void allocator_state::reconcile(const std::string& name, allocator_outbox& out,
   if (cur != entries.end() && cur->second == entry)
     return;
   set_entry(entry);
-  delta.upserted.push_back(entry);
-  out.assigned.push_back({std::move(entry)});
+  delta.upserted.push_back(std::move(entry));
 }
 
 void allocator_state::set_entry(const kube::node_entry& e) {
@@ -327,22 +321,19 @@ void allocator_state::update_metrics() const {
 allocator_actor::behavior_type allocator(allocator_actor::stateful_pointer<allocator_state> self,
                                          controller_settings settings,
                                          std::shared_ptr<telemetry> tel, publisher_actor publisher,
-                                         tunnel_supervisor_actor supervisor,
+                                         node_annotator_actor annotator,
                                          event_recorder_actor events) {
   self->state.settings = settings;
   self->state.tel = tel;
   if (tel)
     tel->health.expect("allocator", 3 * settings.config_sync_period);
-  auto emit = [self, publisher, supervisor, events](allocator_outbox out) {
-    if (out.to_publisher && publisher) {
+  auto emit = [self, publisher, annotator, events](allocator_outbox out) {
+    if (out.to_publisher) {
       out.to_publisher->term = self->state.term;
-      self->send(publisher, std::move(*out.to_publisher));
-    }
-    if (supervisor) {
-      for (auto& m : out.assigned)
-        self->send(supervisor, std::move(m));
-      for (auto& m : out.withdrawn)
-        self->send(supervisor, std::move(m));
+      if (annotator)
+        self->send(annotator, *out.to_publisher);
+      if (publisher)
+        self->send(publisher, std::move(*out.to_publisher));
     }
     if (events)
       for (auto& m : out.events)

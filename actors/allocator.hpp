@@ -3,7 +3,7 @@
 // It allocates only while this instance leads, and only once it knows the whole picture: the
 // Lease is held, the initial Node list is complete and the published ConfigMap has been seen (so
 // a restart restores every published address before handing out a new one). Its decisions leave
-// through an outbox: deltas for the publisher, assignments for the tunnel actors, Events.
+// through an outbox: deltas for the publisher and the node annotator, Events.
 #pragma once
 
 #include <map>
@@ -22,9 +22,7 @@ namespace kcr::actors {
 
 /// What one step of the allocator wants sent.
 struct allocator_outbox {
-  std::optional<desired_entries> to_publisher;
-  std::vector<entry_assigned> assigned;
-  std::vector<entry_withdrawn> withdrawn;
+  std::optional<desired_entries> to_publisher; // also to the node annotator
   std::vector<node_event> events;
 };
 
@@ -78,7 +76,7 @@ private:
 allocator_actor::behavior_type allocator(allocator_actor::stateful_pointer<allocator_state> self,
                                          controller_settings settings,
                                          std::shared_ptr<telemetry> tel, publisher_actor publisher,
-                                         tunnel_supervisor_actor supervisor,
+                                         node_annotator_actor annotator,
                                          event_recorder_actor events);
 
 } // namespace kcr::actors

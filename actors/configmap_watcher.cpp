@@ -44,8 +44,8 @@ void configmap_watcher_state::observed(configmap_observed cm) {
     self->send(allocator, snap);
   if (publisher)
     self->send(publisher, snap);
-  if (supervisor)
-    self->send(supervisor, std::move(snap));
+  if (annotator)
+    self->send(annotator, std::move(snap));
   if (tel)
     tel->health.beat("configmap_watcher");
 }
@@ -53,12 +53,12 @@ void configmap_watcher_state::observed(configmap_observed cm) {
 configmap_watcher_actor::behavior_type
 configmap_watcher(configmap_watcher_actor::stateful_pointer<configmap_watcher_state> self,
                   allocator_actor allocator, publisher_actor publisher,
-                  tunnel_supervisor_actor supervisor, std::shared_ptr<telemetry> tel) {
+                  node_annotator_actor annotator, std::shared_ptr<telemetry> tel) {
   auto& st = self->state;
   st.self = self;
   st.allocator = std::move(allocator);
   st.publisher = std::move(publisher);
-  st.supervisor = std::move(supervisor);
+  st.annotator = std::move(annotator);
   st.tel = std::move(tel);
   return {
       [=](configmap_observed& x) { self->state.observed(std::move(x)); },

@@ -1,7 +1,7 @@
 // configmap_watcher: decodes the watched ConfigMap (fed by a reflector thread) and hands the
 // result to the allocator (restore source), the publisher (drift detection, fresh
-// resourceVersion) and the tunnel supervisor (what to converge). Any of the three may be null
-// when its role is off. Observations repeating the previous resourceVersion (a relist that found
+// resourceVersion) and the node annotator (what is confirmed, to mirror onto Nodes). Publisher
+// role only: agents never watch the ConfigMap. Any of the three may be null in tests. Observations repeating the previous resourceVersion (a relist that found
 // nothing new) are dropped.
 #pragma once
 
@@ -26,7 +26,7 @@ struct configmap_watcher_state {
   pointer self = nullptr;
   allocator_actor allocator;          // may be null
   publisher_actor publisher;          // may be null
-  tunnel_supervisor_actor supervisor; // may be null
+  node_annotator_actor annotator;     // may be null
   std::shared_ptr<telemetry> tel;
 
   /// (exists, resourceVersion) of the last observation passed on.
@@ -43,11 +43,11 @@ struct configmap_watcher_state {
                                         const published_snapshot* previous = nullptr);
 };
 
-/// Spawn: `sys.spawn(configmap_watcher, allocator, publisher, supervisor, tel)`; pass a
+/// Spawn: `sys.spawn(configmap_watcher, allocator, publisher, annotator, tel)`; pass a
 /// default-constructed handle for a role that is off. Never blocks.
 configmap_watcher_actor::behavior_type
 configmap_watcher(configmap_watcher_actor::stateful_pointer<configmap_watcher_state> self,
                   allocator_actor allocator, publisher_actor publisher,
-                  tunnel_supervisor_actor supervisor, std::shared_ptr<telemetry> tel);
+                  node_annotator_actor annotator, std::shared_ptr<telemetry> tel);
 
 } // namespace kcr::actors

@@ -1,5 +1,16 @@
 // The typed interface of every actor: who takes which message. Messages are in messages.hpp.
 // "internal" marks messages an actor only sends to itself (timers, coalescing).
+//
+// The flow (docs/architecture.md draws it):
+//   publisher role (leader):  node feeder -> node_watcher -> allocator -> publisher -> ConfigMap
+//                             configmap feeder -> configmap_watcher -> allocator, publisher,
+//                                                                      node_annotator
+//                             allocator -> node_annotator; node_watcher -> node_annotator
+//                             node_annotator -> Node annotations (after the ConfigMap has them)
+//                             leader_elector -> allocator, publisher, node_annotator
+//   tunnel role (agent):      own-Node feeder -> tunnel_supervisor -> tunnel[local] -> netlink
+//                             link feeder -> tunnel_supervisor -> tunnel[local]
+//   both:                     any actor -> event_recorder
 #pragma once
 
 #include <caf/replies_to.hpp>
@@ -18,7 +29,7 @@ using node_watcher_actor = caf::typed_actor<
     // one DELETED watch event
     caf::reacts_to<node_removed>>;
 
-/// Decodes the watched ConfigMap and hands it to allocator, publisher and tunnel supervisor.
+/// Decodes the watched ConfigMap and hands it to allocator, publisher and node annotator.
 using configmap_watcher_actor = caf::typed_actor<
     // the ConfigMap as the feeder thread last saw it
     caf::reacts_to<configmap_observed>>;
@@ -48,12 +59,24 @@ using publisher_actor =
                      // internal timer: full reconcile against a fresh GET
                      caf::reacts_to<sync_atom>, caf::replies_to<status_atom>::with<std::string>>;
 
-/// One per node: the node's desired and published entry and its state; the local node's actor
-/// also converges the kernel.
+/// Mirrors every node's confirmed overlay address onto its Node (annotation
+/// `overlay_ip_annotation`), only while leading: coalesced, rate-limited, only when different.
+using node_annotator_actor =
+    caf::typed_actor<caf::reacts_to<desired_entries>,
+                     // the ConfigMap as stored: what is confirmed
+                     caf::reacts_to<published_snapshot>,
+                     // a Node's annotation as the full Node watch sees it
+                     caf::reacts_to<node_annotation_seen>, caf::reacts_to<leadership>,
+                     // internal: patch what is pending, as far as the rate limit allows
+                     caf::reacts_to<flush_atom>,
+                     // internal timer: backoff after a failed patch ended
+                     caf::reacts_to<retry_atom>,
+                     // internal timer: full reconcile against what the watches hold
+                     caf::reacts_to<sync_atom>, caf::replies_to<status_atom>::with<std::string>>;
+
+/// The local node's tunnel: its entry (from its own Node) and its state; converges the kernel.
 using tunnel_actor =
-    caf::typed_actor<caf::reacts_to<entry_assigned>, caf::reacts_to<entry_withdrawn>,
-                     caf::reacts_to<entries_published>, caf::reacts_to<entry_observed>,
-                     caf::reacts_to<link_changed>,
+    caf::typed_actor<caf::reacts_to<entry_observed>, caf::reacts_to<link_changed>,
                      // internal: converge now (coalesced)
                      caf::reacts_to<converge_atom>,
                      // internal timer: backoff after a failed converge ended
@@ -61,12 +84,11 @@ using tunnel_actor =
                      // internal timer: full reconcile
                      caf::reacts_to<sync_atom>, caf::replies_to<status_atom>::with<std::string>>;
 
-/// Spawns, routes to and stops tunnel actors as nodes come and go.
+/// Turns the own Node (watched alone) into the local tunnel's entry; keeps the local tunnel actor
+/// alive (respawns it) and routes link changes to it.
 using tunnel_supervisor_actor =
-    caf::typed_actor<caf::reacts_to<entry_assigned>, caf::reacts_to<entry_withdrawn>,
-                     caf::reacts_to<entries_published>, caf::reacts_to<published_snapshot>,
-                     caf::reacts_to<link_changed>,
-                     // diagnostics: state of one node's actor ("" = local node)
+    caf::typed_actor<caf::reacts_to<own_node_observed>, caf::reacts_to<link_changed>,
+                     // diagnostics: "" = the local tunnel actor's status, "*" = a summary
                      caf::replies_to<status_atom, std::string>::with<std::string>>;
 
 /// Holds or waits for the Lease; tells the allocator and the publisher.

@@ -23,16 +23,21 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kcr::kube::node_info)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kcr::kube::node_entry)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kcr::kube::published_state)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::optional<kcr::kube::node_entry>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::optional<std::string>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<kcr::kube::node_info>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<kcr::kube::node_entry>)
 
 namespace kcr::actors {
 
+/// The Node annotation that carries a node's overlay address, written by the publishing leader
+/// (node_annotator) from the confirmed ConfigMap and read by the node's own agent.
+inline constexpr const char* overlay_ip_annotation = "kube-chorus-router.io/overlay-ip";
+
 // --- atoms (at most 10 characters) -------------------------------------------------------------
 
 /// Internal timer: the periodic full reconcile (Sync) of an actor.
 using sync_atom = caf::atom_constant<caf::atom("sync")>;
-/// Internal: the publisher writes what is pending (coalesced OnUpdate).
+/// Internal: the publisher / node annotator writes what is pending (coalesced OnUpdate).
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 /// Internal timer: the leader elector's acquire/renew attempt.
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
@@ -158,23 +163,26 @@ struct desired_entries {
   std::vector<std::string> removed;
 };
 
-/// allocator -> tunnel supervisor -> tunnel[node]: the node's entry as the allocator wants it.
-struct entry_assigned {
-  kube::node_entry entry;
-};
-/// allocator -> tunnel supervisor -> tunnel[node]: the node has no entry; `reason` says why
-/// (deleted, no underlay IP, no pod CIDR, overlay network exhausted).
-struct entry_withdrawn {
+/// node_watcher -> node_annotator: a Node's value of `overlay_ip_annotation` as the Node watch
+/// last saw it (sent when it changed, or when the Node appeared or went); exists == false: the
+/// Node is gone.
+struct node_annotation_seen {
   std::string node;
-  std::string reason;
-  bool deleted = false; // the Node object is gone: its actor stops
+  bool exists = true;
+  std::optional<std::string> value; // none: the Node has no such annotation
+  std::string resource_version;     // the Node's, to drop an event older than our own patch
 };
-/// publisher -> tunnel supervisor: a write with these nodes' entries succeeded.
-struct entries_published {
-  std::vector<std::string> nodes;
-  std::string resource_version;
+
+/// own-Node feeder (an agent's watch of its own Node only) -> tunnel supervisor: the local Node
+/// as last seen; exists == false once it was deleted. `node.annotations` holds only
+/// `overlay_ip_annotation` (when present).
+struct own_node_observed {
+  bool exists = false;
+  kube::node_info node;
 };
-/// tunnel supervisor -> tunnel[node]: the node's entry in the published ConfigMap (none: absent).
+
+/// tunnel supervisor -> tunnel[local]: the local node's entry, derived from its own Node and its
+/// overlay annotation (none: the annotation or the Node is gone; the tunnel stays as it was).
 struct entry_observed {
   std::optional<kube::node_entry> entry;
   std::string resource_version;
@@ -238,16 +246,13 @@ typename I::result_type inspect(I& f, desired_entries& x) {
   return f(caf::meta::type_name("desired_entries"), x.term, x.full, x.upserted, x.removed);
 }
 template <class I>
-typename I::result_type inspect(I& f, entry_assigned& x) {
-  return f(caf::meta::type_name("entry_assigned"), x.entry);
+typename I::result_type inspect(I& f, node_annotation_seen& x) {
+  return f(caf::meta::type_name("node_annotation_seen"), x.node, x.exists, x.value,
+           x.resource_version);
 }
 template <class I>
-typename I::result_type inspect(I& f, entry_withdrawn& x) {
-  return f(caf::meta::type_name("entry_withdrawn"), x.node, x.reason, x.deleted);
-}
-template <class I>
-typename I::result_type inspect(I& f, entries_published& x) {
-  return f(caf::meta::type_name("entries_published"), x.nodes, x.resource_version);
+typename I::result_type inspect(I& f, own_node_observed& x) {
+  return f(caf::meta::type_name("own_node_observed"), x.exists, x.node);
 }
 template <class I>
 typename I::result_type inspect(I& f, entry_observed& x) {

@@ -27,6 +27,7 @@ void node_watcher_state::listed_all(std::vector<kube::node_info> all) {
     }
     spdlog::info("node_watcher: node {} vanished while the watch was down", it->first);
     self->send(allocator, node_deleted{it->first});
+    report_gone(it->first);
     reported.erase(it->first);
     it = nodes.erase(it);
     ++deletes;
@@ -57,6 +58,7 @@ void node_watcher_state::removed(const std::string& name) {
     spdlog::info("node_watcher: node {} deleted", name);
   reported.erase(name);
   self->send(allocator, node_deleted{name});
+  report_gone(name);
   done();
 }
 
@@ -71,6 +73,7 @@ bool node_watcher_state::remember(kube::node_info node) {
       spdlog::info("node_watcher: node {} changed its entry inputs", node.name);
     self->send(allocator, node_upserted{node});
   }
+  report_annotation(it == nodes.end() ? nullptr : &it->second, node);
   auto name = node.name;
   nodes.insert_or_assign(std::move(name), std::move(node));
   return forward;
@@ -101,6 +104,33 @@ void node_watcher_state::report_problems(const kube::node_info& node) {
                           text});
 }
 
+namespace {
+
+std::optional<std::string> overlay_annotation(const kube::node_info& n) {
+  auto it = n.annotations.find(overlay_ip_annotation);
+  if (it == n.annotations.end())
+    return std::nullopt;
+  return it->second;
+}
+
+} // namespace
+
+void node_watcher_state::report_annotation(const kube::node_info* before,
+                                           const kube::node_info& now) {
+  if (!annotator)
+    return;
+  auto value = overlay_annotation(now);
+  if (before && overlay_annotation(*before) == value)
+    return; // heartbeats and other changes: nothing for the annotator
+  self->send(annotator, node_annotation_seen{now.name, true, std::move(value),
+                                             now.resource_version});
+}
+
+void node_watcher_state::report_gone(const std::string& name) {
+  if (annotator)
+    self->send(annotator, node_annotation_seen{name, false, std::nullopt, ""});
+}
+
 void node_watcher_state::done() {
   if (tel) {
     tel->metrics.set_nodes(static_cast<double>(nodes.size()));
@@ -110,11 +140,12 @@ void node_watcher_state::done() {
 
 node_watcher_actor::behavior_type
 node_watcher(node_watcher_actor::stateful_pointer<node_watcher_state> self,
-             allocator_actor allocator, event_recorder_actor recorder,
-             std::shared_ptr<telemetry> tel) {
+             allocator_actor allocator, node_annotator_actor annotator,
+             event_recorder_actor recorder, std::shared_ptr<telemetry> tel) {
   auto& st = self->state;
   st.self = self;
   st.allocator = std::move(allocator);
+  st.annotator = std::move(annotator);
   st.recorder = std::move(recorder);
   st.tel = std::move(tel);
   if (st.tel)

@@ -1,5 +1,6 @@
 // node_watcher: turns the Node watch (fed by a reflector thread) into the changes that matter for
-// ConfigMap entries, for the allocator.
+// ConfigMap entries, for the allocator, and into the overlay annotations the Nodes carry, for
+// the node annotator (which repairs them).
 //
 // It keeps the last seen node_info per name. A new Node, or a change of name / uid / underlay IP /
 // pod CIDRs (kube::same_entry_inputs), becomes node_upserted; heartbeat-only updates (conditions,
@@ -32,7 +33,8 @@ struct node_watcher_state {
 
   pointer self = nullptr;
   allocator_actor allocator;
-  event_recorder_actor recorder; // may be null
+  node_annotator_actor annotator; // may be null
+  event_recorder_actor recorder;  // may be null
   std::shared_ptr<telemetry> tel;
 
   std::map<std::string, kube::node_info> nodes;
@@ -48,13 +50,17 @@ private:
   /// Stores `node`; true when the allocator must hear about it.
   bool remember(kube::node_info node);
   void report_problems(const kube::node_info& node);
+  /// Tells the annotator when the Node is new or its overlay annotation changed.
+  void report_annotation(const kube::node_info* before, const kube::node_info& now);
+  void report_gone(const std::string& name);
   void done();
 };
 
-/// Spawn: `sys.spawn(node_watcher, allocator, recorder_or_null, tel)`. Never blocks.
+/// Spawn: `sys.spawn(node_watcher, allocator, annotator_or_null, recorder_or_null, tel)`. Never
+/// blocks.
 node_watcher_actor::behavior_type
 node_watcher(node_watcher_actor::stateful_pointer<node_watcher_state> self,
-             allocator_actor allocator, event_recorder_actor recorder,
-             std::shared_ptr<telemetry> tel);
+             allocator_actor allocator, node_annotator_actor annotator,
+             event_recorder_actor recorder, std::shared_ptr<telemetry> tel);
 
 } // namespace kcr::actors

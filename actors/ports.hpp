@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <string>
@@ -56,6 +57,13 @@ private:
 struct configmap_object {
   std::string resource_version;
   std::map<std::string, std::string> data;
+  std::size_t stored_bytes = 0; // the server's answer as JSON, managedFields included (0: unknown)
+};
+
+/// What a successful patch returns: the new resourceVersion and the size of the stored object.
+struct patch_receipt {
+  std::string resource_version;
+  std::size_t stored_bytes = 0; // the server's answer as JSON (0: unknown)
 };
 
 /// Changes to a ConfigMap's data: key -> new value, or nullopt to remove the key.
@@ -70,10 +78,13 @@ public:
   virtual outcome<configmap_object> create(const std::map<std::string, std::string>& data) = 0;
   /// JSON merge patch of `data` (a value sets a key, nullopt removes it) with `resource_version`
   /// as the precondition: a stale version is a conflict (409), a missing object NotFound.
-  /// Returns the new resourceVersion. A patch carries only what changed: at 5000 nodes one Node
-  /// change is a few hundred bytes instead of the whole 1 MiB object.
-  virtual outcome<std::string> patch(const std::string& resource_version,
-                                     const data_changes& changes) = 0;
+  /// A patch carries only what changed (at 5000 nodes one Node change is a few hundred bytes
+  /// instead of the whole 1 MiB object) and resets managedFields, so that the stored object stays
+  /// the size of its data.
+  virtual outcome<patch_receipt> patch(const std::string& resource_version,
+                                       const data_changes& changes) = 0;
+  /// Posts a Warning Event about the ConfigMap itself (its size). Rare, so not deduplicated.
+  virtual outcome<bool> warn(const std::string& reason, const std::string& message) = 0;
 };
 
 /// coordination.k8s.io/v1 Lease spec plus its resourceVersion.
@@ -96,6 +107,17 @@ public:
   virtual outcome<lease_record> create(const lease_record& lease) = 0;
   /// PUT with `lease.resource_version` as the precondition.
   virtual outcome<lease_record> update(const lease_record& lease) = 0;
+};
+
+/// The publisher's writes to Nodes: one annotation each, nothing else.
+class node_annotation_port {
+public:
+  virtual ~node_annotation_port() = default;
+  /// JSON merge patch of `metadata.annotations[key]` of Node `node` (a value sets it, nullopt
+  /// removes it), unconditional: no other field is sent, so there is nothing to conflict with.
+  /// Returns the Node's new resourceVersion; NotFound when the Node is gone.
+  virtual outcome<std::string> patch(const std::string& node, const std::string& key,
+                                     const std::optional<std::string>& value) = 0;
 };
 
 /// Kubernetes Events about Nodes (namespace `default`, as for every cluster-scoped object).

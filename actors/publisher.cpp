@@ -35,7 +35,8 @@ void publisher_state::rebuild_own() {
     st.port = settings.vxlan_port;
   }
   st.remote_vtep = settings.remote_vtep;
-  own = kube::encode(st); // the fixed keys
+  fixed = kube::encode(st);
+  own = fixed;
   for (const auto& [_, e] : desired)
     add_own(e);
 }
@@ -68,8 +69,51 @@ bool publisher_state::drifted() const {
   }
 }
 
-std::map<std::string, std::string> publisher_state::next_data() const {
-  return kube::merge(data, own);
+configmap_size publisher_state::next_size() const {
+  auto s = size_of(own);
+  for (const auto& [k, v] : data)
+    if (!kube::is_own_key(k))
+      s.add(k, v); // foreign keys stay
+  return s;
+}
+
+std::size_t publisher_state::write_cost(const configmap_size& next) const {
+  return exists ? next.encoded : size_of(fixed).encoded;
+}
+
+void publisher_state::stored(std::size_t bytes) {
+  if (bytes == 0)
+    return;
+  stored_bytes = bytes;
+  if (tel)
+    tel->metrics.configmap_stored_bytes(static_cast<double>(bytes));
+}
+
+bool publisher_state::size_allows(const configmap_size& next) {
+  auto verdict = judge(next);
+  if (tel) {
+    tel->metrics.configmap_size(static_cast<double>(next.encoded),
+                                static_cast<double>(next.values));
+    if (verdict != size_verdict::fits)
+      tel->metrics.configmap_size_warning(verdict == size_verdict::too_large ? "values"
+                                                                             : "etcd_request");
+  }
+  if (verdict != last_verdict) {
+    // Said once per change of verdict: a retry every backoff period must not flood the log.
+    last_verdict = verdict;
+    if (verdict == size_verdict::fits) {
+      spdlog::info("publisher: the ConfigMap is {} bytes encoded ({} bytes of values) and fits "
+                   "again",
+                   next.encoded, next.values);
+    } else {
+      auto text = describe(next, verdict);
+      spdlog::error("publisher: {}", text);
+      if (auto posted = port->warn("ConfigMapTooLarge", text); !posted)
+        spdlog::debug("publisher: posting the Warning Event failed: {}",
+                      posted.failure().describe());
+    }
+  }
+  return verdict != size_verdict::too_large;
 }
 
 data_changes publisher_state::changes() const {
@@ -141,7 +185,9 @@ void publisher_state::on_leadership(bool now_leading, uint64_t new_term) {
     have_desired = false;
     desired.clear();
     own.clear();
+    fixed.clear();
     unpublished.clear();
+    waiting_since.reset(); // a write waiting for budget will not happen
   }
 }
 
@@ -169,9 +215,10 @@ bool publisher_state::refresh() {
     spdlog::warn("publisher: reading the ConfigMap failed: {}", got.failure().describe());
     return false;
   }
-  if (got.value())
+  if (got.value()) {
+    stored(got.value()->stored_bytes);
     observe(true, got.value()->resource_version, std::move(got.value()->data));
-  else
+  } else
     observe(false, "", {});
   return true;
 }
@@ -185,20 +232,32 @@ publisher_state::write_result publisher_state::write_once() {
     ++failures;
     if (tel)
       tel->metrics.configmap_write("error");
-    if (f.forbidden())
+    bool too_large = f.code == 500 && f.message.find("too large") != std::string::npos;
+    if (f.forbidden()) {
       spdlog::error("publisher: {} ConfigMap forbidden: {} — the service account needs RBAC "
                     "permission to {} configmaps",
                     verb, f.describe(), verb);
-    else
+    } else if (too_large) {
+      spdlog::error("publisher: {} ConfigMap refused for size: {} (about {} bytes encoded; etcd's "
+                    "default limit is {} bytes)",
+                    verb, f.describe(), next_size().encoded, etcd_request_limit);
+      if (tel)
+        tel->metrics.configmap_size_warning("etcd_request");
+    } else {
       spdlog::warn("publisher: {} ConfigMap failed: {}", verb, f.describe());
+    }
   };
   if (!exists) {
-    auto created = port->create(next_data());
+    // The fixed keys only: the entries follow in a patch, which resets managedFields (a POST
+    // records every key in them; at 5000 nodes that is over etcd's request limit).
+    auto created = port->create(fixed);
     if (created) {
       ++writes;
       if (tel)
         tel->metrics.configmap_write("created");
-      spdlog::info("publisher: created the ConfigMap with {} entries", desired.size());
+      spdlog::info("publisher: created the ConfigMap; its {} entries follow in a patch",
+                   desired.size());
+      stored(created->stored_bytes);
       observe(true, created->resource_version, std::move(created->data));
       return write_result::written;
     }
@@ -224,7 +283,8 @@ publisher_state::write_result publisher_state::write_once() {
       else
         data.erase(k);
     }
-    resource_version = patched.value();
+    resource_version = patched->resource_version;
+    stored(patched->stored_bytes);
     spdlog::debug("publisher: ConfigMap patched to resourceVersion {}", resource_version);
     return write_result::written;
   }
@@ -242,24 +302,64 @@ publisher_state::write_result publisher_state::write_once() {
   return write_result::failed;
 }
 
+publisher_state::write_result publisher_state::write_pending(write_budget::clock::time_point now) {
+  auto result = write_result::nothing;
+  int conflicts_seen = 0;
+  // A create is followed by the patch of the entries; conflicts re-read and try again (3 times).
+  for (int round = 0; round < 5; ++round) {
+    if (!observed && !refresh())
+      return write_result::failed;
+    if (!drifted())
+      return result;
+    auto next = next_size();
+    if (!size_allows(next))
+      return write_result::too_large;
+    auto cost = write_cost(next);
+    budget_wait = budget.wait(cost, now);
+    if (budget_wait > write_budget::clock::duration::zero()) {
+      if (!waiting_since)
+        waiting_since = now;
+      return write_result::waiting;
+    }
+    if (waiting_since) {
+      if (tel)
+        tel->metrics.write_budget_wait(now - *waiting_since);
+      waiting_since.reset();
+    }
+    auto r = write_once();
+    if (r == write_result::written) {
+      budget.spend(cost, now);
+      if (tel)
+        tel->metrics.configmap_written(static_cast<double>(cost));
+      result = r;
+      continue;
+    }
+    if (r == write_result::conflict && ++conflicts_seen < 3)
+      continue;
+    return r;
+  }
+  return drifted() ? write_result::failed : result; // writes that did not take: back off
+}
+
 std::string publisher_state::status() const {
   return std::string{"publisher "} + (leading ? "leading" : "following") +
          (have_desired ? " desired=" + std::to_string(desired.size()) : " no-desired") +
          " rv=" + (resource_version.empty() ? "-" : resource_version) +
          " writes=" + std::to_string(writes) + " conflicts=" + std::to_string(conflicts) +
          " failures=" + std::to_string(failures) +
+         (budget_timer ? " waiting-for-budget" : "") +
          " unpublished=" + std::to_string(unpublished.size());
 }
 
 publisher_actor::behavior_type publisher(publisher_actor::stateful_pointer<publisher_state> self,
                                          controller_settings settings,
                                          std::shared_ptr<telemetry> tel,
-                                         std::shared_ptr<configmap_port> port,
-                                         tunnel_supervisor_actor supervisor) {
+                                         std::shared_ptr<configmap_port> port) {
   auto& st = self->state;
   st.settings = settings;
   st.tel = tel;
   st.port = std::move(port);
+  st.budget = write_budget{settings.configmap_write_budget};
   if (tel)
     tel->health.expect("publisher", 3 * settings.config_sync_period + settings.backoff_max);
 
@@ -270,11 +370,11 @@ publisher_actor::behavior_type publisher(publisher_actor::stateful_pointer<publi
       self->send(self, flush_atom::value);
     }
   };
-  auto flush = [self, schedule_flush, supervisor] {
+  auto flush = [self, schedule_flush] {
     auto& st = self->state;
     st.flush_scheduled = false;
-    if (!st.may_write() || st.retry_scheduled)
-      return;
+    if (!st.may_write() || st.retry_scheduled || st.budget_timer)
+      return; // a timer is pending: it flushes what is pending by then
     if (!self->mailbox().empty() && st.deferrals < max_deferrals) {
       ++st.deferrals; // more changes are queued: write them all at once
       schedule_flush();
@@ -282,11 +382,11 @@ publisher_actor::behavior_type publisher(publisher_actor::stateful_pointer<publi
     }
     st.deferrals = 0;
     auto start = std::chrono::steady_clock::now();
-    auto result = publisher_state::write_result::failed;
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      result = st.write_once();
-      if (result != publisher_state::write_result::conflict)
-        break;
+    auto result = st.write_pending(self->clock().now());
+    if (result == publisher_state::write_result::waiting) {
+      st.budget_timer = true;
+      self->delayed_send(self, st.budget_wait, retry_atom::value);
+      return;
     }
     bool ok = result == publisher_state::write_result::written ||
               result == publisher_state::write_result::nothing;
@@ -296,16 +396,14 @@ publisher_actor::behavior_type publisher(publisher_actor::stateful_pointer<publi
       st.backoff = std::chrono::milliseconds{0};
       if (st.tel)
         st.tel->health.beat("publisher");
-      if (!st.unpublished.empty() && supervisor) {
-        entries_published msg;
-        msg.nodes.assign(st.unpublished.begin(), st.unpublished.end());
-        msg.resource_version = st.resource_version;
-        self->send(supervisor, std::move(msg));
-      }
       st.unpublished.clear();
       return;
     }
-    // Failed, or conflicts kept coming: back off, then try again with whatever is pending then.
+    // Too large is said (size_allows) and the publisher keeps working as designed: healthy, and
+    // trying again in case nodes went away. Failed, or conflicts kept coming: not healthy.
+    if (result == publisher_state::write_result::too_large && st.tel)
+      st.tel->health.beat("publisher");
+    // Back off, then try again with whatever is pending then.
     st.backoff = st.backoff.count() == 0 ? st.settings.backoff_initial
                                          : std::min(st.backoff * 2, st.settings.backoff_max);
     st.retry_scheduled = true;
@@ -336,7 +434,9 @@ publisher_actor::behavior_type publisher(publisher_actor::stateful_pointer<publi
       },
       [=](flush_atom) { flush(); },
       [=](retry_atom) {
+        // Backoff and budget timers are never pending together: either ends the wait.
         self->state.retry_scheduled = false;
+        self->state.budget_timer = false;
         flush();
       },
       [=](sync_atom) {

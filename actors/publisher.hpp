@@ -2,15 +2,23 @@
 //
 // It keeps the desired entries (from the allocator) and the ConfigMap as last observed, and makes
 // the second equal the first with as few writes as possible: all changes pending when it gets to
-// write go out in one compare-and-swap PUT; nothing is written when nothing differs; foreign keys
-// are kept; a 409 re-reads and re-applies; other failures back off. It writes only while leading
-// and only after the allocator handed it a complete desired set, so a new leader never publishes
-// a partial picture.
+// write go out in one compare-and-swap merge patch; nothing is written when nothing differs;
+// foreign keys are kept; a 409 re-reads and re-applies; other failures back off. It writes only
+// while leading and only after the allocator handed it a complete desired set, so a new leader
+// never publishes a partial picture.
+//
+// Every write costs the whole object in etcd, so writes spend a byte budget (write_budget.hpp):
+// while it is short, changes wait for a timer and coalesce; none is dropped. Every patch resets
+// managedFields. A missing ConfigMap is created with the fixed keys only and the entries follow
+// in a patch at once: a POST cannot reset managedFields, and at 5000 nodes the full object with
+// them is over etcd's limit. An object over the API server's size limit is not sent: the
+// publisher says so (log line, Warning Event on the ConfigMap, metrics) and tries again later.
 #pragma once
 
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -18,6 +26,7 @@
 #include "actors/ports.hpp"
 #include "actors/settings.hpp"
 #include "actors/telemetry.hpp"
+#include "actors/write_budget.hpp"
 
 namespace kcr::actors {
 
@@ -42,7 +51,11 @@ struct publisher_state {
   std::map<std::string, std::string> data;
 
   bool flush_scheduled = false;
-  bool retry_scheduled = false;
+  bool retry_scheduled = false; // a backoff timer is pending
+  bool budget_timer = false;    // a timer until the budget allows the next write is pending
+  write_budget budget;
+  std::optional<write_budget::clock::time_point> waiting_since; // for the budget, if waiting
+  size_verdict last_verdict = size_verdict::fits; // logged and reported when it changes
   int deferrals = 0;
   std::chrono::milliseconds backoff{0};
 
@@ -55,12 +68,17 @@ struct publisher_state {
   /// Kept up to date key by key as entries change, so one Node change costs a handful of map
   /// operations, not a re-encoding of every entry (5000 nodes are 30000 keys).
   std::map<std::string, std::string> own;
+  /// The fixed keys alone (EndpointIP, Type, ...): what a missing ConfigMap is created with.
+  std::map<std::string, std::string> fixed;
 
   /// True when the observed ConfigMap is missing or its own keys differ from `own`; one
   /// allocation-free pass over both sorted maps.
   bool drifted() const;
-  /// The data to create the ConfigMap with: the observed foreign keys and `own`.
-  std::map<std::string, std::string> next_data() const;
+  /// The sizes of the ConfigMap once it is right: the observed foreign keys and `own`.
+  configmap_size next_size() const;
+  /// What the next write costs of the budget: the whole object it stores (a create: the fixed
+  /// keys).
+  std::size_t write_cost(const configmap_size& next) const;
   /// The own-key changes that make the observed data right (empty: nothing to write).
   data_changes changes() const;
   /// Rebuilds `own` from the settings and `desired`.
@@ -79,9 +97,20 @@ struct publisher_state {
   /// GETs the ConfigMap; false on failure (logged).
   bool refresh();
 
-  enum class write_result { nothing, written, conflict, failed };
-  /// One attempt to make the ConfigMap right.
+  enum class write_result { nothing, written, conflict, failed, waiting, too_large };
+  /// One write towards the right ConfigMap: a create (fixed keys only) or a patch.
   write_result write_once();
+  /// Writes until the ConfigMap is right, as far as size and budget allow: `waiting` when the
+  /// budget is short (then `budget_wait` says for how long), `too_large` when the object must
+  /// not be sent.
+  write_result write_pending(write_budget::clock::time_point now);
+  write_budget::clock::duration budget_wait{};
+  /// Judges the next object's size; says so when the verdict changes (log line, Warning Event);
+  /// false when it must not be sent.
+  bool size_allows(const configmap_size& next);
+  /// The ConfigMap's size as the server last answered it (0: unknown).
+  std::size_t stored_bytes = 0;
+  void stored(std::size_t bytes);
 
   std::string status() const;
 };
@@ -89,7 +118,6 @@ struct publisher_state {
 publisher_actor::behavior_type publisher(publisher_actor::stateful_pointer<publisher_state> self,
                                          controller_settings settings,
                                          std::shared_ptr<telemetry> tel,
-                                         std::shared_ptr<configmap_port> port,
-                                         tunnel_supervisor_actor supervisor);
+                                         std::shared_ptr<configmap_port> port);
 
 } // namespace kcr::actors

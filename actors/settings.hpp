@@ -25,12 +25,22 @@ struct controller_settings {
   std::string tunnel_interface; // empty = the default for the overlay type
 
   std::chrono::milliseconds config_sync_period{std::chrono::minutes{1}};
+  /// The published ConfigMap (named in the publisher's size warnings).
+  std::string configmap_namespace = "kube-system";
+  std::string configmap_name = "kube-chorus-router";
+  /// Bytes per second of ConfigMap writes, counted as the whole object per write (what etcd
+  /// stores); 0 = unlimited. See actors/write_budget.hpp.
+  double configmap_write_budget = 2 * 1024 * 1024;
   std::chrono::milliseconds tunnel_sync_period{std::chrono::minutes{1}};
 
   std::string lease_identity; // node name + random suffix
   std::chrono::milliseconds lease_duration{std::chrono::seconds{15}};
   std::chrono::milliseconds renew_deadline{std::chrono::seconds{10}};
   std::chrono::milliseconds retry_period{std::chrono::seconds{2}};
+
+  /// Node annotation patches per second (token bucket, burst = one second's worth): a cold
+  /// start of 5000 Nodes must not flood the API server with Node writes.
+  double annotation_qps = 100;
 
   /// Backoff for retried failures (ConfigMap writes, tunnel converges): initial, doubling, cap.
   std::chrono::milliseconds backoff_initial{500};

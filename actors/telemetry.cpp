@@ -1,8 +1,45 @@
 #include "actors/telemetry.hpp"
 
 #include <prometheus/family.h>
+#include <prometheus/metric_family.h>
+
+#include "kube/traffic.hpp"
 
 namespace kcr::actors {
+
+namespace {
+
+// Two counter families read from kube::traffic_meter at every scrape.
+class api_traffic_collector final : public prometheus::Collectable {
+public:
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    prometheus::MetricFamily in{"kube_chorus_router_api_received_bytes_total",
+                                "Bytes received from the API server by resource (answers and "
+                                "watch streams, headers included)",
+                                prometheus::MetricType::Counter,
+                                {}};
+    prometheus::MetricFamily out{"kube_chorus_router_api_sent_bytes_total",
+                                 "Bytes sent to the API server by resource (requests, headers "
+                                 "included)",
+                                 prometheus::MetricType::Counter,
+                                 {}};
+    const auto& meter = kube::traffic_meter::process();
+    for (auto resource : kube::traffic_meter::resources) {
+      auto t = meter.of(resource);
+      auto sample = [&](double v) {
+        prometheus::ClientMetric m;
+        m.label.push_back({"resource", std::string{resource}});
+        m.counter.value = v;
+        return m;
+      };
+      in.metric.push_back(sample(static_cast<double>(t.received)));
+      out.metric.push_back(sample(static_cast<double>(t.sent)));
+    }
+    return {std::move(in), std::move(out)};
+  }
+};
+
+} // namespace
 
 void health_registry::expect(const std::string& component, std::chrono::milliseconds max_age) {
   std::lock_guard guard{mtx_};
@@ -92,6 +129,40 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                  .Name("kube_chorus_router_events_total")
                  .Help("Kubernetes Events emitted by type")
                  .Register(reg);
+  annotation_patches_ = &prometheus::BuildCounter()
+                             .Name("kube_chorus_router_node_annotation_patches_total")
+                             .Help("Node annotation patches by result (set, removed, gone, error)")
+                             .Register(reg);
+  for (const char* r : {"set", "removed", "gone", "error"})
+    annotation_patches_->Add({{"result", r}});
+  auto& cm_size = prometheus::BuildGauge()
+                     .Name("kube_chorus_router_configmap_bytes")
+                     .Help("The ConfigMap's size: encoded (as the publisher would write it), "
+                           "values (the sum the API server limits to 1 MiB), stored (the "
+                           "server's last answer, managedFields included)")
+                     .Register(reg);
+  cm_encoded_ = &cm_size.Add({{"size", "encoded"}});
+  cm_values_ = &cm_size.Add({{"size", "values"}});
+  cm_stored_ = &cm_size.Add({{"size", "stored"}});
+  size_warnings_ = &prometheus::BuildCounter()
+                        .Name("kube_chorus_router_configmap_size_warnings_total")
+                        .Help("ConfigMap writes judged near etcd's request limit (written) or "
+                              "over the values limit (not written), by limit")
+                        .Register(reg);
+  for (const char* l : {"etcd_request", "values"})
+    size_warnings_->Add({{"limit", l}});
+  budget_wait_ = &prometheus::BuildCounter()
+                      .Name("kube_chorus_router_configmap_write_budget_wait_seconds_total")
+                      .Help("Time ConfigMap writes waited for the write budget, in seconds")
+                      .Register(reg)
+                      .Add({});
+  cm_written_ = &prometheus::BuildCounter()
+                     .Name("kube_chorus_router_configmap_written_bytes_total")
+                     .Help("Bytes of ConfigMap writes, each counted as the whole object it "
+                           "stores (what the write budget limits)")
+                     .Register(reg)
+                     .Add({});
+  api_traffic_ = std::make_shared<api_traffic_collector>();
   nodes_ = &prometheus::BuildGauge()
                 .Name("kube_chorus_router_nodes")
                 .Help("Nodes known to this instance")
@@ -148,6 +219,19 @@ void metrics::tunnel_converge(std::string_view result) {
 
 void metrics::event_emitted(std::string_view type) {
   labelled(*events_, "type", type).Increment();
+}
+
+void metrics::configmap_size(double encoded, double values) {
+  cm_encoded_->Set(encoded);
+  cm_values_->Set(values);
+}
+
+void metrics::configmap_size_warning(std::string_view limit) {
+  labelled(*size_warnings_, "limit", limit).Increment();
+}
+
+void metrics::node_annotation_patch(std::string_view result) {
+  labelled(*annotation_patches_, "result", result).Increment();
 }
 
 } // namespace kcr::actors

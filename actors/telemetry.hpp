@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
@@ -71,6 +72,23 @@ public:
   void netlink_changes(int writes) { netlink_writes_->Increment(writes); }
   void tunnel_converge(std::string_view result); // "unchanged", "repaired", "created", "error"
   void event_emitted(std::string_view type);
+  /// Node annotation patches by result ("set", "removed", "gone", "error").
+  void node_annotation_patch(std::string_view result);
+  /// The ConfigMap as the publisher would write it: JSON bytes and the sum of its values.
+  void configmap_size(double encoded, double values);
+  /// The ConfigMap as the server last answered it (managedFields included).
+  void configmap_stored_bytes(double bytes) { cm_stored_->Set(bytes); }
+  /// A write judged near or over a limit ("etcd_request", "values").
+  void configmap_size_warning(std::string_view limit);
+  /// A ConfigMap write stored this many bytes (the whole object, as spent of the write budget).
+  void configmap_written(double bytes) { cm_written_->Increment(bytes); }
+  /// A ConfigMap write went out after waiting this long for the write budget.
+  void write_budget_wait(std::chrono::duration<double> waited) {
+    budget_wait_->Increment(waited.count());
+  }
+  /// Bytes exchanged with the API server by resource (kube::traffic_meter), read at scrape time:
+  /// register it with the exposer next to registry().
+  std::shared_ptr<prometheus::Collectable> api_traffic() const { return api_traffic_; }
 
 private:
   prometheus::Counter& labelled(prometheus::Family<prometheus::Counter>& family,
@@ -85,11 +103,19 @@ private:
   prometheus::Family<prometheus::Counter>* watch_restarts_;
   prometheus::Family<prometheus::Counter>* converges_;
   prometheus::Family<prometheus::Counter>* events_;
+  prometheus::Family<prometheus::Counter>* annotation_patches_;
   prometheus::Gauge* nodes_;
   prometheus::Gauge* allocated_;
   prometheus::Gauge* free_;
   prometheus::Gauge* leader_;
   prometheus::Counter* netlink_writes_;
+  prometheus::Gauge* cm_encoded_;
+  prometheus::Gauge* cm_values_;
+  prometheus::Gauge* cm_stored_;
+  prometheus::Family<prometheus::Counter>* size_warnings_;
+  prometheus::Counter* budget_wait_;
+  prometheus::Counter* cm_written_;
+  std::shared_ptr<prometheus::Collectable> api_traffic_;
 };
 
 struct telemetry {

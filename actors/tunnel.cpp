@@ -30,10 +30,8 @@ net::tunnel_result<net::converge_report> safe_converge(net::tunnel_manager& mgr,
 
 std::string_view to_string(tunnel_status s) {
   switch (s) {
-  case tunnel_status::pending:
-    return "pending";
-  case tunnel_status::published:
-    return "published";
+  case tunnel_status::waiting:
+    return "waiting";
   case tunnel_status::converged:
     return "converged";
   case tunnel_status::failed:
@@ -45,63 +43,28 @@ std::string_view to_string(tunnel_status s) {
 void tunnel_state::init(tunnel_actor::pointer ptr, tunnel_config config) {
   self = ptr;
   cfg = std::move(config);
-  is_local = cfg.manager != nullptr;
   next_backoff = cfg.settings->backoff_initial;
-}
-
-void tunnel_state::on_assigned(const kube::node_entry& entry) {
-  withdrawn_reason.clear();
-  if (desired == entry)
-    return;
-  desired = entry;
-  if (observed_present && *observed == entry) {
-    // Already in the ConfigMap (e.g. written by a previous leader): no write will follow, so no
-    // entries_published either. A converged/failed local node keeps its kernel status.
-    if (status == tunnel_status::pending)
-      status = tunnel_status::published;
-  } else {
-    status = tunnel_status::pending;
-  }
-}
-
-void tunnel_state::on_withdrawn(const entry_withdrawn& msg) {
-  // The kernel side is untouched: the local tunnel only follows the published entry, and a
-  // withdrawn entry leaves the ConfigMap through the publisher like any other change.
-  withdrawn_reason = msg.reason;
-  if (desired) {
-    desired.reset();
-    status = tunnel_status::pending;
-  }
-}
-
-void tunnel_state::on_published() {
-  if (status == tunnel_status::pending && desired)
-    status = tunnel_status::published;
 }
 
 void tunnel_state::on_observed(const entry_observed& msg) {
   ++observed_msgs;
   observed_present = msg.entry.has_value();
   if (!msg.entry) {
-    // Gone from the ConfigMap (or the ConfigMap was deleted): keep the last published entry and
-    // the tunnel built from it. Tearing down on a control-plane hiccup would cut the data plane.
+    // The annotation (or the Node) is gone: keep the last entry and the tunnel built from it.
+    // Tearing down on a control-plane hiccup would cut the data plane.
     if (observed)
-      spdlog::warn("tunnel: node {} has no entry in the published ConfigMap any more; keeping "
-                   "its tunnel as last published ({})",
+      spdlog::warn("tunnel: node {} has no overlay entry any more; keeping its tunnel as last "
+                   "converged ({})",
                    cfg.node, observed->overlay_ip.to_string());
     return;
   }
   const bool changed = observed != msg.entry;
   observed = msg.entry;
-  if (desired && *desired == *observed && status == tunnel_status::pending)
-    status = tunnel_status::published; // seen before (or without) the publisher's confirmation
   if (changed)
-    request_converge(); // no-op unless local
+    request_converge();
 }
 
 void tunnel_state::on_link_changed(const link_changed& msg) {
-  if (!is_local)
-    return;
   spdlog::debug("tunnel {}: link change ({} {}), converging", interface_name(), msg.interface,
                 msg.what);
   request_converge();
@@ -121,7 +84,7 @@ void tunnel_state::on_retry() {
 }
 
 void tunnel_state::request_converge() {
-  if (!is_local || converge_queued)
+  if (converge_queued)
     return;
   converge_queued = true;
   self->send(self, converge_atom::value);
@@ -129,8 +92,8 @@ void tunnel_state::request_converge() {
 
 void tunnel_state::converge() {
   converge_queued = false;
-  if (!is_local || !observed)
-    return; // nothing published for this node yet: an unpublished assignment is never applied
+  if (!observed)
+    return; // no entry for this node yet
   const auto spec = build_tunnel_spec(*observed, *cfg.settings);
   ++converges;
   const auto start = std::chrono::steady_clock::now(); // wall time: the call's real cost
@@ -208,17 +171,12 @@ std::string tunnel_state::interface_name() const {
 }
 
 std::string tunnel_state::status_line() const {
-  // The local node shows what it converges (published); others what the allocator wants.
-  const auto& shown = is_local && observed ? observed : desired ? desired : observed;
-  std::string out = cfg.node + (is_local ? " local " : " remote ") +
-                    std::string(to_string(status)) + " " +
-                    (shown ? shown->overlay_ip.to_string() : std::string("-"));
+  std::string out = cfg.node + " " + std::string(to_string(status)) + " " +
+                    (observed ? observed->overlay_ip.to_string() : std::string("-"));
   out += " (" + std::to_string(converges) + " converges, " + std::to_string(failures) +
          " failed, " + std::to_string(observed_msgs) + " observed";
-  if (!withdrawn_reason.empty())
-    out += ", withdrawn: " + withdrawn_reason;
   if (observed && !observed_present)
-    out += ", absent from the ConfigMap";
+    out += ", no longer announced";
   out += ", last error: " + (last_error.empty() ? std::string("-") : last_error) + ")";
   return out;
 }
@@ -226,14 +184,9 @@ std::string tunnel_state::status_line() const {
 tunnel_actor::behavior_type tunnel(tunnel_actor::stateful_pointer<tunnel_state> self,
                                    tunnel_config cfg) {
   self->state.init(self, std::move(cfg));
-  // Run: only the local node's actor reconciles periodically; remote ones merely track state
-  // (5000 idle timers on the leader would buy nothing).
-  if (self->state.is_local)
-    self->delayed_send(self, self->state.cfg.settings->tunnel_sync_period, sync_atom::value);
+  // Run: the periodic reconcile.
+  self->delayed_send(self, self->state.cfg.settings->tunnel_sync_period, sync_atom::value);
   return {
-      [self](const entry_assigned& msg) { self->state.on_assigned(msg.entry); },
-      [self](const entry_withdrawn& msg) { self->state.on_withdrawn(msg); },
-      [self](const entries_published&) { self->state.on_published(); },
       [self](const entry_observed& msg) { self->state.on_observed(msg); },
       [self](const link_changed& msg) { self->state.on_link_changed(msg); },
       [self](converge_atom) { self->state.converge(); },

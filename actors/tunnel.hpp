@@ -1,9 +1,10 @@
-// The per-node tunnel actor: one per node, holding the node's desired entry (from the allocator),
-// its published entry (from the ConfigMap) and its state. The LOCAL node's actor also converges
-// the kernel's tunnel interface through net::tunnel_manager, always from the published entry.
+// The local node's tunnel actor: holds the node's entry (derived by the tunnel supervisor from the
+// node's own Node and its overlay annotation) and its state, and converges the kernel's tunnel
+// interface to it through net::tunnel_manager. One per instance with --run-tunnel; the publisher
+// keeps no per-node actors (its per-node state is the node annotator's map).
 //
-// Lifecycle: Run arms the periodic sync (local node only); OnUpdate (a changed published entry, a
-// link change) schedules one coalesced converge; Sync converges and re-arms itself; failures go to
+// Lifecycle: Run arms the periodic sync; OnUpdate (a changed entry, a link change) schedules one
+// coalesced converge; Sync converges and re-arms itself; failures go to
 // one backoff (retryable errors only). Cleanup: nothing. The interface it converges stays up when
 // the actor or the process stops (the data plane never depends on the control plane); only
 // --cleanup-config removes it.
@@ -25,10 +26,9 @@
 namespace kcr::actors {
 
 enum class tunnel_status {
-  pending,   ///< the allocator assigned (or withdrew) an entry that is not published yet
-  published, ///< the entry is in the ConfigMap (final state of a remote node on the leader)
-  converged, ///< local node: the kernel interface matches the published entry
-  failed,    ///< local node: the last converge failed (see last_error)
+  waiting,   ///< no entry yet (the Node carries no valid overlay annotation yet)
+  converged, ///< the kernel interface matches the entry
+  failed,    ///< the last converge failed (see last_error)
 };
 
 std::string_view to_string(tunnel_status s);
@@ -37,7 +37,7 @@ std::string_view to_string(tunnel_status s);
 struct tunnel_config {
   std::string node;
   std::shared_ptr<const controller_settings> settings;
-  /// Non-null: this actor is the local node's and converges the kernel through it.
+  /// Converges the kernel (never null).
   std::shared_ptr<net::tunnel_manager> manager;
   std::shared_ptr<telemetry> tel; // may be null
   event_recorder_actor events;    // may be null
@@ -48,13 +48,10 @@ struct tunnel_state {
 
   tunnel_actor::pointer self = nullptr;
   tunnel_config cfg;
-  bool is_local = false;
 
-  std::optional<kube::node_entry> desired;  // from the allocator (leader only)
-  std::string withdrawn_reason;             // why the allocator has no entry, if it has none
-  std::optional<kube::node_entry> observed; // last published entry (kept when it disappears)
-  bool observed_present = false;            // the latest snapshot still carried it
-  tunnel_status status = tunnel_status::pending;
+  std::optional<kube::node_entry> observed; // last entry (kept when it disappears)
+  bool observed_present = false;            // the latest observation still carried it
+  tunnel_status status = tunnel_status::waiting;
   std::string last_error;                // current error, "" once converged
   std::set<std::string> logged_warnings; // converge warnings already logged (once each)
   std::string logged_error; // last error logged / evented (log once per distinct message)
@@ -71,21 +68,18 @@ struct tunnel_state {
 
   void init(tunnel_actor::pointer ptr, tunnel_config config);
 
-  void on_assigned(const kube::node_entry& entry);
-  void on_withdrawn(const entry_withdrawn& msg);
-  void on_published();
   void on_observed(const entry_observed& msg);
   void on_link_changed(const link_changed& msg);
   void on_sync();
   void on_retry();
 
-  /// OnUpdate: schedules one converge (local node only); repeated calls before it runs coalesce.
+  /// OnUpdate: schedules one converge; repeated calls before it runs coalesce.
   void request_converge();
-  /// Sync: converges the kernel to the published entry (local node only).
+  /// Sync: converges the kernel to the entry.
   void converge();
 
   std::string interface_name() const;
-  /// "node-a local converged 192.168.254.1 (3 converges, 0 failed, 1 observed, last error: -)".
+  /// "node-a converged 192.168.254.1 (3 converges, 0 failed, 1 observed, last error: -)".
   std::string status_line() const;
 
 private:

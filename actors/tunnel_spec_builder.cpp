@@ -1,7 +1,43 @@
 // node_entry + controller_settings -> net::tunnel_spec (pure).
 #include "actors/tunnel_spec_builder.hpp"
 
+#include "actors/messages.hpp"
+
 namespace kcr::actors {
+
+own_entry_result own_entry(const kube::node_info& node, const controller_settings& settings) {
+  own_entry_result r;
+  auto it = node.annotations.find(overlay_ip_annotation);
+  if (it == node.annotations.end()) {
+    r.problem = "Node " + node.name + " has no annotation " + overlay_ip_annotation +
+                " yet (the publisher writes it once the node is published)";
+    return r;
+  }
+  const auto& text = it->second;
+  auto bad = [&](const std::string& why) {
+    r.invalid = true;
+    r.problem = "Node " + node.name + " annotation " + overlay_ip_annotation + "=\"" + text +
+                "\" " + why;
+    return r;
+  };
+  auto ip = net::ip_address::parse(text);
+  if (!ip || !ip->is_v4())
+    return bad("is not an IPv4 address");
+  const auto& net = settings.overlay_network;
+  if (!net.contains(*ip))
+    return bad("is outside the overlay network " + net.to_string() + " (--overlay-network)");
+  if (net.prefix() <= 30 && (ip->v4_value() == net.v4_first() || ip->v4_value() == net.v4_last()))
+    return bad("is the network or broadcast address of " + net.network().to_string());
+  if (*ip == settings.endpoint_ip)
+    return bad("is the EndpointIP (the device's address)");
+  if (!node.underlay_ip) {
+    r.problem = "Node " + node.name + " has no usable InternalIP/ExternalIP address";
+    return r;
+  }
+  r.entry = kube::node_entry{node.name, node.uid, *node.underlay_ip, *ip, std::nullopt,
+                             node.pod_cidrs};
+  return r;
+}
 
 net::tunnel_spec build_tunnel_spec(const kube::node_entry& entry,
                                    const controller_settings& settings) {

@@ -5,185 +5,121 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/tunnel.hpp"
+#include "actors/tunnel_spec_builder.hpp"
 
 namespace kcr::actors {
 
 void tunnel_supervisor_state::init(tunnel_supervisor_actor::pointer ptr) {
   self = ptr;
   self->set_down_handler([this](caf::down_msg& msg) { on_down(msg); });
-  // Cleanup: the children go with the supervisor (their interfaces stay up). The functor runs
-  // after the state is gone, hence the shared map.
-  self->attach_functor([children = children](const caf::error&) {
-    for (auto& [node, c] : *children)
-      caf::anon_send_exit(c.handle, caf::exit_reason::user_shutdown);
+  // Cleanup: the child goes with the supervisor (its interface stays up). The functor runs
+  // after the state is gone, hence the shared handle.
+  self->attach_functor([local = local](const caf::error&) {
+    if (*local)
+      caf::anon_send_exit(*local, caf::exit_reason::user_shutdown);
   });
 }
 
-void tunnel_supervisor_state::on_assigned(const entry_assigned& msg) {
-  if (msg.entry.name.empty()) {
-    spdlog::warn("tunnel supervisor: entry for {} has no node name; ignored",
-                 msg.entry.node_ip.to_string());
+void tunnel_supervisor_state::on_own_node(const own_node_observed& msg) {
+  if (!msg.exists) {
+    report(msg.node, "Node " + settings->node_name +
+                         " does not exist (any more); the tunnel stays as last converged",
+           false);
+    tell(std::nullopt);
     return;
   }
-  self->send(ensure(msg.entry.name).handle, msg);
-}
-
-void tunnel_supervisor_state::on_withdrawn(const entry_withdrawn& msg) {
-  const bool local = msg.node == settings->node_name;
-  if (msg.deleted && !local) {
-    stop(msg.node);
+  resource_version = msg.node.resource_version;
+  auto r = own_entry(msg.node, *settings);
+  if (!r.entry) {
+    report(msg.node, r.problem, r.invalid);
+    // A missing annotation tells the actor the entry is gone; a wrong one is not believed at
+    // all: the tunnel keeps the last good entry either way.
+    if (!r.invalid)
+      tell(std::nullopt);
     return;
   }
-  if (msg.deleted) {
-    // The local Node object is gone, but its tunnel stays: only --cleanup-config removes it.
-    if (auto it = children->find(msg.node); it != children->end())
-      self->send(it->second.handle, msg);
-    return;
+  if (!logged_problem.empty()) {
+    spdlog::info("tunnel supervisor: Node {} has a usable overlay entry again", msg.node.name);
+    logged_problem.clear();
   }
-  self->send(ensure(msg.node).handle, msg);
-}
-
-void tunnel_supervisor_state::on_published(const entries_published& msg) {
-  // One small message per actor: forwarding the whole list to each would be quadratic.
-  for (const auto& node : msg.nodes)
-    if (auto it = children->find(node); it != children->end())
-      self->send(it->second.handle, entries_published{{node}, msg.resource_version});
-}
-
-void tunnel_supervisor_state::on_snapshot(const published_snapshot& msg) {
-  std::unordered_map<std::string, kube::node_entry> now;
-  now.reserve(msg.state().entries.size());
-  for (const auto& e : msg.state().entries)
-    if (!e.name.empty()) // our ConfigMaps always carry Name- keys; seed data cannot be matched
-      now.emplace(e.name, e);
-  const bool had = have_snapshot;
-  auto before = std::move(published);
-  published = std::move(now);
-  resource_version = msg.resource_version;
-  have_snapshot = true;
-  for (auto& [node, c] : *children) {
-    // Compare in place: at 5000 nodes copying every entry twice per snapshot adds up.
-    auto cur = published.find(node);
-    const kube::node_entry* now_entry = cur == published.end() ? nullptr : &cur->second;
-    const kube::node_entry* prev_entry = nullptr;
-    if (had)
-      if (auto it = before.find(node); it != before.end())
-        prev_entry = &it->second;
-    bool same = now_entry && prev_entry ? *now_entry == *prev_entry : now_entry == prev_entry;
-    if (!c.told || !same)
-      tell_observed(node, c,
-                    now_entry ? std::optional<kube::node_entry>{*now_entry} : std::nullopt);
-  }
-  if (converges_locally())
-    ensure(settings->node_name); // a new local actor is told the snapshot on spawn
+  if (last_entry == r.entry && !told_absent)
+    return; // heartbeats and other Node changes: nothing for the tunnel
+  tell(std::move(r.entry));
 }
 
 void tunnel_supervisor_state::on_link_changed(const link_changed& msg) {
-  if (!converges_locally())
-    return;
-  // Before the first snapshot there is nothing to repair: the actor does not exist yet.
-  if (auto it = children->find(settings->node_name); it != children->end())
-    self->send(it->second.handle, msg);
+  // Before the first entry there is nothing to repair: the actor does not exist yet.
+  if (*local)
+    self->send(*local, msg);
 }
 
 void tunnel_supervisor_state::on_down(const caf::down_msg& msg) {
-  auto nit = names.find(msg.source);
-  if (nit == names.end())
-    return; // stopped on purpose (demonitored) or unknown
-  const std::string node = nit->second;
-  names.erase(nit);
-  auto it = children->find(node);
-  if (it == children->end() || it->second.handle.address() != msg.source)
+  if (!*local || msg.source != local->address())
     return;
-  children->erase(it);
-  if (node == settings->node_name && converges_locally()) {
-    ++respawns;
-    spdlog::error("tunnel supervisor: the local tunnel actor for {} died ({}); respawning", node,
-                  to_string(msg.reason));
-    auto& c = (*children)[node];
-    c.handle = spawn_child(node);
-    // Its last entry, even when the ConfigMap no longer carries it: the tunnel stays as it was.
-    if (local_last)
-      tell_observed(node, c, local_last);
-    else if (have_snapshot)
-      tell_observed(node, c, published_entry(node));
-    return;
-  }
-  // The allocator's next sync re-creates it.
-  spdlog::warn("tunnel supervisor: tunnel actor for node {} died ({}); dropped", node,
-               to_string(msg.reason));
+  ++respawns;
+  spdlog::error("tunnel supervisor: the local tunnel actor for {} died ({}); respawning",
+                settings->node_name, to_string(msg.reason));
+  *local = tunnel_actor{};
+  spawn_local();
+  // Its last entry, even when the annotation is gone now: the tunnel stays as it was.
+  if (last_entry)
+    self->send(*local, entry_observed{last_entry, resource_version});
 }
 
-caf::result<std::string> tunnel_supervisor_state::status(const std::string& node) {
-  if (node == "*")
+caf::result<std::string> tunnel_supervisor_state::status(const std::string& which) {
+  if (which == "*")
     return summary();
-  const std::string& name = node.empty() ? settings->node_name : node;
-  auto it = children->find(name);
-  if (it == children->end())
-    return "no actor for " + name;
-  return self->delegate(it->second.handle, status_atom::value);
+  if (!*local)
+    return "no tunnel actor for " + settings->node_name +
+           (logged_problem.empty() ? std::string{} : ": " + logged_problem);
+  return self->delegate(*local, status_atom::value);
 }
 
 std::string tunnel_supervisor_state::summary() const {
-  return "tunnel_supervisor: " + std::to_string(children->size()) + " actors (local " +
-         (converges_locally() ? settings->node_name : std::string("-")) + "), " +
+  return "tunnel_supervisor: node " + settings->node_name + ", " +
          std::to_string(observed_sent) + " entry_observed sent, " + std::to_string(respawns) +
-         " respawned, " + std::to_string(stopped) + " stopped";
+         " respawned, " + std::to_string(refused) + " annotations refused";
 }
 
-tunnel_actor tunnel_supervisor_state::child_handle(const std::string& node) const {
-  auto it = children->find(node);
-  return it == children->end() ? tunnel_actor{} : it->second.handle;
+void tunnel_supervisor_state::spawn_local() {
+  tunnel_config cfg{settings->node_name, settings, manager, tel, events};
+  // The actor blocks on netlink: production gives it its own thread.
+  *local = settings->detach_blocking_actors ? self->spawn<caf::detached>(tunnel, std::move(cfg))
+                                            : self->spawn(tunnel, std::move(cfg));
+  self->monitor(*local);
 }
 
-tunnel_supervisor_state::child& tunnel_supervisor_state::ensure(const std::string& node) {
-  auto [it, inserted] = children->try_emplace(node);
-  if (!inserted)
-    return it->second;
-  it->second.handle = spawn_child(node);
-  if (have_snapshot)
-    tell_observed(node, it->second, published_entry(node));
-  return it->second;
-}
-
-tunnel_actor tunnel_supervisor_state::spawn_child(const std::string& node) {
-  const bool local = node == settings->node_name && converges_locally();
-  tunnel_config cfg{node, settings, local ? manager : nullptr, tel, events};
-  // The local actor blocks on netlink: production gives it its own thread.
-  tunnel_actor h = local && settings->detach_blocking_actors
-                       ? self->spawn<caf::detached>(tunnel, std::move(cfg))
-                       : self->spawn(tunnel, std::move(cfg));
-  self->monitor(h);
-  names[h.address()] = node;
-  return h;
-}
-
-void tunnel_supervisor_state::stop(const std::string& node) {
-  auto it = children->find(node);
-  if (it == children->end())
-    return;
-  auto h = it->second.handle;
-  self->demonitor(h.address());
-  names.erase(h.address());
-  children->erase(it);
-  self->send_exit(h, caf::exit_reason::user_shutdown);
-  ++stopped;
-}
-
-void tunnel_supervisor_state::tell_observed(const std::string& node, child& c,
-                                            std::optional<kube::node_entry> entry) {
-  if (node == settings->node_name && entry)
-    local_last = entry;
-  c.told = true;
+void tunnel_supervisor_state::tell(std::optional<kube::node_entry> entry) {
+  if (!entry) {
+    if (!*local || told_absent)
+      return;
+    told_absent = true;
+  } else {
+    told_absent = false;
+    last_entry = entry;
+    if (!*local)
+      spawn_local();
+  }
   ++observed_sent;
-  self->send(c.handle, entry_observed{std::move(entry), resource_version});
+  self->send(*local, entry_observed{std::move(entry), resource_version});
 }
 
-std::optional<kube::node_entry>
-tunnel_supervisor_state::published_entry(const std::string& node) const {
-  if (auto it = published.find(node); it != published.end())
-    return it->second;
-  return std::nullopt;
+void tunnel_supervisor_state::report(const kube::node_info& node, const std::string& problem,
+                                     bool warning) {
+  if (problem == logged_problem)
+    return;
+  logged_problem = problem;
+  if (!warning) {
+    spdlog::info("tunnel supervisor: {}", problem);
+    return;
+  }
+  ++refused;
+  spdlog::error("tunnel supervisor: {}; not converging to it (the tunnel stays as last "
+                "converged; the publisher restores the annotation)",
+                problem);
+  if (events)
+    self->send(events, node_event{settings->node_name, node.uid, true,
+                                  reason_overlay_annotation_invalid, problem});
 }
 
 tunnel_supervisor_actor::behavior_type
@@ -197,12 +133,9 @@ tunnel_supervisor(tunnel_supervisor_actor::stateful_pointer<tunnel_supervisor_st
   st.events = std::move(events);
   st.init(self);
   return {
-      [self](const entry_assigned& msg) { self->state.on_assigned(msg); },
-      [self](const entry_withdrawn& msg) { self->state.on_withdrawn(msg); },
-      [self](const entries_published& msg) { self->state.on_published(msg); },
-      [self](const published_snapshot& msg) { self->state.on_snapshot(msg); },
+      [self](const own_node_observed& msg) { self->state.on_own_node(msg); },
       [self](const link_changed& msg) { self->state.on_link_changed(msg); },
-      [self](status_atom, const std::string& node) { return self->state.status(node); },
+      [self](status_atom, const std::string& which) { return self->state.status(which); },
   };
 }
 

@@ -15,6 +15,7 @@
 #include "actors/configmap_watcher.hpp"
 #include "actors/event_recorder.hpp"
 #include "actors/leader_elector.hpp"
+#include "actors/node_annotator.hpp"
 #include "actors/node_watcher.hpp"
 #include "actors/publisher.hpp"
 #include "actors/telemetry.hpp"
@@ -81,6 +82,10 @@ actors::controller_settings make_settings(const options& o, const std::string& n
   s.tunnel_mtu = o.tunnel_mtu;
   s.config_sync_period = o.config_sync_period;
   s.tunnel_sync_period = o.tunnel_sync_period;
+  s.configmap_namespace = o.configmap_namespace;
+  s.configmap_name = o.configmap_name;
+  s.configmap_write_budget = o.configmap_write_budget;
+  s.annotation_qps = o.annotation_qps;
   // Never the hostname alone: instances in network namespaces of one machine share it.
   s.lease_identity = node_name + "_" + random_suffix();
   s.lease_duration = o.lease_duration;
@@ -147,6 +152,7 @@ int run_controller(const options& o) {
     if (!o.metrics_addr.empty()) {
       exposer = std::make_unique<prometheus::Exposer>(o.metrics_addr);
       exposer->RegisterCollectable(tel->metrics.registry());
+      exposer->RegisterCollectable(tel->metrics.api_traffic());
       spdlog::info("metrics on {} (/metrics)", o.metrics_addr);
     }
   } catch (const std::exception& e) {
@@ -162,32 +168,37 @@ int run_controller(const options& o) {
   // Spawn in dependency order; a role that is off leaves its handle null.
   auto events = spawn_blocking(sys, true, actors::event_recorder, make_event_port(cfg, node_name),
                                tel, size_t{4096});
-  std::shared_ptr<net::tunnel_manager> manager;
+  // Tunnel role: the local tunnel, fed by a watch of this Node only.
+  actors::tunnel_supervisor_actor supervisor;
   if (o.run_tunnel) {
-    manager = std::make_shared<net::netlink_tunnel_manager>();
+    auto manager = std::make_shared<net::netlink_tunnel_manager>();
     tel->health.require_ready("local tunnel converged");
     // kube-router style: the tunnel beats after every successful converge.
     tel->health.expect("tunnel", 3 * settings.tunnel_sync_period + settings.backoff_max);
+    supervisor = sys.spawn(actors::tunnel_supervisor, settings, manager, tel, events);
   }
-  auto supervisor = sys.spawn(actors::tunnel_supervisor, settings, manager, tel, events);
 
+  // Publisher role: every Node, the ConfigMap, the Lease, the Node annotations.
   actors::publisher_actor publisher;
+  actors::node_annotator_actor annotator;
   actors::allocator_actor allocator;
   actors::node_watcher_actor node_watcher;
+  actors::configmap_watcher_actor cm_watcher;
   actors::leader_elector_actor elector;
   if (o.run_publisher) {
     publisher = spawn_blocking(sys, true, actors::publisher, settings, tel,
-                               make_configmap_port(cfg, o.configmap_namespace, o.configmap_name),
-                               supervisor);
-    allocator = sys.spawn(actors::allocator, settings, tel, publisher, supervisor, events);
-    node_watcher = sys.spawn(actors::node_watcher, allocator, events, tel);
-  }
-  auto cm_watcher = sys.spawn(actors::configmap_watcher, allocator, publisher, supervisor, tel);
-  if (o.run_publisher) {
+                               make_configmap_port(cfg, o.configmap_namespace, o.configmap_name,
+                                                   node_name));
+    annotator = spawn_blocking(sys, true, actors::node_annotator, settings, tel,
+                               make_node_annotation_port(cfg));
+    allocator = sys.spawn(actors::allocator, settings, tel, publisher, annotator, events);
+    node_watcher = sys.spawn(actors::node_watcher, allocator, annotator, events, tel);
+    cm_watcher = sys.spawn(actors::configmap_watcher, allocator, publisher, annotator, tel);
     if (o.leader_elect) {
       std::vector<actors::leadership_listener> listeners{
           caf::actor_cast<actors::leadership_listener>(allocator),
-          caf::actor_cast<actors::leadership_listener>(publisher)};
+          caf::actor_cast<actors::leadership_listener>(publisher),
+          caf::actor_cast<actors::leadership_listener>(annotator)};
       // The elector beats on every successful Lease read or renew (every retry period).
       tel->health.expect("leader_elector",
                          std::max(std::chrono::milliseconds{30000}, 3 * settings.lease_duration));
@@ -198,6 +209,7 @@ int run_controller(const options& o) {
       actors::leadership always{true, settings.lease_identity, 1};
       caf::anon_send(allocator, always);
       caf::anon_send(publisher, always);
+      caf::anon_send(annotator, always);
       tel->metrics.set_leader(true);
     }
   }
@@ -212,6 +224,7 @@ int run_controller(const options& o) {
     stop(cm_watcher);
     stop(allocator);
     stop(publisher);
+    stop(annotator);
     stop(supervisor);
     stop(events);
   };
@@ -219,13 +232,17 @@ int run_controller(const options& o) {
   // Feeders: the outside world's change streams.
   std::unique_ptr<node_feeder> nodes;
   std::unique_ptr<configmap_feeder> configmap;
+  std::unique_ptr<own_node_feeder> own_node;
   std::unique_ptr<link_feeder> links;
   try {
-    configmap = std::make_unique<configmap_feeder>(cfg, o.configmap_namespace, o.configmap_name,
-                                                   cm_watcher, tel);
-    if (o.run_publisher)
+    if (o.run_publisher) {
+      configmap = std::make_unique<configmap_feeder>(cfg, o.configmap_namespace,
+                                                     o.configmap_name, cm_watcher, tel);
       nodes = std::make_unique<node_feeder>(cfg, node_watcher, tel);
+    }
     if (o.run_tunnel) {
+      // Also in a single process: the local tunnel learns its entry the agent's way.
+      own_node = std::make_unique<own_node_feeder>(cfg, node_name, supervisor, tel);
       net::tunnel_spec probe;
       probe.type = o.overlay_type;
       links = std::make_unique<link_feeder>(net::interface_name(probe), supervisor);
@@ -235,9 +252,12 @@ int run_controller(const options& o) {
     stop_all();
     return 1;
   }
-  configmap->start();
+  if (configmap)
+    configmap->start();
   if (nodes)
     nodes->start();
+  if (own_node)
+    own_node->start();
   if (links)
     links->start();
 
@@ -253,7 +273,10 @@ int run_controller(const options& o) {
 
   if (nodes)
     nodes->stop();
-  configmap->stop();
+  if (configmap)
+    configmap->stop();
+  if (own_node)
+    own_node->stop();
   if (links)
     links->stop();
   if (elector) {

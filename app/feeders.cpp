@@ -19,10 +19,15 @@ std::optional<kube::node_info> parse(const boost::json::object& obj,
                                      std::set<std::string>& reported) {
   auto r = kube::parse_node(boost::json::value(obj));
   if (r) {
-    // Everything downstream works from the parsed fields; real Nodes carry kilobytes of labels
-    // and annotations, which would otherwise be held twice per node at 5000 nodes.
+    // Everything downstream works from the parsed fields and our own annotation; real Nodes
+    // carry kilobytes of labels and annotations, which would otherwise be held twice per node
+    // at 5000 nodes.
+    auto& ann = r.node->annotations;
+    auto ours = ann.extract(actors::overlay_ip_annotation);
     r.node->labels.clear();
-    r.node->annotations.clear();
+    ann.clear();
+    if (ours)
+      ann.insert(std::move(ours));
     return std::move(*r.node);
   }
   if (reported.insert(r.error).second)
@@ -73,6 +78,56 @@ void node_feeder::start() {
   reflector_->start();
 }
 void node_feeder::stop() {
+  reflector_->stop();
+}
+
+own_node_feeder::own_node_feeder(std::shared_ptr<const kube::client_config> cfg,
+                                 const std::string& node,
+                                 actors::tunnel_supervisor_actor target,
+                                 std::shared_ptr<actors::telemetry> tel) {
+  auto reported = std::make_shared<std::set<std::string>>();
+  auto gone = [node] {
+    actors::own_node_observed msg;
+    msg.node.name = node;
+    return msg;
+  };
+  kube::reflector_callbacks cb;
+  cb.on_list = [target, reported, gone](std::vector<boost::json::object>&& items,
+                                        const std::string&) {
+    for (const auto& item : items)
+      if (auto n = parse(item, *reported)) {
+        caf::anon_send(target, actors::own_node_observed{true, std::move(*n)});
+        return;
+      }
+    caf::anon_send(target, gone()); // not (yet) registered, or deleted
+  };
+  cb.on_event = [target, reported, gone](kube::watch_event_type type,
+                                         const boost::json::object& obj) {
+    if (type == kube::watch_event_type::deleted) {
+      caf::anon_send(target, gone());
+      return;
+    }
+    if (auto n = parse(obj, *reported))
+      caf::anon_send(target, actors::own_node_observed{true, std::move(*n)});
+  };
+  cb.on_error = [tel, node](const std::string& message) {
+    spdlog::warn("own Node watch ({}): {}", node, message);
+    if (tel)
+      tel->metrics.watch_restart("nodes", "error");
+  };
+  kube::reflector_options opts;
+  // This Node only: the API server sends no other Node's events, so the cost is one Node
+  // whatever the cluster's size.
+  opts.resource = kube::resource_ref::nodes();
+  opts.resource.field_selector = "metadata.name=" + node;
+  reflector_ = std::make_unique<kube::reflector>(std::move(cfg), opts, std::move(cb));
+}
+
+own_node_feeder::~own_node_feeder() = default;
+void own_node_feeder::start() {
+  reflector_->start();
+}
+void own_node_feeder::stop() {
   reflector_->stop();
 }
 

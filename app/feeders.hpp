@@ -1,5 +1,6 @@
-// Threads that turn outside change streams into actor messages: the Node watch, the ConfigMap
-// watch (kube::reflector each) and the kernel's link notifications (net::link_monitor).
+// Threads that turn outside change streams into actor messages: the Node watch, an agent's watch
+// of its own Node, the ConfigMap watch (kube::reflector each) and the kernel's link
+// notifications (net::link_monitor).
 // Blocking I/O lives here, never on the actor scheduler.
 #pragma once
 
@@ -27,6 +28,20 @@ public:
   node_feeder(std::shared_ptr<const kube::client_config> cfg, actors::node_watcher_actor target,
               std::shared_ptr<actors::telemetry> tel);
   ~node_feeder();
+  void start();
+  void stop();
+
+private:
+  std::unique_ptr<kube::reflector> reflector_;
+};
+
+/// Lists and watches this node's Node only (fieldSelector=metadata.name=<node>), for the
+/// tunnel role: what the local tunnel converges to comes from this Node alone.
+class own_node_feeder {
+public:
+  own_node_feeder(std::shared_ptr<const kube::client_config> cfg, const std::string& node,
+                  actors::tunnel_supervisor_actor target, std::shared_ptr<actors::telemetry> tel);
+  ~own_node_feeder();
   void start();
   void stop();
 

@@ -35,23 +35,66 @@ json::object data_json(const std::map<std::string, std::string>& data) {
   return d;
 }
 
+// The object an Event is about.
+struct involved_object {
+  std::string kind;
+  std::string ns; // empty for cluster-scoped objects (Nodes): their Events go to "default"
+  std::string name;
+  std::string uid; // empty: not sent
+};
+
+// A new Event in client-go's shape, named <object>.<hex timestamp> (a random suffix avoids
+// collisions between instances that report on the same object in the same nanosecond).
+json::object event_json(const involved_object& o, bool warning, const std::string& reason,
+                        const std::string& message, int count, const std::string& host,
+                        std::mt19937_64& rng) {
+  auto now = rfc3339_now();
+  char suffix[32];
+  std::snprintf(suffix, sizeof suffix, "%llx",
+                static_cast<unsigned long long>(
+                    std::chrono::system_clock::now().time_since_epoch().count() ^ (rng() & 0xffff)));
+  json::object involved{{"kind", o.kind}, {"name", o.name}, {"apiVersion", "v1"}};
+  if (!o.uid.empty())
+    involved["uid"] = o.uid;
+  if (!o.ns.empty())
+    involved["namespace"] = o.ns;
+  json::object source{{"component", "kube-chorus-router"}};
+  if (!host.empty())
+    source["host"] = host;
+  return {{"apiVersion", "v1"},
+          {"kind", "Event"},
+          {"metadata",
+           {{"name", o.name + "." + suffix}, {"namespace", o.ns.empty() ? "default" : o.ns}}},
+          {"involvedObject", std::move(involved)},
+          {"reason", reason},
+          {"message", message},
+          {"source", std::move(source)},
+          {"reportingComponent", "kube-chorus-router"},
+          {"reportingInstance", host},
+          {"firstTimestamp", now},
+          {"lastTimestamp", now},
+          {"count", count},
+          {"type", warning ? "Warning" : "Normal"}};
+}
+
 class api_configmap_port final : public actors::configmap_port {
 public:
   api_configmap_port(std::shared_ptr<const kube::client_config> cfg, std::string ns,
-                     std::string name)
-      : client_(std::move(cfg)), ns_(std::move(ns)), name_(std::move(name)) {}
+                     std::string name, std::string host)
+      : client_(std::move(cfg)), ns_(std::move(ns)), name_(std::move(name)),
+        host_(std::move(host)) {}
 
   actors::outcome<std::optional<actors::configmap_object>> get() override {
     return guarded([&]() -> actors::outcome<std::optional<actors::configmap_object>> {
-      json::object cm;
+      std::string text;
       try {
-        cm = client_.get_configmap(ns_, name_);
+        text = client_.call_raw("GET", path(), "get", "configmaps");
       } catch (const kube::api_error& e) {
         if (e.is_not_found())
           return std::optional<actors::configmap_object>{};
         throw;
       }
-      return std::optional{remember(cm)};
+      return std::optional{remember(text, "GET")};
     });
   }
 
@@ -65,17 +108,22 @@ public:
                         {"namespace", ns_},
                         {"labels", {{"app.kubernetes.io/managed-by", "kube-chorus-router"}}}}},
                       {"data", data_json(data)}};
-      return remember(client_.create_configmap(ns_, std::move(cm)));
+      auto text =
+          client_.call_raw("POST", "/api/v1/namespaces/" + ns_ + "/configmaps", "create",
+                           "configmaps", json::serialize(cm), "application/json");
+      return remember(text, "POST");
     });
   }
 
-  actors::outcome<std::string> patch(const std::string& resource_version,
-                                     const actors::data_changes& changes) override {
-    return guarded([&]() -> actors::outcome<std::string> {
+  actors::outcome<actors::patch_receipt> patch(const std::string& resource_version,
+                                               const actors::data_changes& changes) override {
+    return guarded([&]() -> actors::outcome<actors::patch_receipt> {
       // A JSON merge patch whose metadata.resourceVersion makes it conditional (compare-and-
-      // swap), written as text: only the changed keys travel.
-      std::string body =
-          R"({"metadata":{"resourceVersion":")" + json_escape(resource_version) + R"("},"data":{)";
+      // swap), written as text: only the changed keys travel. "managedFields":[{}] resets the
+      // field ownership records, which otherwise list every key ever written (+30 % at 5000
+      // nodes, enough to push the object over etcd's request limit).
+      std::string body = R"({"metadata":{"managedFields":[{}],"resourceVersion":")" +
+                         json_escape(resource_version) + R"("},"data":{)";
       bool first = true;
       for (const auto& [k, v] : changes) {
         body += first ? "\"" : ",\"";
@@ -93,19 +141,60 @@ public:
       auto answer = json::parse(text, ec, &arena);
       if (ec || !answer.is_object())
         throw kube::transport_error("PATCH " + path() + ": the answer is not a JSON object");
-      return kube::resource_version_of(answer.as_object());
+      return actors::patch_receipt{kube::resource_version_of(answer.as_object()), text.size()};
+    });
+  }
+
+  actors::outcome<bool> warn(const std::string& reason, const std::string& message) override {
+    return guarded([&]() -> actors::outcome<bool> {
+      client_.create_event(ns_, event_json({"ConfigMap", ns_, name_, ""}, true, reason, message,
+                                           1, host_, rng_));
+      return true;
     });
   }
 
 private:
-  actors::configmap_object remember(const json::object& cm) {
-    return {kube::resource_version_of(cm), kube::configmap_data(cm)};
+  actors::configmap_object remember(const std::string& text, const char* verb) {
+    boost::system::error_code ec;
+    auto v = json::parse(text, ec);
+    if (ec || !v.is_object())
+      throw kube::transport_error(std::string{verb} + " " + path() +
+                                  ": the answer is not a JSON object");
+    const auto& cm = v.as_object();
+    return {kube::resource_version_of(cm), kube::configmap_data(cm), text.size()};
   }
   std::string path() const { return "/api/v1/namespaces/" + ns_ + "/configmaps/" + name_; }
 
   kube::api_client client_;
   std::string ns_;
   std::string name_;
+  std::string host_;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+class api_node_annotation_port final : public actors::node_annotation_port {
+public:
+  explicit api_node_annotation_port(std::shared_ptr<const kube::client_config> cfg)
+      : client_(std::move(cfg)) {}
+
+  actors::outcome<std::string> patch(const std::string& node, const std::string& key,
+                                     const std::optional<std::string>& value) override {
+    return guarded([&]() -> actors::outcome<std::string> {
+      // Only the one annotation travels (null removes it); no resourceVersion: the patch
+      // touches nothing anyone else writes, so there is nothing to conflict with.
+      std::string body = R"({"metadata":{"annotations":{")" + json_escape(key) + "\":" +
+                         (value ? "\"" + json_escape(*value) + "\"" : std::string{"null"}) +
+                         "}}}";
+      auto answer = client_.call("PATCH", "/api/v1/nodes/" + node, "patch", "nodes", body,
+                                 "application/merge-patch+json");
+      if (!answer.is_object())
+        throw kube::transport_error("PATCH Node " + node + ": the answer is not a JSON object");
+      return kube::resource_version_of(answer.as_object());
+    });
+  }
+
+private:
+  kube::api_client client_;
 };
 
 actors::lease_record lease_of(const json::object& obj) {
@@ -190,29 +279,9 @@ public:
 
   actors::outcome<actors::event_record> create(const actors::event_record& e) override {
     return guarded([&]() -> actors::outcome<actors::event_record> {
-      auto now = rfc3339_now();
-      // client-go names Events <object>.<hex timestamp>; a random suffix avoids collisions
-      // between instances that report on the same node in the same nanosecond.
-      char suffix[32];
-      std::snprintf(
-          suffix, sizeof suffix, "%llx",
-          static_cast<unsigned long long>(
-              std::chrono::system_clock::now().time_since_epoch().count() ^ (rng_() & 0xffff)));
-      std::string name = e.node + "." + suffix;
-      json::object ev{{"apiVersion", "v1"},
-                      {"kind", "Event"},
-                      {"metadata", {{"name", name}, {"namespace", "default"}}},
-                      {"involvedObject",
-                       {{"kind", "Node"}, {"name", e.node}, {"uid", e.uid}, {"apiVersion", "v1"}}},
-                      {"reason", e.reason},
-                      {"message", e.message},
-                      {"source", {{"component", "kube-chorus-router"}, {"host", host_}}},
-                      {"reportingComponent", "kube-chorus-router"},
-                      {"reportingInstance", host_},
-                      {"firstTimestamp", now},
-                      {"lastTimestamp", now},
-                      {"count", e.count},
-                      {"type", e.warning ? "Warning" : "Normal"}};
+      auto ev = event_json({"Node", "", e.node, e.uid}, e.warning, e.reason, e.message, e.count,
+                           host_, rng_);
+      std::string name{ev.at("metadata").as_object().at("name").as_string()};
       client_.create_event("default", std::move(ev));
       auto out = e;
       out.name = name;
@@ -261,13 +330,19 @@ std::string rfc3339_now() {
 
 std::shared_ptr<actors::configmap_port>
 make_configmap_port(std::shared_ptr<const kube::client_config> cfg, std::string ns,
-                    std::string name) {
-  return std::make_shared<api_configmap_port>(std::move(cfg), std::move(ns), std::move(name));
+                    std::string name, std::string host) {
+  return std::make_shared<api_configmap_port>(std::move(cfg), std::move(ns), std::move(name),
+                                              std::move(host));
 }
 
 std::shared_ptr<actors::lease_port> make_lease_port(std::shared_ptr<const kube::client_config> cfg,
                                                     std::string ns, std::string name) {
   return std::make_shared<api_lease_port>(std::move(cfg), std::move(ns), std::move(name));
+}
+
+std::shared_ptr<actors::node_annotation_port>
+make_node_annotation_port(std::shared_ptr<const kube::client_config> cfg) {
+  return std::make_shared<api_node_annotation_port>(std::move(cfg));
 }
 
 std::shared_ptr<actors::event_port> make_event_port(std::shared_ptr<const kube::client_config> cfg,

@@ -10,12 +10,17 @@
 
 namespace kcr::app {
 
+/// `host`: this instance's node name (the source of the ConfigMap's Warning Events).
 std::shared_ptr<actors::configmap_port>
 make_configmap_port(std::shared_ptr<const kube::client_config> cfg, std::string ns,
-                    std::string name);
+                    std::string name, std::string host);
 
 std::shared_ptr<actors::lease_port> make_lease_port(std::shared_ptr<const kube::client_config> cfg,
                                                     std::string ns, std::string name);
+
+/// Merge patches of one annotation of a Node (the node annotator's writes).
+std::shared_ptr<actors::node_annotation_port>
+make_node_annotation_port(std::shared_ptr<const kube::client_config> cfg);
 
 /// Events about Nodes go to namespace `default`; `host` is this instance's node name.
 std::shared_ptr<actors::event_port> make_event_port(std::shared_ptr<const kube::client_config> cfg,

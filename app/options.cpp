@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <stdexcept>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -29,6 +30,8 @@ struct raw_flags {
   std::string tunnel_mtu = "0";
   std::string config_sync_period = "1m";
   std::string tunnel_sync_period = "1m";
+  std::string configmap_write_budget = "2Mi";
+  std::string annotation_qps = "100";
   std::string lease_duration = "15s";
   std::string renew_deadline = "10s";
   std::string retry_period = "2s";
@@ -58,6 +61,27 @@ std::chrono::milliseconds positive_duration(const std::string& flag, const std::
   if (!d || d->count() <= 0)
     fail(flag, value, "a duration greater than zero like 30s, 1m or 1m30s");
   return *d;
+}
+
+// A byte count per second: digits with an optional suffix k, M, G (powers of 1000) or Ki, Mi, Gi
+// (powers of 1024), as Kubernetes quantities, and an optional "/s".
+double byte_rate(const std::string& flag, const std::string& value) {
+  static const std::pair<const char*, double> suffixes[] = {
+      {"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0},
+      {"k", 1e3},     {"M", 1e6},        {"G", 1e9},          {"", 1.0}};
+  std::string text = value.ends_with("/s") ? value.substr(0, value.size() - 2) : value;
+  for (const auto& [suffix, factor] : suffixes) {
+    std::string_view sv{suffix};
+    if (!text.ends_with(sv))
+      continue;
+    auto digits = text.substr(0, text.size() - sv.size());
+    int64_t n = 0;
+    auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+    if (digits.empty() || ec != std::errc{} || ptr != digits.data() + digits.size() || n < 0)
+      break;
+    return static_cast<double>(n) * factor;
+  }
+  fail(flag, value, "bytes per second like 2Mi, 512Ki or 1000000 (0 = unlimited)");
 }
 
 net::ip_address address(const std::string& flag, const std::string& value) {
@@ -105,6 +129,9 @@ void validate(const raw_flags& raw, options& o) {
 
   o.config_sync_period = positive_duration("--config-sync-period", raw.config_sync_period);
   o.tunnel_sync_period = positive_duration("--tunnel-sync-period", raw.tunnel_sync_period);
+  o.configmap_write_budget = byte_rate("--configmap-write-budget", raw.configmap_write_budget);
+  o.annotation_qps = static_cast<double>(parse_integer(
+      "--annotation-qps", raw.annotation_qps, 1, 100000, "Node patches per second, 1..100000"));
   o.lease_duration = positive_duration("--leader-elect-lease-duration", raw.lease_duration);
   o.renew_deadline = positive_duration("--leader-elect-renew-deadline", raw.renew_deadline);
   o.retry_period = positive_duration("--leader-elect-retry-period", raw.retry_period);
@@ -251,6 +278,20 @@ command_line parse_command_line(int argc, const char* const* argv) {
       ->envname("KCR_TUNNEL_SYNC_PERIOD")
       ->default_str("1m")
       ->type_name("DURATION")
+      ->group(g);
+  cli.add_option("--configmap-write-budget", raw.configmap_write_budget,
+                 "Bytes per second of ConfigMap writes, each counted as the whole object (what "
+                 "etcd stores); 0 = unlimited")
+      ->envname("KCR_CONFIGMAP_WRITE_BUDGET")
+      ->default_str("2Mi")
+      ->type_name("BYTES")
+      ->group(g);
+  cli.add_option("--annotation-qps", raw.annotation_qps,
+                 "Publisher: at most this many Node annotation patches per second (burst: one "
+                 "second's worth)")
+      ->envname("KCR_ANNOTATION_QPS")
+      ->default_str("100")
+      ->type_name("N")
       ->group(g);
 
   g = "Roles";

@@ -35,6 +35,9 @@ struct options {
   std::string configmap_namespace = "kube-system";
   std::chrono::milliseconds config_sync_period{std::chrono::minutes{1}};
   std::chrono::milliseconds tunnel_sync_period{std::chrono::minutes{1}};
+  /// Bytes per second of ConfigMap writes, each counted as the whole object; 0 = unlimited.
+  double configmap_write_budget = 2 * 1024 * 1024;
+  double annotation_qps = 100; // Node annotation patches per second (publisher)
 
   // Roles.
   bool run_publisher = true;

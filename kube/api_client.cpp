@@ -127,7 +127,7 @@ json::value api_client::call(const std::string& method, const std::string& targe
 std::string api_client::call_raw(const std::string& method, const std::string& target,
                                  const std::string& verb, const std::string& resource,
                                  const std::string& body, const std::string& content_type) {
-  http_request req{method, target, body, content_type};
+  http_request req{method, target, body, content_type, resource};
   auto resp = conn_->request(req);
   // A rotated token file: re-read it and retry once (the request was not processed).
   if (resp.status == 401 && cfg_->token && cfg_->token->invalidate())
@@ -189,7 +189,7 @@ watch_summary api_client::watch(const resource_ref& r, const watch_options& o,
   target += "&timeoutSeconds=" + std::to_string(o.timeout.count());
   if (!r.field_selector.empty())
     target += "&fieldSelector=" + url_encode(r.field_selector);
-  http_request req{"GET", target, "", ""};
+  http_request req{"GET", target, "", "", r.resource};
   // The server ends the stream at timeoutSeconds; the margin only catches a server that hangs.
   auto max_duration = std::chrono::milliseconds(o.timeout) + std::chrono::seconds(30);
 

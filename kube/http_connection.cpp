@@ -3,6 +3,8 @@
 // beast::tcp_stream enforce timeouts and lets stop() (posted from any thread) cancel the socket.
 #include "kube/http_connection.hpp"
 
+#include "kube/traffic.hpp"
+
 #include <atomic>
 #include <exception>
 #include <openssl/ssl.h>
@@ -70,6 +72,9 @@ struct http_connection::impl {
   std::atomic<bool> stop_flag{false};
   std::atomic<std::size_t> opened{0};
   std::atomic<std::size_t> sent{0};
+  std::string metered = "other"; // the resource of the request in progress, for the meter
+
+  void count_in(std::size_t n) { traffic_meter::process().received(metered, n); }
 
   explicit impl(std::shared_ptr<const client_config> c) : cfg(std::move(c)) {
     if (cfg->server.tls())
@@ -273,11 +278,17 @@ struct http_connection::impl {
   error_code send_and_read_header(http::request<http::string_body>& req, Parser& p) {
     error_code ec;
     with_stream([&](auto& s) {
-      http::async_write(s, req, [&](error_code e, std::size_t) { ec = e; });
+      http::async_write(s, req, [&](error_code e, std::size_t n) {
+        ec = e;
+        traffic_meter::process().sent(metered, n);
+      });
       run();
       if (ec)
         return;
-      http::async_read_header(s, buffer, p, [&](error_code e, std::size_t) { ec = e; });
+      http::async_read_header(s, buffer, p, [&](error_code e, std::size_t n) {
+        ec = e;
+        count_in(n);
+      });
       run();
     });
     ++sent;
@@ -289,7 +300,10 @@ struct http_connection::impl {
     error_code ec;
     if (!p.is_done()) {
       with_stream([&](auto& s) {
-        http::async_read(s, buffer, p, [&](error_code e, std::size_t) { ec = e; });
+        http::async_read(s, buffer, p, [&](error_code e, std::size_t n) {
+          ec = e;
+          count_in(n);
+        });
         run();
       });
       if (ec)
@@ -308,6 +322,7 @@ struct http_connection::impl {
 
   http_response request(const http_request& r, bool streaming, std::chrono::milliseconds limit,
                         const std::function<bool(std::string_view)>* on_data) {
+    metered = r.resource.empty() ? "other" : r.resource;
     for (int attempt = 0;; ++attempt) {
       bool reused = ensure_connected();
       auto req = build(r);
@@ -362,7 +377,10 @@ struct http_connection::impl {
     error_code ec;
     while (!p.is_done()) {
       with_stream([&](auto& s) {
-        http::async_read_some(s, buffer, p, [&](error_code e, std::size_t) { ec = e; });
+        http::async_read_some(s, buffer, p, [&](error_code e, std::size_t n) {
+          ec = e;
+          count_in(n);
+        });
         run();
       });
       if (thrown) {

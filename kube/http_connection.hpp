@@ -23,6 +23,8 @@ struct http_request {
   std::string target;
   std::string body;
   std::string content_type;
+  /// The resource for the traffic meter (kube/traffic.hpp): "nodes", "configmaps", ...
+  std::string resource;
 };
 
 struct http_response {

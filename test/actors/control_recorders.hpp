@@ -1,5 +1,5 @@
 // Recording actors for the control-plane actor tests (leader elector, watchers): typed actors of
-// the allocator / publisher / tunnel supervisor interfaces that push what they receive into a
+// the allocator / publisher / node annotator interfaces that push what they receive into a
 // shared inbox, plus a helper to ask an actor a question on the test coordinator.
 #pragma once
 
@@ -22,6 +22,8 @@ struct inbox {
   std::vector<actors::nodes_synced> synced;
   std::vector<actors::published_snapshot> snapshots;
   std::vector<actors::leadership> leaderships;
+  std::vector<actors::desired_entries> desired;
+  std::vector<actors::node_annotation_seen> annotations;
   std::vector<std::string> order;
 
   void clear() { *this = inbox{}; }
@@ -72,18 +74,30 @@ inline actors::publisher_actor::behavior_type recording_publisher(std::shared_pt
   };
 }
 
-inline actors::tunnel_supervisor_actor::behavior_type
-recording_supervisor(std::shared_ptr<inbox> in) {
+inline actors::node_annotator_actor::behavior_type recording_annotator(std::shared_ptr<inbox> in) {
   return {
-      [](actors::entry_assigned&) {},
-      [](actors::entry_withdrawn&) {},
-      [](actors::entries_published&) {},
+      [in](actors::desired_entries& x) {
+        in->order.push_back(std::string{"desired:"} + (x.full ? "full:" : "delta:") +
+                            std::to_string(x.upserted.size()));
+        in->desired.push_back(std::move(x));
+      },
       [in](actors::published_snapshot& x) {
         in->order.push_back("snapshot:" + x.resource_version);
         in->snapshots.push_back(std::move(x));
       },
-      [](actors::link_changed&) {},
-      [](actors::status_atom, const std::string&) { return std::string{"recording supervisor"}; },
+      [in](actors::node_annotation_seen& x) {
+        in->order.push_back("annotation:" + x.node + "=" +
+                            (x.exists ? x.value.value_or("(none)") : std::string{"(gone)"}));
+        in->annotations.push_back(std::move(x));
+      },
+      [in](actors::leadership& x) {
+        in->order.push_back(std::string{"leading:"} + (x.leading ? "true" : "false"));
+        in->leaderships.push_back(std::move(x));
+      },
+      [](actors::flush_atom) {},
+      [](actors::retry_atom) {},
+      [](actors::sync_atom) {},
+      [](actors::status_atom) { return std::string{"recording annotator"}; },
   };
 }
 

@@ -10,6 +10,7 @@
 // "update_count" (events). "*" in fail_next() matches every verb.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "actors/ports.hpp"
+#include "actors/write_budget.hpp"
 
 namespace kcr::test {
 
@@ -248,8 +250,8 @@ public:
   create(const std::map<std::string, std::string>& data) override {
     return do_write("create", actors::configmap_object{"", data});
   }
-  actors::outcome<std::string> patch(const std::string& resource_version,
-                                     const actors::data_changes& changes) override {
+  actors::outcome<actors::patch_receipt> patch(const std::string& resource_version,
+                                               const actors::data_changes& changes) override {
     // As the API server: the precondition is checked against the stored object (409 when stale,
     // 404 when absent), then the merge patch applies.
     auto cur = current();
@@ -267,7 +269,23 @@ public:
     auto r = do_write("patch", std::move(obj));
     if (!r)
       return r.failure();
-    return r.value().resource_version;
+    ++patches_;
+    patched_bytes_ += actors::size_of(r.value().data).encoded;
+    return actors::patch_receipt{r.value().resource_version, actors::size_of(r.value().data).encoded};
+  }
+
+  actors::outcome<bool> warn(const std::string& reason, const std::string& message) override {
+    auto v = enter("warn");
+    if (v.failure)
+      return *v.failure;
+    std::lock_guard guard{warn_mtx_};
+    warnings_.emplace_back(reason, message);
+    return true;
+  }
+  /// The Warning Events posted about the ConfigMap: (reason, message).
+  std::vector<std::pair<std::string, std::string>> warnings() const {
+    std::lock_guard guard{warn_mtx_};
+    return warnings_;
   }
 
   /// Hand-edits the data (creating the ConfigMap when absent); returns the stored object.
@@ -279,6 +297,16 @@ public:
   actors::configmap_object set_data(std::map<std::string, std::string> data) {
     return edit_data([&](auto& d) { d = std::move(data); });
   }
+
+  /// Successful patches and the bytes they stored (the whole object each, as etcd stores it).
+  int patches() const { return patches_; }
+  std::size_t patched_bytes() const { return patched_bytes_; }
+
+private:
+  std::atomic<int> patches_{0};
+  std::atomic<std::size_t> patched_bytes_{0};
+  mutable std::mutex warn_mtx_;
+  std::vector<std::pair<std::string, std::string>> warnings_;
 };
 
 class fake_lease_port : public actors::lease_port, public fake_cas_port<actors::lease_record> {

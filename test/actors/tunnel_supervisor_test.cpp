@@ -1,5 +1,6 @@
-// The tunnel supervisor: per-node actors on demand, routing by node name, per-node diff of the
-// published snapshot (no fan-out), stopping deleted nodes, respawning the local actor.
+// The tunnel supervisor of an agent: the local tunnel converges from its own Node's overlay
+// annotation (nothing else), refuses an annotation outside the overlay network, keeps the tunnel
+// when the annotation or the Node goes, respawns a dead tunnel actor, stops it on shutdown.
 #include <boost/test/unit_test.hpp>
 
 #include "actors/telemetry.hpp"
@@ -15,6 +16,21 @@ using namespace kcr::test;
 
 namespace {
 
+/// The agent's own Node as its watch delivers it.
+own_node_observed own_node(std::optional<std::string> annotation,
+                           const char* underlay = "198.51.100.7", std::string rv = "1") {
+  own_node_observed m;
+  m.exists = true;
+  m.node.name = "node-a";
+  m.node.uid = "uid-node-a";
+  m.node.resource_version = std::move(rv);
+  m.node.underlay_ip = ip(underlay);
+  m.node.pod_cidrs = {*net::cidr::parse("10.244.1.0/24")};
+  if (annotation)
+    m.node.annotations[overlay_ip_annotation] = *annotation;
+  return m;
+}
+
 struct supervisor_fixture : actor_fixture {
   controller_settings settings = tunnel_settings("node-a");
   std::shared_ptr<fake_tunnel_manager> mgr = std::make_shared<fake_tunnel_manager>();
@@ -22,15 +38,14 @@ struct supervisor_fixture : actor_fixture {
   std::shared_ptr<std::vector<node_event>> events = std::make_shared<std::vector<node_event>>();
   tunnel_supervisor_actor sup;
 
-  tunnel_supervisor_actor start(std::shared_ptr<net::tunnel_manager> m) {
-    sup = track(sys->spawn(tunnel_supervisor, settings, std::move(m), tel,
-                           recording_events(*this, events)));
+  supervisor_fixture() {
+    sup = track(sys->spawn(tunnel_supervisor, settings, mgr, tel, recording_events(*this, events)));
     run();
-    return sup;
   }
-  void start() { start(mgr); }
 
-  std::string status(const std::string& node) { return ask(*this, sup, status_atom::value, node); }
+  std::string status(const std::string& which = "") {
+    return ask(*this, sup, status_atom::value, which);
+  }
   template <class T>
   void send(T msg) {
     caf::anon_send(sup, std::move(msg));
@@ -45,64 +60,95 @@ struct supervisor_fixture : actor_fixture {
   }
 };
 
-const auto entry_a = make_entry("node-a", "198.51.100.7", "192.168.254.1");
-const auto entry_b = make_entry("node-b", "198.51.100.8", "192.168.254.2");
-
-std::vector<kube::node_entry> hundred() {
-  std::vector<kube::node_entry> v;
-  for (int i = 0; i < 100; ++i)
-    v.push_back(nth_entry(i));
-  return v;
-}
-
 } // namespace
 
 BOOST_FIXTURE_TEST_SUITE(tunnel_supervisor_suite, supervisor_fixture)
 
-BOOST_AUTO_TEST_CASE(local_node_converges_from_published_snapshots) {
-  start();
-  BOOST_TEST(status("") == "no actor for node-a");
-  send(snapshot({entry_b, entry_a}, "10"));
+BOOST_AUTO_TEST_CASE(the_agent_converges_from_its_own_annotation) {
+  send(own_node(std::nullopt)); // registered, not yet annotated by the publisher
+  BOOST_TEST(mgr->converges.empty());
+  BOOST_TEST(status().find("has no annotation") != std::string::npos, status());
+
+  send(own_node("192.168.254.3", "198.51.100.7", "2"));
   BOOST_REQUIRE(mgr->converges.size() == 1u);
   const auto& spec = mgr->converges[0];
   BOOST_TEST(spec.name == "routervxlan0");
   BOOST_TEST(spec.vni == 42u);
   BOOST_TEST(spec.port == 4789u);
-  BOOST_TEST(spec.local.to_string() == "198.51.100.7");
-  BOOST_TEST(spec.remote.to_string() == "203.0.113.10");
-  BOOST_TEST(spec.overlay.to_string() == "192.168.254.1/24");
-  BOOST_TEST(spec.mac->to_string() == "0a:58:c0:a8:fe:01");
-  BOOST_TEST(!spec.mtu.has_value());
-  BOOST_TEST(!spec.endpoint_neighbour.has_value());
-  BOOST_TEST(status("") == "node-a local converged 192.168.254.1 (1 converges, 0 failed, 1 "
-                           "observed, last error: -)");
-  BOOST_TEST(status("node-b") == "no actor for node-b"); // non-leaders track only themselves
+  BOOST_TEST(spec.local.to_string() == "198.51.100.7");      // its own Node's address
+  BOOST_TEST(spec.remote.to_string() == "203.0.113.10");     // a flag
+  BOOST_TEST(spec.overlay.to_string() == "192.168.254.3/24"); // the annotation, the flag's prefix
+  BOOST_TEST(spec.mac->to_string() == "0a:58:c0:a8:fe:03");  // derived from it
+  BOOST_TEST(status() == "node-a converged 192.168.254.3 (1 converges, 0 failed, 1 observed, "
+                         "last error: -)");
+  BOOST_TEST(tel->health.readyz().ok, tel->health.readyz().text);
 
-  send(snapshot({entry_b, entry_a}, "11")); // same entries, new resourceVersion
+  // Heartbeats (new resourceVersion, same entry): nothing to do.
+  send(own_node("192.168.254.3", "198.51.100.7", "3"));
   BOOST_TEST(mgr->converges.size() == 1u);
-  BOOST_TEST(status("").find("1 observed") != std::string::npos); // not even told
+  BOOST_TEST(status("*").find("1 entry_observed sent") != std::string::npos, status("*"));
+  // A new underlay address or a new overlay address: converge again.
+  send(own_node("192.168.254.3", "198.51.100.8", "4"));
+  send(own_node("192.168.254.9", "198.51.100.8", "5"));
+  BOOST_REQUIRE(mgr->converges.size() == 3u);
+  BOOST_TEST(mgr->converges[1].local.to_string() == "198.51.100.8");
+  BOOST_TEST(mgr->converges[2].overlay.to_string() == "192.168.254.9/24");
+}
 
-  auto moved = entry_a;
-  moved.overlay_ip = ip("192.168.254.9");
-  send(snapshot({entry_b, moved}, "12"));
+BOOST_AUTO_TEST_CASE(an_annotation_outside_the_overlay_network_is_refused) {
+  send(own_node("192.168.254.3"));
+  BOOST_REQUIRE(mgr->converges.size() == 1u);
+  send(own_node("10.9.9.9", "198.51.100.7", "2"));
+  send(own_node("10.9.9.9", "198.51.100.7", "3")); // the same value again: one report
+  BOOST_TEST(mgr->converges.size() == 1u);           // not converged to it
+  BOOST_REQUIRE(events->size() == 1u);
+  const auto& e = events->front();
+  BOOST_TEST(e.warning);
+  BOOST_TEST(e.reason == reason_overlay_annotation_invalid);
+  BOOST_TEST(e.node == "node-a");
+  BOOST_TEST(e.message.find("10.9.9.9") != std::string::npos, e.message);
+  BOOST_TEST(e.message.find("192.168.254.0/24") != std::string::npos, e.message);
+  // The tunnel stays as last converged, and the periodic sync keeps it so.
+  advance(settings.tunnel_sync_period);
   BOOST_REQUIRE(mgr->converges.size() == 2u);
-  BOOST_TEST(mgr->converges[1].overlay.to_string() == "192.168.254.9/24");
-  BOOST_TEST(mgr->converges[1].mac->to_string() == "0a:58:c0:a8:fe:09");
-
-  send(snapshot({entry_b}, "13"));  // our entry vanished: no teardown, no converge
-  auto gone = published_snapshot{}; // the ConfigMap deleted
-  send(gone);
+  BOOST_TEST(mgr->converges[1].overlay.to_string() == "192.168.254.3/24");
+  // The publisher restores the value: no new converge needed, the refusal is over.
+  send(own_node("192.168.254.3", "198.51.100.7", "4"));
   BOOST_TEST(mgr->converges.size() == 2u);
+  send(own_node("192.168.254.0", "198.51.100.7", "5")); // a new bad value is news again
+  BOOST_TEST(events->size() == 2u);
+  BOOST_TEST(status("*").find("2 annotations refused") != std::string::npos, status("*"));
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_first_annotation_converges_nothing) {
+  send(own_node("192.168.254.254")); // the device's EndpointIP
+  BOOST_TEST(mgr->converges.empty());
+  BOOST_TEST(events->size() == 1u);
+  BOOST_TEST(status().find("EndpointIP") != std::string::npos, status());
+}
+
+BOOST_AUTO_TEST_CASE(the_tunnel_stays_when_the_annotation_or_the_node_goes) {
+  send(own_node("192.168.254.3"));
+  BOOST_REQUIRE(mgr->converges.size() == 1u);
+  send(own_node(std::nullopt, "198.51.100.7", "2"));
+  own_node_observed gone;
+  gone.node.name = "node-a";
+  send(gone);
+  BOOST_TEST(mgr->converges.size() == 1u);
   BOOST_TEST(mgr->cleanups == 0);
   BOOST_TEST(mgr->removes.empty());
-  BOOST_TEST(status("").starts_with("node-a local converged 192.168.254.9"));
+  BOOST_TEST(status().starts_with("node-a converged 192.168.254.3"), status());
+  BOOST_TEST(status().find("no longer announced") != std::string::npos, status());
+  // Back with the same value: the actor hears of it again, the kernel is already right.
+  send(own_node("192.168.254.3", "198.51.100.7", "3"));
+  BOOST_TEST(status().find("no longer announced") == std::string::npos, status());
+  BOOST_TEST(mgr->converges.size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(link_change_and_periodic_sync_reach_the_local_actor) {
-  start();
-  send(link_changed{"routervxlan0", "deleted"}); // before any snapshot: nothing to repair
+  send(link_changed{"routervxlan0", "deleted"}); // before any entry: nothing to repair
   BOOST_TEST(mgr->converges.empty());
-  send(snapshot({entry_a}));
+  send(own_node("192.168.254.3"));
   BOOST_TEST(mgr->converges.size() == 1u);
   send(link_changed{"routervxlan0", "deleted"});
   BOOST_TEST(mgr->converges.size() == 2u); // within the same run(), no time advance
@@ -112,144 +158,42 @@ BOOST_AUTO_TEST_CASE(link_change_and_periodic_sync_reach_the_local_actor) {
   BOOST_TEST(mgr->converges.size() == 4u);
 }
 
-BOOST_AUTO_TEST_CASE(without_a_manager_nothing_is_converged_or_tracked) {
-  start(nullptr); // --run-tunnel=false
-  send(snapshot({entry_a}));
-  send(link_changed{"routervxlan0", "deleted"});
-  BOOST_TEST(status("node-a") == "no actor for node-a");
-  send(entry_assigned{entry_a}); // the leader still tracks every node, this one included
-  BOOST_TEST(status("node-a").starts_with("node-a remote published 192.168.254.1"));
-  BOOST_TEST(mgr->converges.empty());
-}
-
-BOOST_AUTO_TEST_CASE(hundred_nodes_pending_published_withdrawn) {
-  start();
-  for (const auto& e : hundred())
-    caf::anon_send(sup, entry_assigned{e});
-  run();
-  BOOST_TEST(state().children->size() == 100u);
-  for (int i = 0; i < 100; ++i)
-    BOOST_TEST(status("node-" + std::to_string(i))
-                   .starts_with("node-" + std::to_string(i) + " remote pending 192.168.254."));
-  entries_published pub;
-  for (int i = 0; i < 100; ++i)
-    pub.nodes.push_back("node-" + std::to_string(i));
-  pub.nodes.push_back("node-unknown"); // no actor: not spawned by a publish
-  send(pub);
-  BOOST_TEST(state().children->size() == 100u);
-  for (int i = 0; i < 100; ++i)
-    BOOST_TEST(status("node-" + std::to_string(i)).find(" remote published ") != std::string::npos);
-
-  send(entry_withdrawn{"node-7", "node deleted", true});
-  BOOST_TEST(status("node-7") == "no actor for node-7");
-  BOOST_TEST(state().children->size() == 99u);
-  send(entry_withdrawn{"node-8", "no pod CIDR", false}); // not deleted: stays, pending
-  BOOST_TEST(status("node-8").find("withdrawn: no pod CIDR") != std::string::npos);
-  send(entry_withdrawn{"node-500", "node deleted", true}); // never known: nothing spawned
-  BOOST_TEST(state().children->size() == 99u);
-  BOOST_TEST(status("*").find("99 actors") != std::string::npos);
-  BOOST_TEST(mgr->converges.empty()); // none of them is local
-}
-
-BOOST_AUTO_TEST_CASE(snapshot_changing_one_of_hundred_sends_one_entry_observed) {
-  start();
-  auto entries = hundred();
-  for (const auto& e : entries)
-    caf::anon_send(sup, entry_assigned{e});
-  run();
-  send(snapshot(entries, "1")); // first: every tracked actor (and the new local one) is told
-  BOOST_TEST(state().observed_sent == 101u);
-  BOOST_TEST(status("node-42").find("1 observed") != std::string::npos);
-  BOOST_TEST(status("node-42").find(" published ") != std::string::npos); // confirmed by the watch
-
-  send(snapshot(entries, "2")); // nothing changed
-  BOOST_TEST(state().observed_sent == 101u);
-
-  entries[42].overlay_ip = ip("192.168.254.200");
-  send(snapshot(entries, "3"));
-  BOOST_TEST(state().observed_sent == 102u);
-  BOOST_TEST(status("*").find("102 entry_observed sent") != std::string::npos);
-  size_t total = 0;
-  for (int i = 0; i < 100; ++i) {
-    const auto s = status("node-" + std::to_string(i));
-    const auto at = s.find(" observed");
-    const auto from = s.rfind(' ', at - 1) + 1;
-    total += std::stoul(s.substr(from, at - from));
-  }
-  BOOST_TEST(total == 101u); // 100 first ones + exactly one for node-42
-  BOOST_TEST(status("node-42").find("2 observed") != std::string::npos);
-}
-
-BOOST_AUTO_TEST_CASE(a_failing_local_node_does_not_block_others) {
-  start();
-  mgr->fail_next(1000, net::tunnel_errc::netlink_error, "busy");
-  send(snapshot({entry_a}));
-  BOOST_TEST(status("").starts_with("node-a local failed"));
-  for (int round = 0; round < 3; ++round) {
-    advance(settings.backoff_max); // the local actor keeps retrying
-    const auto e = nth_entry(10 + round);
-    send(entry_assigned{e});
-    BOOST_TEST(status(e.name).find(" remote pending ") != std::string::npos);
-    send(entries_published{{e.name}, "r"});
-    BOOST_TEST(status(e.name).find(" remote published ") != std::string::npos);
-  }
-  BOOST_TEST(status("").starts_with("node-a local failed"));
-  BOOST_TEST(mgr->converges.size() > 3u);
-  BOOST_TEST(events->size() == 1u); // one Event for the one distinct error
-}
-
 BOOST_AUTO_TEST_CASE(a_killed_local_actor_is_respawned_and_reconverges) {
-  start();
-  send(snapshot({entry_a}));
+  send(own_node("192.168.254.3"));
   BOOST_TEST(mgr->converges.size() == 1u);
-  auto old = state().child_handle("node-a");
+  auto old = state().child_handle();
   BOOST_REQUIRE(old);
   caf::anon_send_exit(old, caf::exit_reason::kill);
   run();
-  auto fresh = state().child_handle("node-a");
+  auto fresh = state().child_handle();
   BOOST_REQUIRE(fresh);
   BOOST_TEST(fresh.id() != old.id());
   BOOST_REQUIRE(mgr->converges.size() == 2u);
   BOOST_TEST((mgr->converges[1] == mgr->converges[0]));
-  BOOST_TEST(status("").starts_with("node-a local converged 192.168.254.1"));
   BOOST_TEST(status("*").find("1 respawned") != std::string::npos);
 
-  // Even when the ConfigMap lost our entry, the respawned actor gets the last one it saw.
-  send(snapshot({}, "5"));
-  caf::anon_send_exit(state().child_handle("node-a"), caf::exit_reason::kill);
+  // Even when the annotation is gone, the respawned actor gets the last entry it had.
+  send(own_node(std::nullopt, "198.51.100.7", "5"));
+  caf::anon_send_exit(state().child_handle(), caf::exit_reason::kill);
   run();
   BOOST_REQUIRE(mgr->converges.size() == 3u);
-  BOOST_TEST(mgr->converges[2].overlay.to_string() == "192.168.254.1/24");
+  BOOST_TEST(mgr->converges[2].overlay.to_string() == "192.168.254.3/24");
 }
 
-BOOST_AUTO_TEST_CASE(a_dead_remote_actor_is_dropped_and_recreated_by_the_next_assignment) {
-  start();
-  send(entry_assigned{entry_b});
-  caf::anon_send_exit(state().child_handle("node-b"), caf::exit_reason::kill);
-  run();
-  BOOST_TEST(status("node-b") == "no actor for node-b");
-  send(entry_assigned{entry_b});
-  BOOST_TEST(status("node-b").starts_with("node-b remote pending"));
-}
-
-BOOST_AUTO_TEST_CASE(stopping_the_supervisor_stops_its_children) {
-  start();
-  send(snapshot({entry_a}));
-  send(entry_assigned{entry_b});
+BOOST_AUTO_TEST_CASE(stopping_the_supervisor_stops_the_tunnel_actor_not_the_tunnel) {
+  send(own_node("192.168.254.3"));
   auto downs = std::make_shared<int>(0);
-  auto a = state().child_handle("node-a");
-  auto b = state().child_handle("node-b");
-  auto watcher = sys->spawn([downs, a, b](caf::event_based_actor* self) -> caf::behavior {
+  auto child = state().child_handle();
+  auto watcher = sys->spawn([downs, child](caf::event_based_actor* self) -> caf::behavior {
     self->set_down_handler([downs](caf::down_msg&) { ++*downs; });
-    self->monitor(a);
-    self->monitor(b);
+    self->monitor(child);
     return {[](int) {}};
   });
   track(watcher);
   run();
   caf::anon_send_exit(sup, caf::exit_reason::user_shutdown);
   run();
-  BOOST_TEST(*downs == 2);
+  BOOST_TEST(*downs == 1);
   BOOST_TEST(mgr->cleanups == 0); // the tunnel stays up
   BOOST_TEST(mgr->removes.empty());
 }

@@ -1,5 +1,5 @@
-// The tunnel spec builder (table) and the per-node tunnel actor driven directly: status
-// transitions, convergence from the published entry only, coalescing, periodic sync, backoff.
+// The tunnel spec builder (table), the own-Node entry (table) and the local tunnel actor driven
+// directly: status transitions, convergence from its entry, coalescing, periodic sync, backoff.
 #include <boost/test/unit_test.hpp>
 
 #include "actors/telemetry.hpp"
@@ -82,6 +82,53 @@ BOOST_AUTO_TEST_CASE(builds_the_spec_from_entry_and_settings) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(own_entry_from_the_node_and_its_annotation) {
+  const auto settings = tunnel_settings(); // 192.168.254.0/24, EndpointIP .254
+  auto node = [](std::optional<std::string> annotation, bool with_ip = true) {
+    kube::node_info n;
+    n.name = "node-a";
+    n.uid = "uid-node-a";
+    if (with_ip)
+      n.underlay_ip = ip("198.51.100.7");
+    n.pod_cidrs = {*net::cidr::parse("10.244.1.0/24")};
+    if (annotation)
+      n.annotations[overlay_ip_annotation] = *annotation;
+    return n;
+  };
+  auto good = own_entry(node("192.168.254.3"), settings);
+  BOOST_TEST_REQUIRE(good.entry.has_value());
+  BOOST_TEST((*good.entry == make_entry("node-a", "198.51.100.7", "192.168.254.3")));
+  BOOST_TEST(good.entry->effective_mac().to_string() == "0a:58:c0:a8:fe:03");
+  BOOST_TEST(good.problem.empty());
+
+  struct row {
+    const char* what;
+    std::optional<std::string> annotation;
+    bool with_ip;
+    bool invalid;
+    const char* says;
+  };
+  const std::vector<row> rows = {
+      {"missing: wait", std::nullopt, true, false, "has no annotation"},
+      {"outside the network", "10.0.0.1", true, true, "outside the overlay network"},
+      {"garbage", "not-an-ip", true, true, "is not an IPv4 address"},
+      {"IPv6", "fd00::1", true, true, "is not an IPv4 address"},
+      {"network address", "192.168.254.0", true, true, "network or broadcast"},
+      {"broadcast address", "192.168.254.255", true, true, "network or broadcast"},
+      {"the device's", "192.168.254.254", true, true, "EndpointIP"},
+      {"no underlay IP: wait", "192.168.254.3", false, false, "no usable InternalIP"},
+  };
+  for (const auto& r : rows) {
+    BOOST_TEST_CONTEXT(r.what) {
+      auto got = own_entry(node(r.annotation, r.with_ip), settings);
+      BOOST_TEST(!got.entry.has_value());
+      BOOST_TEST(got.invalid == r.invalid);
+      BOOST_TEST(got.problem.find(r.says) != std::string::npos, got.problem);
+      BOOST_TEST(got.problem.find("node-a") != std::string::npos, got.problem);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 namespace {
@@ -92,9 +139,9 @@ struct tunnel_fixture : actor_fixture {
   std::shared_ptr<telemetry> tel = std::make_shared<telemetry>();
   std::shared_ptr<std::vector<node_event>> events = std::make_shared<std::vector<node_event>>();
 
-  tunnel_actor spawn_tunnel(const std::string& node, bool local) {
-    tunnel_config cfg{node, std::make_shared<const controller_settings>(settings),
-                      local ? mgr : nullptr, tel, recording_events(*this, events)};
+  tunnel_actor spawn_tunnel(const std::string& node) {
+    tunnel_config cfg{node, std::make_shared<const controller_settings>(settings), mgr, tel,
+                      recording_events(*this, events)};
     auto h = track(sys->spawn(tunnel, std::move(cfg)));
     run();
     return h;
@@ -112,58 +159,15 @@ const auto entry_a = make_entry("node-a", "198.51.100.7", "192.168.254.1");
 
 BOOST_FIXTURE_TEST_SUITE(tunnel_actor_suite, tunnel_fixture)
 
-BOOST_AUTO_TEST_CASE(remote_node_goes_pending_then_published_and_never_converges) {
-  auto t = spawn_tunnel("node-b", false);
-  BOOST_TEST(status(t) == "node-b remote pending - (0 converges, 0 failed, 0 observed, "
-                          "last error: -)");
-  const auto e = make_entry("node-b", "198.51.100.8", "192.168.254.2");
-  caf::anon_send(t, entry_assigned{e});
-  run();
-  BOOST_TEST(status(t).starts_with("node-b remote pending 192.168.254.2"));
-  caf::anon_send(t, entries_published{{"node-b"}, "8"});
-  run();
-  BOOST_TEST(status(t).starts_with("node-b remote published 192.168.254.2"));
-  // The same assignment again changes nothing; a new one is pending until published.
-  caf::anon_send(t, entry_assigned{e});
-  run();
-  BOOST_TEST(status(t).starts_with("node-b remote published"));
-  auto moved = e;
-  moved.overlay_ip = ip("192.168.254.9");
-  caf::anon_send(t, entry_assigned{moved});
-  run();
-  BOOST_TEST(status(t).starts_with("node-b remote pending 192.168.254.9"));
-  // The watch may confirm before the publisher does.
-  observe(t, moved);
-  BOOST_TEST(status(t).starts_with("node-b remote published 192.168.254.9"));
-  caf::anon_send(t, link_changed{"routervxlan0", "deleted"});
+BOOST_AUTO_TEST_CASE(converges_to_its_entry_and_keeps_it_when_it_goes) {
+  auto t = spawn_tunnel("node-a");
+  BOOST_TEST(status(t) == "node-a waiting - (0 converges, 0 failed, 0 observed, last error: -)");
   advance(settings.tunnel_sync_period);
-  BOOST_TEST(mgr->converges.empty());
-  caf::anon_send(t, entry_withdrawn{"node-b", "no pod CIDR", false});
-  run();
-  BOOST_TEST(status(t).starts_with("node-b remote pending 192.168.254.9")); // still published
-  BOOST_TEST(status(t).find("withdrawn: no pod CIDR") != std::string::npos);
-}
-
-BOOST_AUTO_TEST_CASE(an_assignment_already_published_is_published_at_once) {
-  auto t = spawn_tunnel("node-b", false);
-  const auto e = make_entry("node-b", "198.51.100.8", "192.168.254.2");
-  observe(t, e); // a new leader's actor learns the published entry first
-  caf::anon_send(t, entry_assigned{e});
-  run();
-  BOOST_TEST(status(t).starts_with("node-b remote published"));
-}
-
-BOOST_AUTO_TEST_CASE(local_node_converges_from_the_published_entry_only) {
-  auto t = spawn_tunnel("node-a", true);
-  caf::anon_send(t, entry_assigned{entry_a});
-  caf::anon_send(t, entries_published{{"node-a"}, "2"});
-  run();
-  BOOST_TEST(mgr->converges.empty()); // never from an assignment
-  BOOST_TEST(status(t).starts_with("node-a local published"));
+  BOOST_TEST(mgr->converges.empty()); // nothing to converge to yet
   observe(t, entry_a);
   BOOST_REQUIRE(mgr->converges.size() == 1u);
   BOOST_TEST((mgr->converges[0] == build_tunnel_spec(entry_a, settings)));
-  BOOST_TEST(status(t) == "node-a local converged 192.168.254.1 (1 converges, 0 failed, 1 "
+  BOOST_TEST(status(t) == "node-a converged 192.168.254.1 (1 converges, 0 failed, 1 "
                           "observed, last error: -)");
   BOOST_TEST(tel->health.readyz().text.find("[+]local tunnel converged") != std::string::npos);
   observe(t, entry_a); // unchanged: nothing to do
@@ -173,13 +177,13 @@ BOOST_AUTO_TEST_CASE(local_node_converges_from_the_published_entry_only) {
   observe(t, moved);
   BOOST_REQUIRE(mgr->converges.size() == 2u);
   BOOST_TEST(mgr->converges[1].overlay.to_string() == "192.168.254.5/24");
-  observe(t, std::nullopt); // gone from the ConfigMap: the tunnel stays as it is
+  observe(t, std::nullopt); // the annotation is gone: the tunnel stays as it is
   BOOST_TEST(mgr->converges.size() == 2u);
   BOOST_TEST(mgr->cleanups == 0);
   BOOST_TEST(mgr->removes.empty());
   BOOST_TEST(status(t).find("converged 192.168.254.5") != std::string::npos);
-  BOOST_TEST(status(t).find("absent from the ConfigMap") != std::string::npos);
-  // The periodic sync keeps repairing the last published tunnel.
+  BOOST_TEST(status(t).find("no longer announced") != std::string::npos);
+  // The periodic sync keeps repairing the last tunnel.
   advance(settings.tunnel_sync_period);
   BOOST_REQUIRE(mgr->converges.size() == 3u);
   BOOST_TEST(mgr->converges[2].overlay.to_string() == "192.168.254.5/24");
@@ -188,7 +192,7 @@ BOOST_AUTO_TEST_CASE(local_node_converges_from_the_published_entry_only) {
 }
 
 BOOST_AUTO_TEST_CASE(link_change_converges_immediately_and_bursts_coalesce) {
-  auto t = spawn_tunnel("node-a", true);
+  auto t = spawn_tunnel("node-a");
   caf::anon_send(t, link_changed{"routervxlan0", "deleted"});
   run();
   BOOST_TEST(mgr->converges.empty()); // nothing published yet
@@ -208,7 +212,7 @@ BOOST_AUTO_TEST_CASE(link_change_converges_immediately_and_bursts_coalesce) {
 }
 
 BOOST_AUTO_TEST_CASE(periodic_sync_converges_once_per_period) {
-  auto t = spawn_tunnel("node-a", true);
+  auto t = spawn_tunnel("node-a");
   observe(t, entry_a);
   BOOST_TEST(mgr->converges.size() == 1u);
   advance(settings.tunnel_sync_period - 1s);
@@ -221,11 +225,11 @@ BOOST_AUTO_TEST_CASE(periodic_sync_converges_once_per_period) {
 
 BOOST_AUTO_TEST_CASE(retryable_failure_backs_off_doubling_and_success_resets) {
   log_capture logs;
-  auto t = spawn_tunnel("node-a", true);
+  auto t = spawn_tunnel("node-a");
   mgr->fail_next(2, net::tunnel_errc::netlink_error, "RTM_NEWLINK routervxlan0: busy");
   observe(t, entry_a);
   BOOST_TEST(mgr->converges.size() == 1u);
-  BOOST_TEST(status(t).starts_with("node-a local failed"));
+  BOOST_TEST(status(t).starts_with("node-a failed"));
   BOOST_TEST(status(t).find("last error: netlink_error: RTM_NEWLINK routervxlan0: busy") !=
              std::string::npos);
   BOOST_TEST(tel->health.readyz().text.find("[-]local tunnel converged") != std::string::npos);
@@ -237,7 +241,7 @@ BOOST_AUTO_TEST_CASE(retryable_failure_backs_off_doubling_and_success_resets) {
   BOOST_TEST(mgr->converges.size() == 2u);
   advance(settings.backoff_initial);
   BOOST_TEST(mgr->converges.size() == 3u);
-  BOOST_TEST(status(t).starts_with("node-a local converged"));
+  BOOST_TEST(status(t).starts_with("node-a converged"));
   BOOST_TEST(status(t).find("(3 converges, 2 failed") != std::string::npos);
   // One log line and one Event for the same error, whatever the number of attempts.
   BOOST_TEST(logs.count("cannot converge node node-a's tunnel") == 1u);
@@ -249,13 +253,13 @@ BOOST_AUTO_TEST_CASE(retryable_failure_backs_off_doubling_and_success_resets) {
   BOOST_TEST(mgr->converges.size() == 4u);
   advance(settings.backoff_initial);
   BOOST_TEST(mgr->converges.size() == 5u);
-  BOOST_TEST(status(t).starts_with("node-a local converged"));
+  BOOST_TEST(status(t).starts_with("node-a converged"));
   advance(10s); // nothing further until the periodic sync
   BOOST_TEST(mgr->converges.size() == 5u);
 }
 
 BOOST_AUTO_TEST_CASE(backoff_is_capped) {
-  auto t = spawn_tunnel("node-a", true);
+  auto t = spawn_tunnel("node-a");
   mgr->fail_next(100, net::tunnel_errc::netlink_error, "busy");
   observe(t, entry_a);
   // 500 ms, 1 s, 2 s, 4 s, then 4 s (cap) between attempts.
@@ -271,12 +275,12 @@ BOOST_AUTO_TEST_CASE(backoff_is_capped) {
 
 BOOST_AUTO_TEST_CASE(non_retryable_failure_waits_for_the_periodic_sync) {
   log_capture logs;
-  auto t = spawn_tunnel("node-a", true);
+  auto t = spawn_tunnel("node-a");
   mgr->fail_next(2, net::tunnel_errc::foreign_interface,
                  "routervxlan0 exists and is not ours (no alias kube-chorus-router)");
   observe(t, entry_a);
   BOOST_TEST(mgr->converges.size() == 1u);
-  BOOST_TEST(status(t).starts_with("node-a local failed"));
+  BOOST_TEST(status(t).starts_with("node-a failed"));
   advance(settings.backoff_max);
   advance(settings.backoff_max);
   BOOST_TEST(mgr->converges.size() == 1u); // no retry loop
@@ -292,7 +296,7 @@ BOOST_AUTO_TEST_CASE(non_retryable_failure_waits_for_the_periodic_sync) {
   BOOST_TEST((*events)[0].message.find("foreign_interface") != std::string::npos);
   advance(settings.tunnel_sync_period); // healed (the foreign interface was removed)
   BOOST_TEST(mgr->converges.size() == 3u);
-  BOOST_TEST(status(t).starts_with("node-a local converged"));
+  BOOST_TEST(status(t).starts_with("node-a converged"));
   BOOST_TEST(logs.count("after a failure") == 1u);
   // A different error is news: logged and evented again.
   mgr->fail_next(1, net::tunnel_errc::kernel_unsupported, "module ipip missing");
@@ -302,19 +306,19 @@ BOOST_AUTO_TEST_CASE(non_retryable_failure_waits_for_the_periodic_sync) {
 }
 
 BOOST_AUTO_TEST_CASE(a_new_entry_retries_a_non_retryable_failure) {
-  auto t = spawn_tunnel("node-a", true);
+  auto t = spawn_tunnel("node-a");
   mgr->fail_next(1, net::tunnel_errc::invalid_spec, "overlay address is the network address");
   observe(t, entry_a);
-  BOOST_TEST(status(t).starts_with("node-a local failed"));
+  BOOST_TEST(status(t).starts_with("node-a failed"));
   auto moved = entry_a;
   moved.overlay_ip = ip("192.168.254.7");
   observe(t, moved);
   BOOST_TEST(mgr->converges.size() == 2u);
-  BOOST_TEST(status(t).starts_with("node-a local converged 192.168.254.7"));
+  BOOST_TEST(status(t).starts_with("node-a converged 192.168.254.7"));
 }
 
 BOOST_AUTO_TEST_CASE(converge_metrics_are_counted) {
-  auto t = spawn_tunnel("node-a", true);
+  auto t = spawn_tunnel("node-a");
   observe(t, entry_a); // created
   caf::anon_send(t, link_changed{"routervxlan0", "up"});
   run(); // unchanged

@@ -1,5 +1,5 @@
-// node_watcher and configmap_watcher: what reaches the allocator, publisher and tunnel
-// supervisor for lists, watch events, relists, heartbeat-only updates, problems and duplicates.
+// node_watcher and configmap_watcher: what reaches the allocator, publisher and node annotator
+// for lists, watch events, relists, heartbeat-only updates, annotations, problems and duplicates.
 #include <boost/test/unit_test.hpp>
 
 #include "actors/configmap_watcher.hpp"
@@ -41,14 +41,16 @@ std::string join(const std::vector<std::string>& v) {
 
 struct node_watcher_fixture : test::actor_fixture {
   std::shared_ptr<test::inbox> alloc_in = std::make_shared<test::inbox>();
+  std::shared_ptr<test::inbox> ann_in = std::make_shared<test::inbox>();
   std::shared_ptr<std::vector<node_event>> events = std::make_shared<std::vector<node_event>>();
   std::shared_ptr<telemetry> tel = std::make_shared<telemetry>();
   node_watcher_actor watcher;
 
   node_watcher_fixture() {
     auto alloc = track(sys->spawn(test::recording_allocator, alloc_in));
+    auto ann = track(sys->spawn(test::recording_annotator, ann_in));
     auto rec = track(sys->spawn(test::recording_events, events));
-    watcher = track(sys->spawn(node_watcher, alloc, rec, tel));
+    watcher = track(sys->spawn(node_watcher, alloc, ann, rec, tel));
     run();
   }
   template <class T>
@@ -97,6 +99,38 @@ BOOST_AUTO_TEST_CASE(list_watch_relist) {
                      make_node("n2", "10.0.0.22", "10.244.2.0/24", "8")}});
   BOOST_TEST(alloc_in->order == (std::vector<std::string>{"upsert:n1", "delete:n3", "synced:2"}),
              join(alloc_in->order));
+}
+
+BOOST_AUTO_TEST_CASE(overlay_annotations_reach_the_annotator_when_they_change) {
+  auto with = [](kube::node_info n, const std::string& value) {
+    n.annotations[overlay_ip_annotation] = value;
+    return n;
+  };
+  feed(nodes_listed{{make_node("n1", "10.0.0.1", "10.244.1.0/24"),
+                     with(make_node("n2", "10.0.0.2", "10.244.2.0/24"), "192.168.254.2")}});
+  BOOST_TEST(ann_in->order ==
+                 (std::vector<std::string>{"annotation:n1=(none)", "annotation:n2=192.168.254.2"}),
+             join(ann_in->order));
+  ann_in->clear();
+  // Heartbeats and entry-input changes with the same annotation: nothing for the annotator.
+  feed(node_changed{make_node("n1", "10.0.0.1", "10.244.1.0/24", "2")});
+  feed(node_changed{with(make_node("n2", "10.0.0.9", "10.244.2.0/24", "3"), "192.168.254.2")});
+  BOOST_TEST(ann_in->order.empty(), join(ann_in->order));
+  // The publisher's patch shows up, with the Node's resourceVersion; a hand edit too.
+  feed(node_changed{with(make_node("n1", "10.0.0.1", "10.244.1.0/24", "4"), "192.168.254.1")});
+  feed(node_changed{with(make_node("n2", "10.0.0.9", "10.244.2.0/24", "5"), "10.9.9.9")});
+  BOOST_TEST(ann_in->order == (std::vector<std::string>{"annotation:n1=192.168.254.1",
+                                                        "annotation:n2=10.9.9.9"}),
+             join(ann_in->order));
+  BOOST_TEST(ann_in->annotations[0].resource_version == "4");
+  ann_in->clear();
+  // Gone by DELETED and by a relist that no longer has it.
+  feed(node_removed{"n1"});
+  feed(nodes_listed{{make_node("n3", "10.0.0.3", "10.244.3.0/24")}});
+  BOOST_TEST(ann_in->order == (std::vector<std::string>{"annotation:n1=(gone)",
+                                                        "annotation:n3=(none)",
+                                                        "annotation:n2=(gone)"}),
+             join(ann_in->order));
 }
 
 BOOST_AUTO_TEST_CASE(problems_posted_once_per_distinct_set) {
@@ -164,15 +198,15 @@ std::map<std::string, std::string> seed_data() {
 struct configmap_watcher_fixture : test::actor_fixture {
   std::shared_ptr<test::inbox> alloc_in = std::make_shared<test::inbox>();
   std::shared_ptr<test::inbox> pub_in = std::make_shared<test::inbox>();
-  std::shared_ptr<test::inbox> sup_in = std::make_shared<test::inbox>();
+  std::shared_ptr<test::inbox> ann_in = std::make_shared<test::inbox>();
   std::shared_ptr<telemetry> tel = std::make_shared<telemetry>();
   configmap_watcher_actor watcher;
 
   configmap_watcher_fixture() {
     auto alloc = track(sys->spawn(test::recording_allocator, alloc_in));
     auto pub = track(sys->spawn(test::recording_publisher, pub_in));
-    auto sup = track(sys->spawn(test::recording_supervisor, sup_in));
-    watcher = track(sys->spawn(configmap_watcher, alloc, pub, sup, tel));
+    auto ann = track(sys->spawn(test::recording_annotator, ann_in));
+    watcher = track(sys->spawn(configmap_watcher, alloc, pub, ann, tel));
     run();
   }
   void feed(configmap_observed cm) {
@@ -187,7 +221,7 @@ BOOST_FIXTURE_TEST_SUITE(configmap_watcher_suite, configmap_watcher_fixture)
 
 BOOST_AUTO_TEST_CASE(decodes_and_fans_out) {
   feed(configmap_observed{true, "5", seed_data()});
-  for (const auto& in : {alloc_in, pub_in, sup_in}) {
+  for (const auto& in : {alloc_in, pub_in, ann_in}) {
     BOOST_TEST_REQUIRE(in->snapshots.size() == 1u);
     const auto& s = in->snapshots[0];
     BOOST_TEST(s.exists);
@@ -206,7 +240,7 @@ BOOST_AUTO_TEST_CASE(decodes_and_fans_out) {
   feed(configmap_observed{true, "5", seed_data()});
   BOOST_TEST(alloc_in->snapshots.size() == 1u);
   BOOST_TEST(pub_in->snapshots.size() == 1u);
-  BOOST_TEST(sup_in->snapshots.size() == 1u);
+  BOOST_TEST(ann_in->snapshots.size() == 1u);
 
   // Garbage in an own key: the entry is left out and the problem travels along.
   auto data = seed_data();
@@ -218,26 +252,26 @@ BOOST_AUTO_TEST_CASE(decodes_and_fans_out) {
   BOOST_TEST_REQUIRE(!s.problems().empty());
   BOOST_TEST(s.problems()[0].find("Interface-10.106.170.63") != std::string::npos, s.problems()[0]);
   BOOST_TEST(alloc_in->snapshots[1].problems() == s.problems());
-  BOOST_TEST(sup_in->snapshots[1].problems() == s.problems());
+  BOOST_TEST(ann_in->snapshots[1].problems() == s.problems());
 
   // Deleted.
   feed(configmap_observed{false, "7", {}});
-  BOOST_TEST_REQUIRE(sup_in->snapshots.size() == 3u);
-  BOOST_TEST(!sup_in->snapshots[2].exists);
-  BOOST_TEST(sup_in->snapshots[2].state().entries.empty());
-  BOOST_TEST(sup_in->snapshots[2].data().empty());
+  BOOST_TEST_REQUIRE(ann_in->snapshots.size() == 3u);
+  BOOST_TEST(!ann_in->snapshots[2].exists);
+  BOOST_TEST(ann_in->snapshots[2].state().entries.empty());
+  BOOST_TEST(ann_in->snapshots[2].data().empty());
   BOOST_TEST(alloc_in->snapshots.size() == 3u);
 }
 
-BOOST_AUTO_TEST_CASE(roles_off_get_nothing) {
-  // A tunnel-only instance (--run-publisher=false): no allocator, no publisher.
-  auto only_sup = std::make_shared<test::inbox>();
-  auto sup = track(sys->spawn(test::recording_supervisor, only_sup));
-  auto w = track(sys->spawn(configmap_watcher, allocator_actor{}, publisher_actor{}, sup, tel));
+BOOST_AUTO_TEST_CASE(missing_recipients_are_skipped) {
+  // Tests and partial wirings pass null handles: the others still get the snapshot.
+  auto only_ann = std::make_shared<test::inbox>();
+  auto ann = track(sys->spawn(test::recording_annotator, only_ann));
+  auto w = track(sys->spawn(configmap_watcher, allocator_actor{}, publisher_actor{}, ann, tel));
   caf::anon_send(w, configmap_observed{false, "", {}});
   run();
-  BOOST_TEST(only_sup->snapshots.size() == 1u);
-  BOOST_TEST(!only_sup->snapshots[0].exists);
+  BOOST_TEST(only_ann->snapshots.size() == 1u);
+  BOOST_TEST(!only_ann->snapshots[0].exists);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -281,6 +281,36 @@ BOOST_AUTO_TEST_CASE(help_and_version) {
   BOOST_TEST(version.out.find(KCR_VERSION) != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(configmap_write_budget) {
+  auto d = parse({net_flag, vtep_flag});
+  BOOST_TEST_REQUIRE(!d.exit_now, d.err);
+  BOOST_TEST(d.opts.configmap_write_budget == 2097152.0); // 2 MiB/s
+  struct row {
+    const char* value;
+    double bytes; // -1 = a usage error naming the flag and the value
+  };
+  for (auto r : {row{"64Ki", 65536}, row{"2Mi/s", 2097152}, row{"1Gi", 1073741824},
+                 row{"0", 0}, row{"1000000", 1e6}, row{"5M", 5e6}, row{"300k", 3e5},
+                 row{"fast", -1}, row{"-1", -1}, row{"2MB", -1}, row{"1.5Mi", -1}, row{"Mi", -1},
+                 row{"", -1}}) {
+    BOOST_TEST_CONTEXT("--configmap-write-budget=" << r.value) {
+      auto cl = parse({net_flag, vtep_flag, std::string{"--configmap-write-budget="} + r.value});
+      if (r.bytes < 0) {
+        BOOST_TEST(cl.exit_code == 2);
+        BOOST_TEST(cl.err.find("--configmap-write-budget") != std::string::npos);
+        BOOST_TEST(cl.err.find("bytes per second") != std::string::npos);
+      } else {
+        BOOST_TEST_REQUIRE(!cl.exit_now, cl.err);
+        BOOST_TEST(cl.opts.configmap_write_budget == r.bytes);
+      }
+    }
+  }
+  setenv("KCR_CONFIGMAP_WRITE_BUDGET", "128Ki", 1);
+  auto env = parse({net_flag, vtep_flag});
+  unsetenv("KCR_CONFIGMAP_WRITE_BUDGET");
+  BOOST_TEST(env.opts.configmap_write_budget == 131072.0);
+}
+
 BOOST_AUTO_TEST_CASE(durations) {
   struct row {
     const char* in;

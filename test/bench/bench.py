@@ -37,11 +37,17 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scenarios  # noqa: E402
+import shape  # noqa: E402
 from benchlib import ROOT, bench_node, loadavg, machine, median  # noqa: E402
-from cluster import FakeCluster, RealCluster, create_nodes  # noqa: E402
+from cluster import FakeCluster, NodeWatch, RealCluster, create_nodes  # noqa: E402
 from netbench import netlink_results  # noqa: E402
 
 MIB = 1048576
+KIB = 1024
+AGENT_BYTES = 64 * KIB  # issue 12: an agent's bytes for 200 other Nodes added and deleted
+AGENT_RSS = 16  # MiB
+WRITE_RATE = 2 * MIB  # etcd bytes/s from the product under churn (its default budget)
+LEASE = 15.0  # s: --leader-elect-lease-duration, default
 ETCD_LIMIT = 1572864  # etcd's default --max-request-bytes (1.5 MiB)
 COLD_TIMEOUT = 120  # s
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
@@ -78,20 +84,35 @@ def plan_runs(n, runs, big):
 
 
 def cold_starts(cluster, binary, sizes, runs, logdir):
-    """-> ({n: (results, floors, size, floor size, creation)}, kept product)"""
+    """-> ({n: (results, floors, size, floor size, creation, extras)}, kept
+    product). Extras: at the smallest size the agent's RSS; at the biggest
+    the first run keeps going until every Node is annotated."""
     big, have, cold, prod = sizes[-1], 0, {}, None
     for n in sizes:
         log(f"creating Nodes {have}..{n - 1} (8 threads)")
         creation = (n - have, create_nodes(cluster, [bench_node(i) for i in range(have, n)]))
         have = n
         log(f"  {creation[0]} Nodes in {creation[1]:.1f} s")
-        results, floors, size, fsize = [], [], None, None
+        results, floors, size, fsize, extra = [], [], None, None, {}
         for first, keep in plan_runs(n, runs, big):
+            annotate = first and n == big
+            if annotate:
+                extra["stripped"] = shape.strip_annotations(cluster)
+                node_w = NodeWatch(cluster)
             log(f"cold start N={n} run {len(results) + 1} (load {loadavg()})")
-            res, p = scenarios.product_cold_start(cluster, binary, n, logdir, COLD_TIMEOUT, keep)
+            res, p = scenarios.product_cold_start(cluster, binary, n, logdir, COLD_TIMEOUT,
+                                                  keep or annotate)
             results.append(res)
             if "error" in res:
                 log(f"  FAILED: {res['error']}")
+            if annotate:
+                if p:
+                    log(f"  waiting for all {n} Nodes annotated")
+                    extra["annotation"] = shape.annotation_time(cluster, p, node_w, n,
+                                                                n / 100 * 2 + 60)
+                    p.stop()
+                    p = None
+                node_w.stop()
             if first:
                 size = scenarios.stored_size(cluster)
                 data = json.loads(cluster.configmap_raw()).get("data") or {}
@@ -100,9 +121,21 @@ def cold_starts(cluster, binary, sizes, runs, logdir):
                     floors.append(scenarios.floor_cold_start(cluster, n, data, COLD_TIMEOUT))
                 fsize = scenarios.stored_size(cluster)
             prod = p or prod
+        if n == sizes[0] and os.geteuid() == 0:
+            log(f"agent RSS at N={n}")
+            extra["agent"] = guarded(lambda: shape.agent_rss(cluster, binary, logdir))
         cold[n] = {"results": results, "floors": floors, "size": size, "floor_size": fsize,
-                   "creation": creation}
+                   "creation": creation, **extra}
     return cold, prod
+
+
+def guarded(fn):
+    """fn() or {"error": ...}: one failed scenario does not end the run."""
+    try:
+        return fn()
+    except (RuntimeError, OSError) as e:
+        log(f"  FAILED: {e}")
+        return {"error": str(e)}
 
 
 def steady_scenarios(cluster, prod, args):
@@ -116,7 +149,7 @@ def steady_scenarios(cluster, prod, args):
     out["latency"]["server"] = scenarios.server_write_latency(cluster, 20 if args.quick else 30)
     count = 200 if args.quick else 1000
     log(f"churn ({count} adds + {count} deletes at 200/s)")
-    out["churn"] = scenarios.churn(cluster, count, 200.0)
+    out["churn"] = scenarios.churn(cluster, prod, count, 200.0)
     out["size_after"] = scenarios.stored_size(cluster)
     out["rss"], out["cpu"] = prod.peak_rss_mib(), prod.cpu()
     return out
@@ -136,10 +169,21 @@ def run(args):
     cluster = RealCluster() if args.api == "real" else FakeCluster(logdir)
     head["api"] = f"{cluster.version} ({args.api}), ready in {cluster.startup_seconds:.1f} s"
     prod = None
+    split = None
     try:
         cold, prod = cold_starts(cluster, binary, sizes, runs, logdir)
         steady = steady_scenarios(cluster, prod, args) if prod else None
         head["too_large"] = [ln[:1000] for ln in cluster.log_lines("request is too large")]
+        if prod:
+            prod.stop()
+            prod = None
+        if os.geteuid() == 0:
+            changes = 50 if args.quick else 200
+            log(f"split shape: 2 controllers + an agent, {changes} Nodes added and deleted, "
+                "failover")
+            split = guarded(lambda: shape.split_shape(cluster, binary, logdir, changes, 20.0))
+        else:
+            split = {"error": "skipped: the agent converges a real tunnel (root, netns)"}
     finally:
         if prod:
             prod.stop()
@@ -149,9 +193,9 @@ def run(args):
     log("netlink")
     nl = netlink_results(binary, nl_bench, logdir, quick=args.quick)
     head["load_end"] = loadavg()
-    text = render(head, sizes, runs, cold, steady, nl)
+    text = render(head, sizes, runs, cold, steady, split, nl)
     print(text)
-    raw = {"head": head, "cold": cold, "steady": steady, "netlink": nl["raw"]}
+    raw = {"head": head, "cold": cold, "steady": steady, "split": split, "netlink": nl["raw"]}
     with open(os.path.join(logdir, "results.json"), "w") as f:
         json.dump(raw, f, indent=1, default=str)
     log(f"logs and raw results in {logdir}")
@@ -229,30 +273,110 @@ def steady_rows(big, st):
          f"copy → revision seen): {lat_text(lat['server'])}", "p99 ≤ 20 ms, max ≤ 100 ms (seen → seen)",
          verdict(lat["seen"]["p99"] <= 0.020 and lat["seen"]["max"] <= 0.100
                  and not lat["missing"])),
-        (f"churn N={big}",
-         f"{ch['ops']} ops at {ch['rate']:.0f}/s (each answered in p50 "
-         f"{ms(ch['op_seconds']['p50'])}, max {ms(ch['op_seconds']['max'])}); {refused}"
-         f"{ch['writes']} writes ({ch['writes_per_s']:.1f}/s), "
-         f"{ch['written_bytes'] / MIB:.1f} MiB written (largest revision "
-         f"{ch['max_rev_bytes']} B, its managedFields up to {ch['max_mf_bytes']} B); {grow}"
-         f"lag seen → revision {lat_text(ch['seen'])}; {ch['coalesced']} nodes added and "
-         f"deleted between two writes (never published, as intended); {ch['missing']} "
-         f"other changes not seen; final "
-         f"state {ch['check']}", "coalesced writes; final state exact",
-         verdict(ch["check"].startswith("ok") and not ch["missing"] and not ch["refused"])),
+        churn_row(big, ch, grow, refused),
         (f"stored ConfigMap N={big} after churn", size_text(st["size_after"]),
          "data < 1 MiB; stored < 1.5 MiB", verdict(size_ok(st["size_after"]))),
         (f"peak RSS after all, N={big}", f"{st['rss']:.1f} MiB (CPU total {st['cpu']:.1f} s)",
          "≤ 64 MiB", verdict(st["rss"] <= 64))]
 
 
-def render(head, sizes, runs, cold, steady, nl):
+def churn_row(big, ch, grow, refused):
+    m = ch["metrics"]
+    rate = m["written"] / ch["window"]
+    detail = (f"{ch['ops']} ops at {ch['rate']:.0f}/s (each answered in p50 "
+              f"{ms(ch['op_seconds']['p50'])}, max {ms(ch['op_seconds']['max'])}); {refused}"
+              f"{ch['writes']} writes ({ch['writes_per_s']:.1f}/s); **written by the product "
+              f"{m['written'] / MIB:.1f} MiB in {ch['window']:.1f} s = {rate / MIB:.2f} MiB/s** "
+              f"(`configmap_written_bytes_total`); revisions seen {ch['written_bytes'] / MIB:.1f} MiB "
+              f"= {ch['rev_bytes_per_s'] / MIB:.2f} MiB/s (largest {ch['max_rev_bytes']} B, its "
+              f"managedFields up to {ch['max_mf_bytes']} B); waited for budget "
+              f"{m['budget_wait']:.1f} s; size warnings {m['size_warnings']:.0f}, write errors "
+              f"{m['write_errors']:.0f}; {grow}lag seen → revision {lat_text(ch['seen'])}; "
+              f"{ch['coalesced']} nodes added and deleted between two writes (never published, "
+              f"as intended); {ch['missing']} other changes not seen; final state {ch['check']}")
+    ok = (rate <= WRITE_RATE and ch["rev_bytes_per_s"] <= WRITE_RATE and not m["write_errors"]
+          and not m["size_warnings"] and ch["check"].startswith("ok") and not ch["missing"]
+          and not ch["refused"])
+    return (f"churn N={big}", detail, "≤ 2 MiB/s written (both counts); no write refused "
+            "for size; final state exact", verdict(ok))
+
+
+def rss_text(r):
+    return f"VmRSS {r[0]:.1f} MiB, VmHWM {r[1]:.1f} MiB"
+
+
+def label_value(labels):
+    """'{resource="nodes"}' -> 'nodes'."""
+    return labels.split("=", 1)[-1].strip('{}"')
+
+
+def shape_rows(sizes, cold, split):
+    small, big = sizes[0], sizes[-1]
+    rows = []
+    an = cold[big].get("annotation")
+    if an is not None:
+        want = big / 100 * 1.1
+        if "error" in an:
+            rows.append((f"annotate all Nodes after a cold start, N={big}",
+                         f"**FAILED**: {an['error']} ({an['annotated']} annotated)",
+                         f"≤ {want:.0f} s", "**MISSED**"))
+        else:
+            rows.append((f"annotate all Nodes after a cold start, N={big}",
+                         f"{an['annotated']} Nodes annotated {an['seconds']:.1f} s after the "
+                         f"process start (first at {an['first']:.1f} s; {an['patches']:.0f} "
+                         f"patches; {cold[big]['stripped']} stale annotations removed before); "
+                         f"{len(an['wrong'])} differ from the ConfigMap",
+                         f"≤ N / 100 qps + 10 % = {want:.0f} s; all = ConfigMap",
+                         verdict(an["seconds"] <= want and not an["wrong"])))
+    ag = cold[small].get("agent")
+    if ag is None or (split or {}).get("error") or "error" in (ag or {}):
+        why = (ag or {}).get("error") or (split or {}).get("error") or "not run"
+        rows.append(("agent (`--run-publisher=false`, tunnel on, in a netns)", why, "",
+                     "**MISSED**" if "skipped" not in why else ""))
+        return rows
+    r100 = (ag["rss"], ag["hwm"])
+    r_end = split["agent_rss_after"]
+    rows.append((f"agent RSS, N={small} → N={big}",
+                 f"N={small}: {rss_text(r100)}; N={big}: {rss_text(split['agent_rss_before'])} "
+                 f"converged, {rss_text(r_end)} after the changes",
+                 "≤ 16 MiB, the same at both sizes (VmHWM within 1 MiB)",
+                 verdict(max(r100[1], r_end[1]) <= AGENT_RSS and abs(r_end[1] - r100[1]) <= 1)))
+    tr = split["traffic"]
+    per = lambda x: x / (tr["ops"] or 1)  # noqa: E731
+    rows.append((f"agent bytes received, N={big}",
+                 f"{tr['agent']:.0f} B ({tr['agent'] / KIB:.1f} KiB) while {tr['ops'] // 2} other "
+                 f"Nodes were added and deleted ({tr['ops']} changes at {tr['ops'] / tr['span']:.0f}/s, "
+                 f"{tr['writes']} ConfigMap writes)", "≤ 64 KiB",
+                 verdict(tr["agent"] <= AGENT_BYTES and not tr["refused"])))
+    by = ", ".join(f"{label_value(k)} {v / MIB:.2f} MiB"
+                   for k, v in sorted(tr["standby_by"].items()) if v)
+    rows.append((f"old shape for comparison: standby controller, N={big}",
+                 f"{tr['standby'] / MIB:.1f} MiB received for the same changes ({by}); "
+                 f"{per(tr['standby']) / KIB:.0f} KiB per change: what every DaemonSet pod "
+                 f"received before issue 12", "(comparison)", ""))
+    fo = split["failover"]
+    if "error" in fo:
+        rows.append((f"failover N={big}", f"**FAILED**: {fo['error']}", "", "**MISSED**"))
+        return rows
+    rows.append((f"failover N={big} (lease {LEASE:.0f} s, default)",
+                 f"leader killed -9, a Node added {fo['add_after'] * 1000:.0f} ms later; the new "
+                 f"leader's first write {fo['first_write']:.1f} s after the kill, the first with "
+                 f"the new Node **{fo['seconds']:.1f} s**; {len(fo['changed'])} of {fo['kept']} "
+                 f"allocations changed; final state {fo['check']}",
+                 f"≤ lease + 2 s = {LEASE + 2:.0f} s; no allocation changed",
+                 verdict(fo["seconds"] <= LEASE + 2 and not fo["changed"]
+                         and fo["check"].startswith("ok"))))
+    return rows
+
+
+def render(head, sizes, runs, cold, steady, split, nl):
     rows = cold_rows(sizes, runs, cold)
     if steady:
         rows += steady_rows(sizes[-1], steady)
     else:
         rows.append(("idle, event latency, churn", "not run: the last cold start failed",
                      "", "**MISSED**"))
+    rows += shape_rows(sizes, cold, split)
     count, examples = head["product_problems"]
     big = head["too_large"]
     rows.append(("failures seen", f"API server log: {len(big)} × \"request is too large\""

@@ -5,11 +5,14 @@ description.
 
 Python 3 standard library only."""
 
+import ctypes
 import http.client
 import json
 import os
 import platform
+import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +44,16 @@ def peak_rss_mib(pid):
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024.0
     return float("nan")
+
+
+def rss_mib(pid):
+    """(VmRSS, VmHWM) of a process in MiB."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out[line[:5]] = int(line.split()[1]) / 1024.0
+    return out.get("VmRSS", float("nan")), out.get("VmHWM", float("nan"))
 
 
 def loadavg():
@@ -147,6 +160,69 @@ class Fake:
                     raise
 
 
+# --- network namespaces -----------------------------------------------------------------
+_libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNET = 0x40000000
+
+
+def _setns(fd):
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"setns: {os.strerror(e)}")
+
+
+def netns_socket(netns, make):
+    """Runs make() (which creates a socket) with this thread inside network
+    namespace `netns` (a name under /run/netns; None: here) and switches
+    back: the socket stays in that namespace. Python 3.11 has no os.setns."""
+    if not netns:
+        return make()
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+    try:
+        _setns(target)
+        try:
+            return make()
+        finally:
+            _setns(own)
+    finally:
+        os.close(own)
+        os.close(target)
+
+
+def http_get(addr, path, netns=None, timeout=10):
+    """GET http://addr/path (addr "host:port", inside `netns`) -> (status, text)."""
+    host, port = addr.rsplit(":", 1)
+    sock = netns_socket(netns, lambda: socket.create_connection((host, int(port)), timeout))
+    c = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    c.sock = sock
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read().decode(errors="replace")
+    finally:
+        c.close()
+
+
+METRIC_LINE = re.compile(r"^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)")
+
+
+def parse_metrics(text):
+    """Prometheus text -> {name: {labels text ('' when none): value}}."""
+    out = {}
+    for line in text.splitlines():
+        m = METRIC_LINE.match(line)
+        if m:
+            out.setdefault(m.group(1), {})[m.group(2) or ""] = float(m.group(3))
+    return out
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 # --- the binary ---------------------------------------------------------------------------
 class Product:
     """kube-chorus-router as a child process, talking to `master` (a URL) or
@@ -156,10 +232,17 @@ class Product:
     def __init__(self, binary, master=None, overlay="10.200.0.0/16", extra=(), netns=None,
                  logdir=None, node="bench", api=()):
         api = ["--master", master] if master else list(api)
+        # Ports picked here (in the namespace's own port space when in one):
+        # the harness reads /metrics and /readyz.
+        self.netns = netns
+        self.metrics_addr = f"127.0.0.1:{netns_socket(netns, free_port)}"
+        self.health_addr = f"127.0.0.1:{netns_socket(netns, free_port)}"
+        if "--leader-elect" not in " ".join(extra):
+            extra = [*extra, "--leader-elect=false"]
         cmd = [binary, *api, "--overlay-network", overlay,
-               "--remote-vtep", "192.0.2.1", "--leader-elect=false",
-               "--hostname-override", node, "--health-addr", "127.0.0.1:0",
-               "--metrics-addr", "127.0.0.1:0", *extra]
+               "--remote-vtep", "192.0.2.1",
+               "--hostname-override", node, "--health-addr", self.health_addr,
+               "--metrics-addr", self.metrics_addr, *extra]
         if "--run-tunnel" not in " ".join(extra):
             cmd.append("--run-tunnel=false")
         if netns:
@@ -184,6 +267,36 @@ class Product:
             return peak_rss_mib(self.pid)
         except FileNotFoundError:
             return float("nan")
+
+    def rss_mib(self):
+        """(VmRSS, VmHWM) in MiB."""
+        try:
+            return rss_mib(self.pid)
+        except FileNotFoundError:
+            return float("nan"), float("nan")
+
+    def metrics(self):
+        """/metrics parsed: {name: {labels: value}}."""
+        status, text = http_get(self.metrics_addr, "/metrics", self.netns)
+        if status != 200:
+            raise RuntimeError(f"/metrics answered {status}")
+        return parse_metrics(text)
+
+    def metric(self, name, labels_has=""):
+        """Sum of a metric's samples whose labels contain `labels_has`."""
+        return sum(v for k, v in self.metrics().get(name, {}).items() if labels_has in k)
+
+    def ready(self):
+        try:
+            return http_get(self.health_addr, "/readyz", self.netns, timeout=2)[0] == 200
+        except OSError:
+            return False
+
+    def kill(self):
+        """SIGKILL, as a crash."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
     def stop(self):
         if self.proc.poll() is None:

@@ -263,10 +263,10 @@ def server_write_latency(cluster, count):
 
 
 # --- churn ---------------------------------------------------------------------------------
-def churn_ops(count, lag):
-    """`count` adds and `count` deletes; node j is deleted `lag` adds after
-    it was added."""
-    nodes = [bench_node(20000 + i) for i in range(count)]
+def churn_ops(count, lag, first=20000):
+    """`count` adds and `count` deletes of Nodes bench-<first>...; node j is
+    deleted `lag` adds after it was added."""
+    nodes = [bench_node(first + i) for i in range(count)]
     ops = []
     for j in range(count + lag):
         if j < count:
@@ -304,15 +304,30 @@ def send_on_schedule(cluster, ops, rate, workers):
     return done, time.time() - t0
 
 
-def churn(cluster, count, rate, lag=100, workers=8):
+# The product's own account of its ConfigMap writes (docs/operations.md).
+WRITE_METRICS = {"written": ("kube_chorus_router_configmap_written_bytes_total", ""),
+                 "budget_wait": ("kube_chorus_router_configmap_write_budget_wait_seconds_total", ""),
+                 "size_warnings": ("kube_chorus_router_configmap_size_warnings_total", ""),
+                 "write_errors": ("kube_chorus_router_configmap_writes_total", 'result="error"')}
+
+
+def write_metrics(prod):
+    return {k: prod.metric(name, labels) for k, (name, labels) in WRITE_METRICS.items()}
+
+
+def churn(cluster, prod, count, rate, lag=100, workers=8):
+    """Adds and deletes on schedule; the product's write metrics over the
+    window from the first operation to the last revision."""
     ops = churn_ops(count, lag)
     db0 = etcd_db(cluster)
     nodes_w, cm_w = NodeWatch(cluster), ConfigMapWatch(cluster)
     try:
         time.sleep(0.5)
         baseline = node_key_set(cluster)
+        m0, t0 = write_metrics(prod), time.time()
         sent, span = send_on_schedule(cluster, ops, rate, workers)
         wait_quiet(cm_w, 2.0)
+        m1 = write_metrics(prod)
         revs = cm_w.revisions()
         changes = [(nd["metadata"]["name"], node_ip(nd), typ, s[0])
                    for (typ, nd), s in zip(ops, sent)]
@@ -323,7 +338,9 @@ def churn(cluster, count, rate, lag=100, workers=8):
         cm_w.stop()
     refused = [s[1] for s in sent if s[1] not in (200, 201)]
     wspan = revs[-1].t - revs[0].t if len(revs) > 1 else 0
-    return {"ops": len(ops), "rate": len(ops) / span, "writes": len(revs),
+    window = max((revs[-1].t if revs else 0) - t0, span)
+    return {"window": window, "metrics": {k: m1[k] - m0[k] for k in m1},
+            "rev_bytes_per_s": sum(r.size for r in revs) / window,"ops": len(ops), "rate": len(ops) / span, "writes": len(revs),
             "writes_per_s": len(revs) / max(wspan, span), "request": stats(req),
             "seen": stats(seen), "missing": missing, "coalesced": coalesced,
             "refused": refused, "op_seconds": stats([s[2] for s in sent]),

@@ -157,14 +157,15 @@ class Instance:
     """One kube-chorus-router process with its own kubeconfig and ports."""
 
     def __init__(self, h, node, extra, token, token_file, run_tunnel, leases,
-                 prefix, remote_vtep="192.0.2.1", endpoints=True, env=None):
+                 prefix, remote_vtep="192.0.2.1", endpoints=True, env=None,
+                 server=None):
         self.node = node
         self.index = len(h.instances)
         self.health = f"127.0.0.1:{free_port()}"
         self.metrics = f"127.0.0.1:{free_port()}"
         self.kubeconfig = os.path.join(h.workdir, f"kubeconfig-{self.index}")
-        write_kubeconfig(self.kubeconfig, h.cluster.server, h.cluster.ca_file,
-                         token, token_file)
+        write_kubeconfig(self.kubeconfig, server or h.cluster.server,
+                         h.cluster.ca_file, token, token_file)
         self.log_path = os.path.join(h.workdir, f"kcr-{self.index}-{node}.log")
         self.cmd = [*prefix, h.binary, "--kubeconfig", self.kubeconfig,
                     "--overlay-network", "192.168.254.0/24",
@@ -266,16 +267,18 @@ class Harness:
 
     def instance(self, node, *extra, token=None, token_file=None,
                  run_tunnel=False, leases=True, prefix=(),
-                 remote_vtep="192.0.2.1", endpoints=True, env=None):
+                 remote_vtep="192.0.2.1", endpoints=True, env=None,
+                 server=None):
         """token: default the cluster's token for the binary (the shipped
         ServiceAccount's on the real server); token_file: a kubeconfig
-        tokenFile instead."""
+        tokenFile instead; server: another URL of the API server (e.g. a
+        proxy reachable from a network namespace)."""
         if self.netns:
             prefix = ("ip", "netns", "exec", self.netns, *prefix)
         if token is None and token_file is None:
             token = self.cluster.binary_token
         inst = Instance(self, node, extra, token, token_file, run_tunnel,
-                        leases, prefix, remote_vtep, endpoints, env)
+                        leases, prefix, remote_vtep, endpoints, env, server)
         self.instances.append(inst)
         return inst
 

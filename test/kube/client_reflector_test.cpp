@@ -1,5 +1,6 @@
-// reflector against the fake API server: events across chunks, relists on 410, resume after
-// cut-offs and timeouts, backoff through faults, RBAC errors, prompt stop.
+// reflector against the fake API server and (KCR_TEST_API=real) the real kube-apiserver: events
+// in order, resume after timeouts, RBAC errors, prompt stop; on the fake only: events across
+// chunks, relists on 410, cut-offs and backoff through injected faults.
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -9,11 +10,14 @@
 #include <boost/test/unit_test.hpp>
 
 #include "kube/reflector.hpp"
-#include "test/kube/fake_apiserver_process.hpp"
+#include "test/kube/api_under_test.hpp"
 
 namespace json = boost::json;
 using namespace kcr::kube;
+using kcr::test::api_under_test;
 using kcr::test::fake_apiserver;
+using kcr::test::fake_only;
+using kcr::test::skip_rest_on_real;
 using namespace std::chrono_literals;
 
 namespace {
@@ -78,23 +82,28 @@ int count_of(const std::vector<std::string>& v, const std::string& s) {
 
 } // namespace
 
-BOOST_AUTO_TEST_CASE(events_split_across_chunks_and_coalesced) {
+BOOST_AUTO_TEST_CASE(events_in_order_split_across_chunks_and_coalesced) {
+  // The real server frames as it likes; the fake splits events at 7 bytes and coalesces them.
   std::vector<std::vector<std::string>> variants = {{"--watch-chunk-bytes", "7"},
                                                     {"--coalesce-events"}};
+  if (kcr::test::real_api())
+    variants = {{"(real kube-apiserver)"}};
   for (const auto& args : variants) {
     BOOST_TEST_CONTEXT(args[0]) {
       auto a = args;
       a.insert(a.end(), {"--seed-nodes", "3"});
-      fake_apiserver fake(a);
+      api_under_test srv(a);
+      if (srv.real())
+        srv.add_nodes(3, "node-");
       recorder rec;
-      reflector r(fake.config(), fast_options(), rec.callbacks());
+      reflector r(srv.config(), fast_options(), rec.callbacks());
       r.start();
       BOOST_TEST_REQUIRE(rec.wait([](auto& x) { return !x.list_sizes.empty(); }));
       BOOST_TEST(rec.list_sizes[0] == 3u);
-      add_node(fake, "extra");
-      fake.control("PATCH", "/nodes/extra", json::object{{"metadata", {{"labels", {{"a", "b"}}}}}});
-      fake.control("DELETE", "/nodes/node-0000");
-      fake.control("POST", "/nodes/bulk", json::object{{"count", 20}, {"prefix", "bulk-"}});
+      srv.add_node("extra");
+      srv.patch_node("extra", json::object{{"metadata", {{"labels", {{"a", "b"}}}}}});
+      srv.delete_node("node-0000");
+      srv.add_nodes(20, "bulk-");
       BOOST_TEST_REQUIRE(rec.wait([](auto& x) { return x.events.size() >= 23u; }));
       auto ev = rec.events_copy();
       BOOST_TEST(ev.size() == 23u);
@@ -110,7 +119,9 @@ BOOST_AUTO_TEST_CASE(events_split_across_chunks_and_coalesced) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(expired_watch_relists_error_event_and_http_410) {
+BOOST_AUTO_TEST_CASE(expired_watch_relists_error_event_and_http_410,
+                     *fake_only("cuts the watch so that the re-watch comes from a compacted RV; "
+                                "the real server's 410 is in client_conformance_test")) {
   for (bool http410 : {false, true}) {
     BOOST_TEST_CONTEXT("http 410: " << http410) {
       std::vector<std::string> args{"--seed-nodes", "2"};
@@ -132,7 +143,8 @@ BOOST_AUTO_TEST_CASE(expired_watch_relists_error_event_and_http_410) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(cut_mid_event_resumes_without_loss_or_duplicates) {
+BOOST_AUTO_TEST_CASE(cut_mid_event_resumes_without_loss_or_duplicates,
+                     *fake_only("cuts a watch stream in the middle of an event")) {
   fake_apiserver fake({"--watch-chunk-bytes", "64"});
   recorder rec;
   reflector r(fake.config(), fast_options(), rec.callbacks());
@@ -153,16 +165,16 @@ BOOST_AUTO_TEST_CASE(cut_mid_event_resumes_without_loss_or_duplicates) {
 }
 
 BOOST_AUTO_TEST_CASE(clean_timeout_resumes_from_the_last_resource_version) {
-  fake_apiserver fake;
+  api_under_test srv;
   recorder rec;
   auto o = fast_options();
   o.min_watch_timeout = o.max_watch_timeout = 1s;
   o.min_watch_duration = 300ms;
-  reflector r(fake.config(), o, rec.callbacks());
+  reflector r(srv.config(), o, rec.callbacks());
   r.start();
   BOOST_TEST_REQUIRE(rec.wait([](auto& x) { return !x.list_sizes.empty(); }));
   for (int i = 0; i < 5; ++i) {
-    add_node(fake, std::string("n").append(std::to_string(i)));
+    srv.add_node(std::string("n").append(std::to_string(i)));
     std::this_thread::sleep_for(500ms);
   }
   BOOST_TEST_REQUIRE(rec.wait([](auto& x) { return x.events.size() >= 5u; }));
@@ -171,9 +183,11 @@ BOOST_AUTO_TEST_CASE(clean_timeout_resumes_from_the_last_resource_version) {
   BOOST_TEST(rec.events_copy().size() == 5u);
   BOOST_TEST(r.stats().relists == 0u);
   BOOST_TEST(r.stats().watch_restarts >= 2u);
+  if (skip_rest_on_real("the resumed watches' RVs are read from the fake's request log"))
+    return;
   // The fake saw watches resuming from advancing resource versions.
   std::vector<long> rvs;
-  for (const auto& req : fake.requests()) {
+  for (const auto& req : srv.fake().requests()) {
     std::string q(req.at("query").as_string());
     auto pos = q.find("resourceVersion=");
     if (q.find("watch=true") == std::string::npos || pos == std::string::npos)
@@ -186,7 +200,8 @@ BOOST_AUTO_TEST_CASE(clean_timeout_resumes_from_the_last_resource_version) {
   BOOST_TEST(rvs.back() > rvs.front());
 }
 
-BOOST_AUTO_TEST_CASE(faults_500_429_and_refused_back_off_and_recover) {
+BOOST_AUTO_TEST_CASE(faults_500_429_and_refused_back_off_and_recover,
+                     *fake_only("injects 500, 429 and refused connections")) {
   fake_apiserver fake({"--seed-nodes", "1"});
   fake.fault({{"fail", {{"status", 500}, {"count", 3}, {"path_prefix", "/api/v1/nodes"}}}});
   recorder rec;
@@ -216,23 +231,33 @@ BOOST_AUTO_TEST_CASE(faults_500_429_and_refused_back_off_and_recover) {
 }
 
 BOOST_AUTO_TEST_CASE(forbidden_reports_rbac_hint_and_keeps_trying) {
-  fake_apiserver fake({"--forbid", "list:nodes"});
+  // The fake forbids by rule; on the real server a ServiceAccount without bindings, then bound.
+  api_under_test srv({"--forbid", "list:nodes"});
+  auto cfg = srv.real() ? srv.real_server().config(srv.real_server().token("kcr-reflector-rbac"))
+                        : srv.config();
   recorder rec;
-  auto o = fast_options();
-  reflector r(fake.config(), o, rec.callbacks());
+  reflector r(cfg, fast_options(), rec.callbacks());
   r.start();
   BOOST_TEST_REQUIRE(rec.wait([](auto& x) { return x.errors.size() >= 2u; }));
-  BOOST_TEST(rec.errors[0].find("list nodes") != std::string::npos, rec.errors[0]);
+  BOOST_TEST(rec.errors[0].find("list nodes: HTTP 403 Forbidden") != std::string::npos,
+             rec.errors[0]);
   BOOST_TEST(rec.errors[0].find("RBAC") != std::string::npos, rec.errors[0]);
-  fake.control("POST", "/forbid", json::object{{"rules", json::array{}}});
+  if (srv.real())
+    srv.real_server().bind_cluster_role("kcr-reflector-rbac", "kube-system", "cluster-admin");
+  else
+    srv.fake().control("POST", "/forbid", json::object{{"rules", json::array{}}});
   BOOST_TEST(rec.wait([](auto& x) { return !x.list_sizes.empty(); }));
 }
 
 BOOST_AUTO_TEST_CASE(stop_is_prompt_while_watching_and_while_backing_off) {
-  fake_apiserver fake({"--forbid", "list:configmaps"});
+  // Configmaps are forbidden: by rule on the fake, for a ServiceAccount without bindings on the
+  // real server.
+  api_under_test srv({"--forbid", "list:configmaps"});
+  auto forbidden = srv.real() ? srv.real_server().config(srv.real_server().token("kcr-no-rights"))
+                              : srv.config();
   {
     recorder rec;
-    reflector r(fake.config(), fast_options(), rec.callbacks());
+    reflector r(srv.config(), fast_options(), rec.callbacks());
     r.start();
     BOOST_TEST_REQUIRE(rec.wait([](auto& x) { return !x.list_sizes.empty(); }));
     std::this_thread::sleep_for(200ms); // now blocked in the watch
@@ -247,7 +272,7 @@ BOOST_AUTO_TEST_CASE(stop_is_prompt_while_watching_and_while_backing_off) {
     o.retry_backoff.max = 30s;
     auto t0 = std::chrono::steady_clock::now();
     {
-      reflector r(fake.config(), o, rec.callbacks());
+      reflector r(forbidden, o, rec.callbacks());
       r.start();
       BOOST_TEST_REQUIRE(rec.wait([](auto& x) { return !x.errors.empty(); }));
     } // the destructor stops and joins
@@ -256,34 +281,36 @@ BOOST_AUTO_TEST_CASE(stop_is_prompt_while_watching_and_while_backing_off) {
 }
 
 BOOST_AUTO_TEST_CASE(one_configmap_by_name) {
-  fake_apiserver fake;
+  api_under_test srv;
   recorder rec;
-  reflector r(fake.config(), fast_options(resource_ref::configmap("kube-system", "kcr")),
+  reflector r(srv.config(), fast_options(resource_ref::configmap("kube-system", "kcr-by-name")),
               rec.callbacks());
   r.start();
   BOOST_TEST_REQUIRE(rec.wait([](auto& x) { return !x.list_sizes.empty(); }));
   BOOST_TEST(rec.list_sizes[0] == 0u);
-  for (const char* n : {"other", "kcr"})
-    fake.control("POST", "/configmaps",
-                 json::object{{"metadata", {{"name", n}, {"namespace", "kube-system"}}}});
+  for (const char* n : {"kcr-by-name-other", "kcr-by-name"})
+    srv.add_configmap("kube-system", n);
   BOOST_TEST_REQUIRE(rec.wait([](auto& x) { return !x.events.empty(); }));
   std::this_thread::sleep_for(200ms);
-  BOOST_TEST(rec.events_copy() == std::vector<std::string>{"ADDED kcr"});
-  auto reqs = fake.requests();
+  BOOST_TEST(rec.events_copy() == std::vector<std::string>{"ADDED kcr-by-name"});
+  if (skip_rest_on_real("the field selector is read from the fake's request log"))
+    return;
   bool selected = false;
-  for (const auto& q : reqs)
-    selected |= std::string(q.at("query").as_string()).find("fieldSelector=metadata.name%3Dkcr") !=
-                std::string::npos;
+  for (const auto& q : srv.fake().requests())
+    selected |= std::string(q.at("query").as_string())
+                    .find("fieldSelector=metadata.name%3Dkcr-by-name") != std::string::npos;
   BOOST_TEST(selected);
 }
 
 BOOST_AUTO_TEST_CASE(watch_closing_at_once_without_events_relists) {
-  fake_apiserver fake({"--bookmark-interval", "60"});
+  // No bookmark in a 1 s watch: the fake by flag, the real server because it sends none in the
+  // last 2 s before the deadline.
+  api_under_test srv({"--bookmark-interval", "60"});
   recorder rec;
   auto o = fast_options();
   o.min_watch_timeout = o.max_watch_timeout = 1s;
   o.min_watch_duration = 3s; // so the 1 s watch counts as "closed at once"
-  reflector r(fake.config(), o, rec.callbacks());
+  reflector r(srv.config(), o, rec.callbacks());
   r.start();
   BOOST_TEST_REQUIRE(rec.wait([](auto& x) { return x.list_sizes.size() >= 2u; }));
   BOOST_TEST(r.stats().relists >= 1u);

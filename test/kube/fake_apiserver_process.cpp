@@ -147,7 +147,7 @@ void fake_apiserver::shutdown() {
 json::value fake_apiserver::control(const std::string& method, const std::string& path,
                                     const json::value& body) {
   kube::http_request req{method, path, body.is_null() ? "" : json::serialize(body),
-                         "application/json"};
+                         "application/json", ""};
   auto resp = control_->request(req);
   if (resp.status < 200 || resp.status > 299)
     throw std::runtime_error("fake control " + method + " " + path + ": " +

@@ -1,0 +1,292 @@
+// The node annotator (see node_annotator.hpp).
+#include "actors/node_annotator.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <vector>
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+namespace kcr::actors {
+
+namespace {
+
+std::optional<uint64_t> as_number(const std::string& rv) {
+  uint64_t n = 0;
+  auto [ptr, ec] = std::from_chars(rv.data(), rv.data() + rv.size(), n);
+  if (rv.empty() || ec != std::errc{} || ptr != rv.data() + rv.size())
+    return std::nullopt;
+  return n;
+}
+
+std::string shown(const std::optional<std::string>& v) {
+  return v ? *v : std::string{"(none)"};
+}
+
+} // namespace
+
+void node_annotator_state::init(node_annotator_actor::pointer ptr) {
+  self = ptr;
+}
+
+void node_annotator_state::on_desired(desired_entries msg) {
+  if (msg.term < term)
+    return; // computed during an earlier leadership
+  if (msg.full) {
+    std::map<std::string, net::ip_address> next;
+    for (const auto& e : msg.upserted)
+      next.emplace(e.name, e.overlay_ip);
+    // Only nodes whose desired address changed need another look.
+    for (const auto& [name, ip] : next)
+      if (auto it = desired.find(name); it == desired.end() || it->second != ip)
+        pending.insert(name);
+    for (const auto& [name, _] : desired)
+      if (!next.count(name))
+        pending.insert(name);
+    desired = std::move(next);
+    desired_term = msg.term; // may be ahead of our leadership message; active() waits for it
+    have_desired = true;
+  } else {
+    if (!have_desired || msg.term != desired_term)
+      return; // a delta only makes sense on top of the full set of its own term
+    for (const auto& e : msg.upserted) {
+      desired.insert_or_assign(e.name, e.overlay_ip);
+      pending.insert(e.name);
+    }
+    for (const auto& name : msg.removed) {
+      desired.erase(name);
+      pending.insert(name);
+    }
+  }
+  schedule_flush();
+}
+
+void node_annotator_state::on_snapshot(const published_snapshot& snap) {
+  std::map<std::string, net::ip_address> next;
+  for (const auto& e : snap.state().entries)
+    if (!e.name.empty()) // seed-format entries without Name- keys name no Node
+      next.emplace(e.name, e.overlay_ip);
+  for (const auto& [name, ip] : next)
+    if (auto it = confirmed.find(name); it == confirmed.end() || it->second != ip)
+      pending.insert(name);
+  for (const auto& [name, _] : confirmed)
+    if (!next.count(name))
+      pending.insert(name);
+  confirmed = std::move(next);
+  have_snapshot = true;
+  schedule_flush();
+}
+
+bool node_annotator_state::is_older(const seen_value& have, const std::string& rv) const {
+  auto a = as_number(have.resource_version);
+  auto b = as_number(rv);
+  return a && b && *b < *a;
+}
+
+void node_annotator_state::on_seen(const node_annotation_seen& msg) {
+  if (!msg.exists) {
+    seen.erase(msg.node); // the annotation went with the Node
+    pending.erase(msg.node);
+    return;
+  }
+  auto it = seen.find(msg.node);
+  if (it != seen.end() && is_older(it->second, msg.resource_version))
+    return; // trails a patch of ours that the watch has not delivered yet
+  if (it != seen.end() && it->second.value == msg.value) {
+    it->second.resource_version = msg.resource_version;
+    return;
+  }
+  if (it != seen.end() && active())
+    spdlog::info("node_annotator: Node {} annotation {} changed to {} (not by us)", msg.node,
+                 overlay_ip_annotation, shown(msg.value));
+  seen.insert_or_assign(msg.node, seen_value{msg.value, msg.resource_version});
+  pending.insert(msg.node);
+  schedule_flush();
+}
+
+void node_annotator_state::on_leadership(bool now_leading, uint64_t new_term) {
+  leading = now_leading;
+  term = new_term;
+  // The desired set belongs to one leadership; the observations (ConfigMap, Nodes) stay true.
+  if (!leading) {
+    have_desired = false;
+    desired.clear();
+    pending.clear();
+    return;
+  }
+  mark_all(); // once the allocator's full set of this term is in, every Node is checked
+}
+
+void node_annotator_state::on_sync() {
+  if (active()) {
+    mark_all();
+    schedule_flush();
+  }
+  if (tel && !retry_scheduled)
+    tel->health.beat("node_annotator");
+}
+
+void node_annotator_state::mark_all() {
+  for (const auto& [name, _] : seen)
+    pending.insert(name);
+}
+
+std::optional<std::optional<std::string>>
+node_annotator_state::target(const std::string& node) const {
+  if (!seen.count(node))
+    return std::nullopt; // not (yet) seen on the Node watch: nothing to compare with
+  auto d = desired.find(node);
+  auto c = confirmed.find(node);
+  const bool in_d = d != desired.end();
+  const bool in_c = c != confirmed.end();
+  if (in_d && in_c && d->second == c->second)
+    return std::optional<std::string>{c->second.to_string()};
+  if (!in_d && !in_c)
+    return std::optional<std::string>{}; // withdrawn and published as such: no address
+  return std::nullopt; // the ConfigMap does not hold the allocator's value (yet)
+}
+
+void node_annotator_state::schedule_flush() {
+  if (flush_scheduled || retry_scheduled || !active() || pending.empty())
+    return;
+  flush_scheduled = true;
+  self->send(self, flush_atom::value);
+}
+
+void node_annotator_state::refill() {
+  const double capacity = std::max(1.0, settings.annotation_qps);
+  auto now = self->clock().now();
+  if (!bucket_started) {
+    bucket_started = true;
+    tokens = capacity;
+  } else {
+    std::chrono::duration<double> elapsed = now - refilled;
+    tokens = std::min(capacity, tokens + elapsed.count() * settings.annotation_qps);
+  }
+  refilled = now;
+}
+
+void node_annotator_state::flush() {
+  flush_scheduled = false;
+  if (!active() || retry_scheduled)
+    return;
+  refill();
+  // Removals first: an address leaves one Node before it can appear on another.
+  std::vector<std::pair<std::string, std::optional<std::string>>> removals, sets;
+  for (const auto& node : pending) {
+    auto t = target(node);
+    if (!t || *t == seen.at(node).value)
+      continue; // undecided, or already right: looked at again when an input changes
+    (t->has_value() ? sets : removals).emplace_back(node, std::move(*t));
+  }
+  pending.clear();
+  removals.insert(removals.end(), std::make_move_iterator(sets.begin()),
+                  std::make_move_iterator(sets.end()));
+  size_t done = 0;
+  for (size_t i = 0; i < removals.size(); ++i) {
+    const auto& [node, value] = removals[i];
+    if (tokens < 1 || !patch(node, value)) {
+      const bool failed = tokens >= 1;
+      for (size_t j = i; j < removals.size(); ++j)
+        pending.insert(removals[j].first);
+      if (failed) {
+        backoff = backoff.count() == 0 ? settings.backoff_initial
+                                       : std::min(backoff * 2, settings.backoff_max);
+        retry_scheduled = true;
+        self->delayed_send(self, backoff, retry_atom::value);
+        return;
+      }
+      break;
+    }
+    tokens -= 1;
+    ++done;
+  }
+  backoff = std::chrono::milliseconds{0};
+  if (done > 1 || (done == 1 && !pending.empty()))
+    spdlog::info("node_annotator: annotated {} Nodes, {} waiting for the rate limit ({}/s)", done,
+                 pending.size(), settings.annotation_qps);
+  if (pending.empty())
+    return;
+  // The rest when the bucket holds a token again.
+  auto wait = std::chrono::duration<double>((1 - tokens) / settings.annotation_qps);
+  auto delay = std::max(std::chrono::microseconds{1000},
+                        std::chrono::ceil<std::chrono::microseconds>(wait));
+  flush_scheduled = true;
+  self->delayed_send(self, delay, flush_atom::value);
+}
+
+bool node_annotator_state::patch(const std::string& node, const std::optional<std::string>& value) {
+  auto r = port->patch(node, overlay_ip_annotation, value);
+  if (r) {
+    ++patches;
+    spdlog::debug("node_annotator: Node {} {} = {}", node, overlay_ip_annotation, shown(value));
+    seen.insert_or_assign(node, seen_value{value, r.value()});
+    if (tel)
+      tel->metrics.node_annotation_patch(value ? "set" : "removed");
+    return true;
+  }
+  const auto& f = r.failure();
+  if (f.not_found()) {
+    seen.erase(node); // deleted meanwhile; its DELETED event follows
+    if (tel)
+      tel->metrics.node_annotation_patch("gone");
+    return true;
+  }
+  ++failures;
+  if (tel)
+    tel->metrics.node_annotation_patch("error");
+  if (f.forbidden())
+    spdlog::error("node_annotator: patching Node {} forbidden: {} — the service account needs "
+                  "RBAC permission to patch nodes",
+                  node, f.describe());
+  else
+    spdlog::warn("node_annotator: patching Node {} failed: {}; backing off", node, f.describe());
+  return false;
+}
+
+std::string node_annotator_state::status() const {
+  return std::string{"node_annotator "} + (leading ? "leading" : "following") +
+         (active() ? " active" : " inactive") + " desired=" + std::to_string(desired.size()) +
+         " confirmed=" + std::to_string(confirmed.size()) + " nodes=" +
+         std::to_string(seen.size()) + " pending=" + std::to_string(pending.size()) +
+         " patches=" + std::to_string(patches) + " failures=" + std::to_string(failures);
+}
+
+node_annotator_actor::behavior_type
+node_annotator(node_annotator_actor::stateful_pointer<node_annotator_state> self,
+               controller_settings settings, std::shared_ptr<telemetry> tel,
+               std::shared_ptr<node_annotation_port> port) {
+  auto& st = self->state;
+  st.init(self);
+  st.settings = std::move(settings);
+  st.tel = std::move(tel);
+  st.port = std::move(port);
+  if (st.tel)
+    st.tel->health.expect("node_annotator",
+                          3 * st.settings.config_sync_period + st.settings.backoff_max);
+  // Run: the periodic full reconcile.
+  self->delayed_send(self, st.settings.config_sync_period, sync_atom::value);
+  return {
+      [self](desired_entries& m) { self->state.on_desired(std::move(m)); },
+      [self](const published_snapshot& m) { self->state.on_snapshot(m); },
+      [self](const node_annotation_seen& m) { self->state.on_seen(m); },
+      [self](const leadership& m) {
+        self->state.on_leadership(m.leading, m.term);
+        self->state.schedule_flush();
+      },
+      [self](flush_atom) { self->state.flush(); },
+      [self](retry_atom) {
+        self->state.retry_scheduled = false;
+        self->state.flush();
+      },
+      [self](sync_atom) {
+        self->state.on_sync();
+        self->delayed_send(self, self->state.settings.config_sync_period, sync_atom::value);
+      },
+      [self](status_atom) { return self->state.status(); },
+  };
+}
+
+} // namespace kcr::actors

@@ -1,0 +1,106 @@
+// The node annotator: mirrors every node's overlay address onto its Node as the annotation
+// `kube-chorus-router.io/overlay-ip`, so that the node's agent can learn its entry from its own
+// Node alone (an O(1) watch) instead of the whole ConfigMap.
+//
+// Authority: the ConfigMap is the truth, the annotations a cache of it. A node's annotation is
+// set to X only when the ConfigMap *as observed by its watch* (so the write is stored) holds X for
+// it and the allocator's desired entry agrees (so a hand edit the publisher is about to undo is
+// not mirrored); it is removed when neither has an entry; otherwise it is left alone until they
+// agree. Only while leading, with a desired set of the current term and a snapshot.
+//
+// Cost: a Node is patched only when its annotation (as the full Node watch last saw it) differs;
+// pending Nodes form one set (coalescing); patches leave through a token bucket
+// (settings.annotation_qps, burst one second's worth), removals first; failures back off.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include <caf/actor_clock.hpp>
+
+#include "actors/interfaces.hpp"
+#include "actors/ports.hpp"
+#include "actors/settings.hpp"
+#include "actors/telemetry.hpp"
+
+namespace kcr::actors {
+
+struct node_annotator_state {
+  static inline const char* name = "node_annotator";
+
+  node_annotator_actor::pointer self = nullptr;
+  controller_settings settings;
+  std::shared_ptr<telemetry> tel;
+  std::shared_ptr<node_annotation_port> port;
+
+  bool leading = false;
+  uint64_t term = 0;
+  uint64_t desired_term = 0; // of the desired set held
+  bool have_desired = false; // a full desired set of desired_term arrived
+  bool have_snapshot = false;
+  std::map<std::string, net::ip_address> desired;   // allocator: node -> overlay IP
+  std::map<std::string, net::ip_address> confirmed; // the observed ConfigMap: node -> overlay IP
+
+  /// A Node's annotation as last seen (watch or our own patch), with the Node's resourceVersion.
+  struct seen_value {
+    std::optional<std::string> value;
+    std::string resource_version;
+  };
+  std::map<std::string, seen_value> seen; // every existing Node
+
+  std::set<std::string> pending; // nodes to look at in the next flush
+
+  // Token bucket.
+  double tokens = 0;
+  caf::actor_clock::time_point refilled{};
+  bool bucket_started = false;
+
+  bool flush_scheduled = false; // a flush_atom is queued or a delayed one is armed
+  bool retry_scheduled = false;
+  std::chrono::milliseconds backoff{0};
+
+  // Counters for status and tests.
+  size_t patches = 0;
+  size_t failures = 0;
+
+  void init(node_annotator_actor::pointer ptr);
+
+  /// Inputs; each marks the nodes it may have changed as pending and schedules a flush.
+  void on_desired(desired_entries msg);
+  void on_snapshot(const published_snapshot& snap);
+  void on_seen(const node_annotation_seen& msg);
+  void on_leadership(bool now_leading, uint64_t new_term);
+  void on_sync();
+
+  /// Writes are allowed: leading, a desired set of this term, a ConfigMap seen.
+  bool active() const { return leading && have_desired && desired_term == term && have_snapshot; }
+
+  /// What node's annotation must be: nullopt = leave it alone (the two views disagree, or the
+  /// Node is unknown); an inner nullopt = remove it; else this value.
+  std::optional<std::optional<std::string>> target(const std::string& node) const;
+
+  /// Patches pending nodes while tokens last (removals first); re-arms itself for the rest.
+  void flush();
+  void schedule_flush();
+
+  std::string status() const;
+
+private:
+  void mark_all();
+  void refill();
+  /// One patch; false when it failed in a way that calls for a backoff.
+  bool patch(const std::string& node, const std::optional<std::string>& value);
+  bool is_older(const seen_value& have, const std::string& rv) const;
+};
+
+/// `port` patches Nodes (blocking: production spawns this actor detached). `tel` may be null.
+node_annotator_actor::behavior_type
+node_annotator(node_annotator_actor::stateful_pointer<node_annotator_state> self,
+               controller_settings settings, std::shared_ptr<telemetry> tel,
+               std::shared_ptr<node_annotation_port> port);
+
+} // namespace kcr::actors
