@@ -1,8 +1,8 @@
 // configmap_watcher: decodes the watched ConfigMap (fed by a reflector thread) and hands the
 // result to the allocator (restore source), the publisher (drift detection, fresh
 // resourceVersion) and the node annotator (what is confirmed, to mirror onto Nodes). Publisher
-// role only: agents never watch the ConfigMap. Any of the three may be null in tests. Observations repeating the previous resourceVersion (a relist that found
-// nothing new) are dropped.
+// role only: agents never watch the ConfigMap. Any of the three may be null in tests. Observations
+// repeating the previous resourceVersion (a relist that found nothing new) are dropped.
 #pragma once
 
 #include <memory>
@@ -24,9 +24,9 @@ struct configmap_watcher_state {
   using pointer = configmap_watcher_actor::stateful_pointer<configmap_watcher_state>;
 
   pointer self = nullptr;
-  allocator_actor allocator;          // may be null
-  publisher_actor publisher;          // may be null
-  node_annotator_actor annotator;     // may be null
+  allocator_actor allocator;      // may be null
+  publisher_actor publisher;      // may be null
+  node_annotator_actor annotator; // may be null
   std::shared_ptr<telemetry> tel;
 
   /// (exists, resourceVersion) of the last observation passed on.

@@ -145,7 +145,7 @@ node_annotator_state::target(const std::string& node) const {
     return std::optional<std::string>{c->second.to_string()};
   if (!in_d && !in_c)
     return std::optional<std::string>{}; // withdrawn and published as such: no address
-  return std::nullopt; // the ConfigMap does not hold the allocator's value (yet)
+  return std::nullopt;                   // the ConfigMap does not hold the allocator's value (yet)
 }
 
 void node_annotator_state::schedule_flush() {
@@ -211,8 +211,8 @@ void node_annotator_state::flush() {
     return;
   // The rest when the bucket holds a token again.
   auto wait = std::chrono::duration<double>((1 - tokens) / settings.annotation_qps);
-  auto delay = std::max(std::chrono::microseconds{1000},
-                        std::chrono::ceil<std::chrono::microseconds>(wait));
+  auto delay =
+      std::max(std::chrono::microseconds{1000}, std::chrono::ceil<std::chrono::microseconds>(wait));
   flush_scheduled = true;
   self->delayed_send(self, delay, flush_atom::value);
 }
@@ -249,8 +249,8 @@ bool node_annotator_state::patch(const std::string& node, const std::optional<st
 std::string node_annotator_state::status() const {
   return std::string{"node_annotator "} + (leading ? "leading" : "following") +
          (active() ? " active" : " inactive") + " desired=" + std::to_string(desired.size()) +
-         " confirmed=" + std::to_string(confirmed.size()) + " nodes=" +
-         std::to_string(seen.size()) + " pending=" + std::to_string(pending.size()) +
+         " confirmed=" + std::to_string(confirmed.size()) +
+         " nodes=" + std::to_string(seen.size()) + " pending=" + std::to_string(pending.size()) +
          " patches=" + std::to_string(patches) + " failures=" + std::to_string(failures);
 }
 

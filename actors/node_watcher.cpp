@@ -122,8 +122,8 @@ void node_watcher_state::report_annotation(const kube::node_info* before,
   auto value = overlay_annotation(now);
   if (before && overlay_annotation(*before) == value)
     return; // heartbeats and other changes: nothing for the annotator
-  self->send(annotator, node_annotation_seen{now.name, true, std::move(value),
-                                             now.resource_version});
+  self->send(annotator,
+             node_annotation_seen{now.name, true, std::move(value), now.resource_version});
 }
 
 void node_watcher_state::report_gone(const std::string& name) {

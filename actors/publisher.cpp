@@ -346,8 +346,7 @@ std::string publisher_state::status() const {
          (have_desired ? " desired=" + std::to_string(desired.size()) : " no-desired") +
          " rv=" + (resource_version.empty() ? "-" : resource_version) +
          " writes=" + std::to_string(writes) + " conflicts=" + std::to_string(conflicts) +
-         " failures=" + std::to_string(failures) +
-         (budget_timer ? " waiting-for-budget" : "") +
+         " failures=" + std::to_string(failures) + (budget_timer ? " waiting-for-budget" : "") +
          " unpublished=" + std::to_string(unpublished.size());
 }
 

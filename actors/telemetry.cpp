@@ -136,11 +136,11 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   for (const char* r : {"set", "removed", "gone", "error"})
     annotation_patches_->Add({{"result", r}});
   auto& cm_size = prometheus::BuildGauge()
-                     .Name("kube_chorus_router_configmap_bytes")
-                     .Help("The ConfigMap's size: encoded (as the publisher would write it), "
-                           "values (the sum the API server limits to 1 MiB), stored (the "
-                           "server's last answer, managedFields included)")
-                     .Register(reg);
+                      .Name("kube_chorus_router_configmap_bytes")
+                      .Help("The ConfigMap's size: encoded (as the publisher would write it), "
+                            "values (the sum the API server limits to 1 MiB), stored (the "
+                            "server's last answer, managedFields included)")
+                      .Register(reg);
   cm_encoded_ = &cm_size.Add({{"size", "encoded"}});
   cm_values_ = &cm_size.Add({{"size", "values"}});
   cm_stored_ = &cm_size.Add({{"size", "stored"}});

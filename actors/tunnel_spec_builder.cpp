@@ -16,8 +16,8 @@ own_entry_result own_entry(const kube::node_info& node, const controller_setting
   const auto& text = it->second;
   auto bad = [&](const std::string& why) {
     r.invalid = true;
-    r.problem = "Node " + node.name + " annotation " + overlay_ip_annotation + "=\"" + text +
-                "\" " + why;
+    r.problem =
+        "Node " + node.name + " annotation " + overlay_ip_annotation + "=\"" + text + "\" " + why;
     return r;
   };
   auto ip = net::ip_address::parse(text);
@@ -34,8 +34,8 @@ own_entry_result own_entry(const kube::node_info& node, const controller_setting
     r.problem = "Node " + node.name + " has no usable InternalIP/ExternalIP address";
     return r;
   }
-  r.entry = kube::node_entry{node.name, node.uid, *node.underlay_ip, *ip, std::nullopt,
-                             node.pod_cidrs};
+  r.entry =
+      kube::node_entry{node.name, node.uid, *node.underlay_ip, *ip, std::nullopt, node.pod_cidrs};
   return r;
 }
 

@@ -22,8 +22,9 @@ void tunnel_supervisor_state::init(tunnel_supervisor_actor::pointer ptr) {
 
 void tunnel_supervisor_state::on_own_node(const own_node_observed& msg) {
   if (!msg.exists) {
-    report(msg.node, "Node " + settings->node_name +
-                         " does not exist (any more); the tunnel stays as last converged",
+    report(msg.node,
+           "Node " + settings->node_name +
+               " does not exist (any more); the tunnel stays as last converged",
            false);
     tell(std::nullopt);
     return;
@@ -76,9 +77,9 @@ caf::result<std::string> tunnel_supervisor_state::status(const std::string& whic
 }
 
 std::string tunnel_supervisor_state::summary() const {
-  return "tunnel_supervisor: node " + settings->node_name + ", " +
-         std::to_string(observed_sent) + " entry_observed sent, " + std::to_string(respawns) +
-         " respawned, " + std::to_string(refused) + " annotations refused";
+  return "tunnel_supervisor: node " + settings->node_name + ", " + std::to_string(observed_sent) +
+         " entry_observed sent, " + std::to_string(respawns) + " respawned, " +
+         std::to_string(refused) + " annotations refused";
 }
 
 void tunnel_supervisor_state::spawn_local() {

@@ -68,7 +68,8 @@ configmap_size size_of(const std::map<std::string, std::string>& data);
 
 /// The API server's limit on the sum of a ConfigMap's values (422 "Too long" above it).
 inline constexpr std::size_t configmap_values_limit = 1048576;
-/// etcd's default --max-request-bytes: a bigger stored object fails with 500 "request is too large".
+/// etcd's default --max-request-bytes: a bigger stored object fails with 500 "request is too
+/// large".
 inline constexpr std::size_t etcd_request_limit = 1572864;
 /// Above this encoded size the object is near etcd's limit (protobuf framing, metadata growth).
 inline constexpr std::size_t etcd_warning_size = 1468006; // 1.4 MiB

@@ -186,9 +186,9 @@ int run_controller(const options& o) {
   actors::configmap_watcher_actor cm_watcher;
   actors::leader_elector_actor elector;
   if (o.run_publisher) {
-    publisher = spawn_blocking(sys, true, actors::publisher, settings, tel,
-                               make_configmap_port(cfg, o.configmap_namespace, o.configmap_name,
-                                                   node_name));
+    publisher = spawn_blocking(
+        sys, true, actors::publisher, settings, tel,
+        make_configmap_port(cfg, o.configmap_namespace, o.configmap_name, node_name));
     annotator = spawn_blocking(sys, true, actors::node_annotator, settings, tel,
                                make_node_annotation_port(cfg));
     allocator = sys.spawn(actors::allocator, settings, tel, publisher, annotator, events);
@@ -236,8 +236,8 @@ int run_controller(const options& o) {
   std::unique_ptr<link_feeder> links;
   try {
     if (o.run_publisher) {
-      configmap = std::make_unique<configmap_feeder>(cfg, o.configmap_namespace,
-                                                     o.configmap_name, cm_watcher, tel);
+      configmap = std::make_unique<configmap_feeder>(cfg, o.configmap_namespace, o.configmap_name,
+                                                     cm_watcher, tel);
       nodes = std::make_unique<node_feeder>(cfg, node_watcher, tel);
     }
     if (o.run_tunnel) {

@@ -82,8 +82,7 @@ void node_feeder::stop() {
 }
 
 own_node_feeder::own_node_feeder(std::shared_ptr<const kube::client_config> cfg,
-                                 const std::string& node,
-                                 actors::tunnel_supervisor_actor target,
+                                 const std::string& node, actors::tunnel_supervisor_actor target,
                                  std::shared_ptr<actors::telemetry> tel) {
   auto reported = std::make_shared<std::set<std::string>>();
   auto gone = [node] {

@@ -50,9 +50,10 @@ json::object event_json(const involved_object& o, bool warning, const std::strin
                         std::mt19937_64& rng) {
   auto now = rfc3339_now();
   char suffix[32];
-  std::snprintf(suffix, sizeof suffix, "%llx",
-                static_cast<unsigned long long>(
-                    std::chrono::system_clock::now().time_since_epoch().count() ^ (rng() & 0xffff)));
+  std::snprintf(
+      suffix, sizeof suffix, "%llx",
+      static_cast<unsigned long long>(std::chrono::system_clock::now().time_since_epoch().count() ^
+                                      (rng() & 0xffff)));
   json::object involved{{"kind", o.kind}, {"name", o.name}, {"apiVersion", "v1"}};
   if (!o.uid.empty())
     involved["uid"] = o.uid;
@@ -108,9 +109,8 @@ public:
                         {"namespace", ns_},
                         {"labels", {{"app.kubernetes.io/managed-by", "kube-chorus-router"}}}}},
                       {"data", data_json(data)}};
-      auto text =
-          client_.call_raw("POST", "/api/v1/namespaces/" + ns_ + "/configmaps", "create",
-                           "configmaps", json::serialize(cm), "application/json");
+      auto text = client_.call_raw("POST", "/api/v1/namespaces/" + ns_ + "/configmaps", "create",
+                                   "configmaps", json::serialize(cm), "application/json");
       return remember(text, "POST");
     });
   }
@@ -147,8 +147,8 @@ public:
 
   actors::outcome<bool> warn(const std::string& reason, const std::string& message) override {
     return guarded([&]() -> actors::outcome<bool> {
-      client_.create_event(ns_, event_json({"ConfigMap", ns_, name_, ""}, true, reason, message,
-                                           1, host_, rng_));
+      client_.create_event(
+          ns_, event_json({"ConfigMap", ns_, name_, ""}, true, reason, message, 1, host_, rng_));
       return true;
     });
   }
@@ -182,8 +182,8 @@ public:
     return guarded([&]() -> actors::outcome<std::string> {
       // Only the one annotation travels (null removes it); no resourceVersion: the patch
       // touches nothing anyone else writes, so there is nothing to conflict with.
-      std::string body = R"({"metadata":{"annotations":{")" + json_escape(key) + "\":" +
-                         (value ? "\"" + json_escape(*value) + "\"" : std::string{"null"}) +
+      std::string body = R"({"metadata":{"annotations":{")" + json_escape(key) +
+                         "\":" + (value ? "\"" + json_escape(*value) + "\"" : std::string{"null"}) +
                          "}}}";
       auto answer = client_.call("PATCH", "/api/v1/nodes/" + node, "patch", "nodes", body,
                                  "application/merge-patch+json");

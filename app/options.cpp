@@ -67,8 +67,8 @@ std::chrono::milliseconds positive_duration(const std::string& flag, const std::
 // (powers of 1024), as Kubernetes quantities, and an optional "/s".
 double byte_rate(const std::string& flag, const std::string& value) {
   static const std::pair<const char*, double> suffixes[] = {
-      {"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0},
-      {"k", 1e3},     {"M", 1e6},        {"G", 1e9},          {"", 1.0}};
+      {"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}, {"k", 1e3}, {"M", 1e6},
+      {"G", 1e9},     {"", 1.0}};
   std::string text = value.ends_with("/s") ? value.substr(0, value.size() - 2) : value;
   for (const auto& [suffix, factor] : suffixes) {
     std::string_view sv{suffix};

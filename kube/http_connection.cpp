@@ -3,8 +3,6 @@
 // beast::tcp_stream enforce timeouts and lets stop() (posted from any thread) cancel the socket.
 #include "kube/http_connection.hpp"
 
-#include "kube/traffic.hpp"
-
 #include <atomic>
 #include <exception>
 #include <openssl/ssl.h>
@@ -20,6 +18,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+
+#include "kube/traffic.hpp"
 
 #ifndef KCR_VERSION
 #define KCR_VERSION "0.0.0"

@@ -228,3 +228,54 @@ def ping_summary(text):
             rx = int(parts[1].split()[0])
             return tx, rx
     return None
+
+
+class LoopbackRelay:
+    """Listens on 127.0.0.1:port INSIDE ns (port 0: any free one) and forwards
+    every connection to target (host, port) in the caller's namespace: a
+    process in a namespace cannot reach this one's loopback, where the test's
+    API server listens. One thread per direction per connection; close()
+    ends the listener and every connection."""
+
+    def __init__(self, ns, target, port=0):
+        self.target, self.conns = target, []
+        self.sock = socket_in(ns)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                inner, _ = self.sock.accept()
+            except OSError:
+                return  # closed
+            try:
+                outer = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                inner.close()
+                continue
+            outer.settimeout(None)
+            self.conns += [inner, outer]
+            for a, b in ((inner, outer), (outer, inner)):
+                threading.Thread(target=self._pipe, args=(a, b),
+                                 daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        for s in [self.sock] + self.conns:
+            s.close()

@@ -271,7 +271,8 @@ public:
       return r.failure();
     ++patches_;
     patched_bytes_ += actors::size_of(r.value().data).encoded;
-    return actors::patch_receipt{r.value().resource_version, actors::size_of(r.value().data).encoded};
+    return actors::patch_receipt{r.value().resource_version,
+                                 actors::size_of(r.value().data).encoded};
   }
 
   actors::outcome<bool> warn(const std::string& reason, const std::string& message) override {

@@ -65,17 +65,17 @@ struct annotated : test::actor_fixture {
   void lead(bool leading = true) {
     if (leading)
       ++term;
-    for (const auto& h : {caf::actor_cast<leadership_listener>(alloc),
-                          caf::actor_cast<leadership_listener>(pub),
-                          caf::actor_cast<leadership_listener>(ann)})
+    for (const auto& h :
+         {caf::actor_cast<leadership_listener>(alloc), caf::actor_cast<leadership_listener>(pub),
+          caf::actor_cast<leadership_listener>(ann)})
       caf::anon_send(h, leadership{leading, "test", term});
     run();
   }
   /// The ConfigMap watch delivers what is stored now (the configmap_watcher's fan-out).
   void watch_configmap() {
     auto c = cm->current();
-    auto s = c ? published_snapshot::decode(true, c->resource_version, c->data)
-               : published_snapshot{};
+    auto s =
+        c ? published_snapshot::decode(true, c->resource_version, c->data) : published_snapshot{};
     caf::anon_send(alloc, s);
     caf::anon_send(pub, s);
     caf::anon_send(ann, s);

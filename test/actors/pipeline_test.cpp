@@ -242,7 +242,7 @@ BOOST_AUTO_TEST_CASE(a_conflict_rereads_and_succeeds) {
   BOOST_TEST(d["Foreign"] == "x");
   BOOST_TEST(d["Name-198.51.100.10"] == "node-new");
   BOOST_TEST(port->calls("patch") == patches + 2); // the 409, then the write on top of the re-read
-  BOOST_TEST(port->calls("get") == 1);   // the re-read after the 409
+  BOOST_TEST(port->calls("get") == 1);             // the re-read after the 409
 }
 
 BOOST_AUTO_TEST_CASE(failures_back_off_and_recover) {

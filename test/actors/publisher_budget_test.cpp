@@ -149,11 +149,11 @@ BOOST_AUTO_TEST_CASE(churn_is_written_at_the_budget_on_average_and_ends_exact) {
   }
   auto written = static_cast<double>(port->patched_bytes()) - bytes_before;
   auto budget = settings.configmap_write_budget * 60 + 2 * object; // rate x time + the burst
-  BOOST_TEST_MESSAGE("churn: " << changes << " changes, " << writes() - writes_before
-                               << " writes, " << written << " bytes (budget " << budget << ")");
+  BOOST_TEST_MESSAGE("churn: " << changes << " changes, " << writes() - writes_before << " writes, "
+                               << written << " bytes (budget " << budget << ")");
   BOOST_TEST(written <= budget);
   BOOST_TEST(written >= settings.configmap_write_budget * 60 * 0.8); // the budget is used
-  BOOST_TEST(writes() - writes_before < changes / 10);                // changes coalesced
+  BOOST_TEST(writes() - writes_before < changes / 10);               // changes coalesced
   // Whatever was still waiting goes out once the budget allows; nothing was dropped.
   advance(10s);
   BOOST_TEST(exact());

@@ -75,10 +75,10 @@ BOOST_AUTO_TEST_CASE(the_agent_converges_from_its_own_annotation) {
   BOOST_TEST(spec.name == "routervxlan0");
   BOOST_TEST(spec.vni == 42u);
   BOOST_TEST(spec.port == 4789u);
-  BOOST_TEST(spec.local.to_string() == "198.51.100.7");      // its own Node's address
-  BOOST_TEST(spec.remote.to_string() == "203.0.113.10");     // a flag
+  BOOST_TEST(spec.local.to_string() == "198.51.100.7");       // its own Node's address
+  BOOST_TEST(spec.remote.to_string() == "203.0.113.10");      // a flag
   BOOST_TEST(spec.overlay.to_string() == "192.168.254.3/24"); // the annotation, the flag's prefix
-  BOOST_TEST(spec.mac->to_string() == "0a:58:c0:a8:fe:03");  // derived from it
+  BOOST_TEST(spec.mac->to_string() == "0a:58:c0:a8:fe:03");   // derived from it
   BOOST_TEST(status() == "node-a converged 192.168.254.3 (1 converges, 0 failed, 1 observed, "
                          "last error: -)");
   BOOST_TEST(tel->health.readyz().ok, tel->health.readyz().text);
@@ -100,7 +100,7 @@ BOOST_AUTO_TEST_CASE(an_annotation_outside_the_overlay_network_is_refused) {
   BOOST_REQUIRE(mgr->converges.size() == 1u);
   send(own_node("10.9.9.9", "198.51.100.7", "2"));
   send(own_node("10.9.9.9", "198.51.100.7", "3")); // the same value again: one report
-  BOOST_TEST(mgr->converges.size() == 1u);           // not converged to it
+  BOOST_TEST(mgr->converges.size() == 1u);         // not converged to it
   BOOST_REQUIRE(events->size() == 1u);
   const auto& e = events->front();
   BOOST_TEST(e.warning);

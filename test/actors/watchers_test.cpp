@@ -127,9 +127,9 @@ BOOST_AUTO_TEST_CASE(overlay_annotations_reach_the_annotator_when_they_change) {
   // Gone by DELETED and by a relist that no longer has it.
   feed(node_removed{"n1"});
   feed(nodes_listed{{make_node("n3", "10.0.0.3", "10.244.3.0/24")}});
-  BOOST_TEST(ann_in->order == (std::vector<std::string>{"annotation:n1=(gone)",
-                                                        "annotation:n3=(none)",
-                                                        "annotation:n2=(gone)"}),
+  BOOST_TEST(ann_in->order ==
+                 (std::vector<std::string>{"annotation:n1=(gone)", "annotation:n3=(none)",
+                                           "annotation:n2=(gone)"}),
              join(ann_in->order));
 }
 

@@ -37,9 +37,9 @@ BOOST_AUTO_TEST_CASE(waits_follow_the_bucket) {
     double next_wait;
   };
   const row table[] = {
-      {1000, 100, 10, 0.1},     // the bucket holds one second of budget: 10 small writes
-      {1000, 1000, 2, 1.0},     // ... or two whole objects, whichever is more
-      {1000, 5000, 2, 5.0},     // an object bigger than the rate: two at once, then cost / rate
+      {1000, 100, 10, 0.1}, // the bucket holds one second of budget: 10 small writes
+      {1000, 1000, 2, 1.0}, // ... or two whole objects, whichever is more
+      {1000, 5000, 2, 5.0}, // an object bigger than the rate: two at once, then cost / rate
       {2097152, 1215500, 2, 0.5796}, // 5000 nodes at the default budget
   };
   for (const auto& r : table) {

@@ -289,10 +289,9 @@ BOOST_AUTO_TEST_CASE(configmap_write_budget) {
     const char* value;
     double bytes; // -1 = a usage error naming the flag and the value
   };
-  for (auto r : {row{"64Ki", 65536}, row{"2Mi/s", 2097152}, row{"1Gi", 1073741824},
-                 row{"0", 0}, row{"1000000", 1e6}, row{"5M", 5e6}, row{"300k", 3e5},
-                 row{"fast", -1}, row{"-1", -1}, row{"2MB", -1}, row{"1.5Mi", -1}, row{"Mi", -1},
-                 row{"", -1}}) {
+  for (auto r : {row{"64Ki", 65536}, row{"2Mi/s", 2097152}, row{"1Gi", 1073741824}, row{"0", 0},
+                 row{"1000000", 1e6}, row{"5M", 5e6}, row{"300k", 3e5}, row{"fast", -1},
+                 row{"-1", -1}, row{"2MB", -1}, row{"1.5Mi", -1}, row{"Mi", -1}, row{"", -1}}) {
     BOOST_TEST_CONTEXT("--configmap-write-budget=" << r.value) {
       auto cl = parse({net_flag, vtep_flag, std::string{"--configmap-write-budget="} + r.value});
       if (r.bytes < 0) {

@@ -46,14 +46,20 @@ def peak_rss_mib(pid):
     return float("nan")
 
 
+RSS_FIELDS = ("VmRSS", "VmHWM", "RssAnon", "RssFile")
+
+
 def rss_mib(pid):
-    """(VmRSS, VmHWM) of a process in MiB."""
+    """(VmRSS, VmHWM, RssAnon, RssFile) of a process in MiB: resident now,
+    its peak, and now's split into heap/stacks and mapped files (the
+    binary and its libraries)."""
     out = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith(("VmRSS:", "VmHWM:")):
-                out[line[:5]] = int(line.split()[1]) / 1024.0
-    return out.get("VmRSS", float("nan")), out.get("VmHWM", float("nan"))
+            key = line.split(":", 1)[0]
+            if key in RSS_FIELDS:
+                out[key] = int(line.split()[1]) / 1024.0
+    return tuple(out.get(k, float("nan")) for k in RSS_FIELDS)
 
 
 def loadavg():
@@ -269,11 +275,11 @@ class Product:
             return float("nan")
 
     def rss_mib(self):
-        """(VmRSS, VmHWM) in MiB."""
+        """(VmRSS, VmHWM, RssAnon, RssFile) in MiB."""
         try:
             return rss_mib(self.pid)
         except FileNotFoundError:
-            return float("nan"), float("nan")
+            return (float("nan"),) * len(RSS_FIELDS)
 
     def metrics(self):
         """/metrics parsed: {name: {labels: value}}."""

@@ -134,12 +134,15 @@ def floor_cold_start(cluster, n, data, timeout):
 # --- idle -----------------------------------------------------------------------------------
 def idle(cluster, prod, seconds):
     """Nothing changes for `seconds` (a periodic full sync included when the
-    period is shorter): writes must be 0."""
+    period is shorter): ConfigMap writes and Node annotation patches must
+    be 0."""
     watch = ConfigMapWatch(cluster)
+    patches = "kube_chorus_router_node_annotation_patches_total"
     try:
-        cpu0 = prod.cpu()
+        cpu0, p0 = prod.cpu(), prod.metric(patches)
         time.sleep(seconds)
-        return {"seconds": seconds, "writes": len(watch.revisions()), "cpu": prod.cpu() - cpu0}
+        return {"seconds": seconds, "writes": len(watch.revisions()), "cpu": prod.cpu() - cpu0,
+                "patches": prod.metric(patches) - p0}
     finally:
         watch.stop()
 

@@ -195,7 +195,7 @@ def annotation_time(cluster, prod, node_watch, n, timeout):
 # --- agent RSS on its own (small cluster) ----------------------------------------------------
 def agent_rss(cluster, binary, logdir, settle=5.0):
     """A publisher (no leader election) and the agent of bench-0; the agent's
-    (VmRSS, VmHWM) once converged and `settle` s later."""
+    RSS figures (benchlib.rss_mib) `settle` s after it converged."""
     pub = Product(binary, api=cluster.product_args(), logdir=logdir)
     agent = None
     try:
@@ -204,8 +204,7 @@ def agent_rss(cluster, binary, logdir, settle=5.0):
         agent = Agent(cluster, binary, logdir)
         agent.wait_ready()
         time.sleep(settle)
-        rss, hwm = agent.prod.rss_mib()
-        return {"rss": rss, "hwm": hwm, "received": agent.received()}
+        return {"rss": agent.prod.rss_mib(), "received": agent.received()}
     finally:
         if agent:
             agent.stop()
@@ -242,14 +241,17 @@ def split_shape(cluster, binary, logdir, changes, rate):
     """Controllers A (leads) and B (stands by), the agent; `changes` other
     Nodes added and deleted at `rate` ops/s; then A killed -9."""
     a = b = agent = None
-    out = {}
+    out = {"logs": []}
     try:
         a = controller(cluster, binary, logdir, "ctl-a")
+        out["logs"].append(a.log.name)
         metric_reaches(a, LEADER, 1, 60, "A leading")
         b = controller(cluster, binary, logdir, "ctl-b")
+        out["logs"].append(b.log.name)
         n = len(cluster.nodes())
         metric_reaches(b, "kube_chorus_router_nodes", n, 60, "B's Node list")
         agent = Agent(cluster, binary, logdir)
+        out["logs"].append(agent.prod.log.name)
         agent.wait_ready()
         time.sleep(3)  # both settled: their start-up traffic is not counted
         out["agent_rss_before"] = agent.prod.rss_mib()
@@ -283,7 +285,21 @@ def traffic(cluster, agent, standby, changes, rate):
     by_res = {k: s1.get(k, 0) - s0.get(k, 0) for k in s1}
     return {"ops": len(ops), "span": span, "refused": [s[1] for s in sent if s[1] not in (200, 201)],
             "agent": a1 - a0, "standby": sum(by_res.values()), "standby_by": by_res,
-            "writes": writes}
+            "writes": writes, "own_change": own_change_bytes(cluster, agent, a1)}
+
+
+def own_change_bytes(cluster, agent, before):
+    """The counter is live: one label patched on the agent's own Node must
+    arrive on its watch -> the bytes that took."""
+    cluster.call("PATCH", f"/api/v1/nodes/{agent.name}",
+                 {"metadata": {"labels": {"kcr-bench/probe": str(int(time.time()))}}},
+                 ctype="application/merge-patch+json")
+    try:
+        wait_until(lambda: agent.received() > before, 10, "the agent's own Node event", 0.1)
+    except RuntimeError:
+        return None
+    time.sleep(0.5)
+    return agent.received() - before
 
 
 def failover(cluster, leader, standby):

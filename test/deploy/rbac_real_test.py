@@ -30,9 +30,7 @@ Needs the control plane built (`make controlplane`): without it, FAILS.
 """
 
 import os
-import socket
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -294,54 +292,6 @@ def check_agent(h, token):
             "fieldSelector) and create and patch Events", wrong)
 
 
-class Relay:
-    """The API server's port inside a network namespace: a listener on
-    127.0.0.1:<port> there, each connection piped to 127.0.0.1:<port> of
-    this namespace (a process in a namespace cannot reach this one's
-    loopback). The kubeconfig's server URL then works unchanged in there,
-    and the server certificate (127.0.0.1) still matches."""
-
-    def __init__(self, ns, port):
-        self.port, self.conns = port, []
-        self.sock = netns.socket_in(ns)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.listen(16)
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                inner, _ = self.sock.accept()
-            except OSError:
-                return  # closed
-            outer = socket.create_connection(("127.0.0.1", self.port))
-            self.conns += [inner, outer]
-            for a, b in ((inner, outer), (outer, inner)):
-                threading.Thread(target=self._pipe, args=(a, b),
-                                 daemon=True).start()
-
-    @staticmethod
-    def _pipe(src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self):
-        for s in [self.sock] + self.conns:
-            s.close()
-
-
 AGENT_NODE, AGENT_IP, DEVICE_VTEP = "node-0000", "198.18.0.1", "198.18.0.250"
 
 
@@ -374,7 +324,8 @@ def agent_scenario(h, token):
                             "link set veth0 up"])
         netns.ip_batch(dev, [f"addr add {DEVICE_VTEP}/24 dev veth1",
                              "link set veth1 up"])
-        relay = Relay(ns, h.cluster.cp.port)
+        relay = netns.LoopbackRelay(ns, ("127.0.0.1", h.cluster.cp.port),
+                                     port=h.cluster.cp.port)
         h.cluster.clear_requests()
         inst = h.instance(AGENT_NODE, "--run-publisher=false", token=token,
                           run_tunnel=True, leases=False,

@@ -22,15 +22,17 @@ Proves, from the API server's audit log and the kernel:
 Exit 77 (skipped) with the reason when not root or the kernel lacks veth or
 vxlan links."""
 
-import ctypes
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 
 import harness as H
+
+# Last, so that test/integration's cluster.py wins over the dev cluster's.
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                             "..", "..", "deploy", "devcluster"))
+import netns as nsutil  # noqa: E402 - LoopbackRelay, held once
 
 ANNOTATION = "kube-chorus-router.io/overlay-ip"
 AGENT_NODE, AGENT_IP, VTEP = "node-agent", "198.51.100.10", "198.51.100.1"
@@ -78,82 +80,6 @@ class SkipTest(Exception):
     pass
 
 
-class NetnsProxy:
-    """TCP proxy: listens on 127.0.0.1:<port> INSIDE network namespace
-    `netns`, forwards every connection to (host, port) in this one."""
-
-    CLONE_NEWNET = 0x40000000
-
-    def __init__(self, netns, host, port):
-        self.target = (host, port)
-        self.listener = self._listen_in(netns)
-        self.port = self.listener.getsockname()[1]
-        self.stopping = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _listen_in(self, netns):
-        # setns() switches the calling thread only: do it in a thread of its
-        # own, which makes the socket and ends; the socket stays in there.
-        out = {}
-
-        def make():
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(f"/var/run/netns/{netns}", os.O_RDONLY)
-            try:
-                if libc.setns(fd, self.CLONE_NEWNET) != 0:
-                    out["error"] = OSError(ctypes.get_errno(), "setns")
-                    return
-                s = socket.socket()
-                s.bind(("127.0.0.1", 0))
-                s.listen(16)
-                out["socket"] = s
-            finally:
-                os.close(fd)
-        t = threading.Thread(target=make)
-        t.start()
-        t.join()
-        if "error" in out:
-            raise out["error"]
-        return out["socket"]
-
-    def _accept(self):
-        while not self.stopping:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(self.target, timeout=10)
-            except OSError:
-                client.close()
-                continue
-            upstream.settimeout(None)
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b),
-                                 daemon=True).start()
-
-    @staticmethod
-    def _pump(src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def stop(self):
-        self.stopping = True
-        self.listener.close()
-
-
 def kernel_overlay(netns):
     """(overlay address with prefix, MAC) of the agent's interface, or None."""
     r = sh("ip", "-n", netns, "-j", "addr", "show", "dev", IFNAME,
@@ -197,11 +123,11 @@ def body(h, netns):
     cp = h.cluster.cp
     h.cluster.add_node(AGENT_NODE, AGENT_IP, "10.244.200.0/24")
     h.cluster.create_nodes(20, "node-")
-    proxy = NetnsProxy(netns, cp.host, cp.port)
+    proxy = nsutil.LoopbackRelay(netns, (cp.host, cp.port))
     try:
         run(h, netns, proxy)
     finally:
-        proxy.stop()
+        proxy.close()
 
 
 def run(h, netns, proxy):

@@ -3,7 +3,6 @@
 at its next retry, without waiting for the lease to expire."""
 
 import signal
-import time
 
 import harness as H
 

@@ -18,18 +18,17 @@ bool real_api() {
 }
 
 boost::unit_test::decorator::precondition fake_only(std::string why) {
-  return boost::unit_test::precondition(
-      [why = std::move(why)](boost::unit_test::test_unit_id id) {
-        if (!real_api())
-          return boost::test_tools::assertion_result(true);
-        // Boost.Test logs skipped cases only above --log_level=message: say it here.
-        std::cout << "SKIPPED on the real kube-apiserver: "
-                  << boost::unit_test::framework::get(id, boost::unit_test::TUT_ANY).p_name.get()
-                  << ": " << why << std::endl;
-        boost::test_tools::assertion_result r(false);
-        r.message() << "fake only: " << why;
-        return r;
-      });
+  return boost::unit_test::precondition([why = std::move(why)](boost::unit_test::test_unit_id id) {
+    if (!real_api())
+      return boost::test_tools::assertion_result(true);
+    // Boost.Test logs skipped cases only above --log_level=message: say it here.
+    std::cout << "SKIPPED on the real kube-apiserver: "
+              << boost::unit_test::framework::get(id, boost::unit_test::TUT_ANY).p_name.get()
+              << ": " << why << std::endl;
+    boost::test_tools::assertion_result r(false);
+    r.message() << "fake only: " << why;
+    return r;
+  });
 }
 
 bool skip_rest_on_real(const std::string& why) {
@@ -92,8 +91,8 @@ void api_under_test::add_nodes(int count, const std::string& prefix) {
 
 void api_under_test::patch_node(const std::string& name, const json::object& merge_patch) {
   if (real_) {
-    auto resp = real_->admin("PATCH", "/api/v1/nodes/" + name, merge_patch,
-                             "application/merge-patch+json");
+    auto resp =
+        real_->admin("PATCH", "/api/v1/nodes/" + name, merge_patch, "application/merge-patch+json");
     if (resp.status != 200)
       throw std::runtime_error("patch node " + name + ": " + resp.body);
   } else {

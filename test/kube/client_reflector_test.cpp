@@ -297,8 +297,9 @@ BOOST_AUTO_TEST_CASE(one_configmap_by_name) {
     return;
   bool selected = false;
   for (const auto& q : srv.fake().requests())
-    selected |= std::string(q.at("query").as_string())
-                    .find("fieldSelector=metadata.name%3Dkcr-by-name") != std::string::npos;
+    selected |=
+        std::string(q.at("query").as_string()).find("fieldSelector=metadata.name%3Dkcr-by-name") !=
+        std::string::npos;
   BOOST_TEST(selected);
 }
 

@@ -192,11 +192,10 @@ json::value real_apiserver::admin_json(const std::string& method, const std::str
 
 std::string real_apiserver::token(const std::string& sa, const std::string& ns) {
   auto base = "/api/v1/namespaces/" + ns + "/serviceaccounts";
-  admin_json("POST", base,
-             json::object{{"apiVersion", "v1"},
-                          {"kind", "ServiceAccount"},
-                          {"metadata", {{"name", sa}}}},
-             {409});
+  admin_json(
+      "POST", base,
+      json::object{{"apiVersion", "v1"}, {"kind", "ServiceAccount"}, {"metadata", {{"name", sa}}}},
+      {409});
   auto tr = admin_json("POST", base + "/" + sa + "/token",
                        json::object{{"apiVersion", "authentication.k8s.io/v1"},
                                     {"kind", "TokenRequest"},
@@ -220,8 +219,7 @@ json::value real_apiserver::etcd(const std::string& path, const json::value& bod
   kube::http_request req{"POST", path, json::serialize(body), "application/json", ""};
   auto resp = etcd_->request(req);
   if (resp.status != 200)
-    throw std::runtime_error("etcd " + path + ": " + std::to_string(resp.status) + " " +
-                             resp.body);
+    throw std::runtime_error("etcd " + path + ": " + std::to_string(resp.status) + " " + resp.body);
   return json::parse(resp.body);
 }
 
