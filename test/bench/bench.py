@@ -157,7 +157,8 @@ def guarded(fn):
         return {"error": str(e)}
 
 
-def steady_scenarios(cluster, prod, args):
+def steady_scenarios(cluster, prod, args, n):
+    shape.settle_annotations(prod, n / ANNOTATION_QPS * 2 + 60)
     idle_s = 10 if args.quick else 45
     log(f"idle {idle_s} s")
     out = {"idle": scenarios.idle(cluster, prod, idle_s)}
@@ -191,7 +192,7 @@ def run(args):
     split = None
     try:
         cold, prod = cold_starts(cluster, binary, sizes, runs, logdir)
-        steady = steady_scenarios(cluster, prod, args) if prod else None
+        steady = steady_scenarios(cluster, prod, args, sizes[-1]) if prod else None
         head["too_large"] = [ln[:1000] for ln in cluster.log_lines("request is too large")]
         if prod:
             prod.stop()

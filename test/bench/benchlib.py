@@ -5,14 +5,12 @@ description.
 
 Python 3 standard library only."""
 
-import ctypes
 import http.client
 import json
 import os
 import platform
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +19,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "test", "fakeapi"))
+# appended: its cluster.py must not shadow test/bench/cluster.py
+sys.path.append(os.path.join(ROOT, "deploy", "devcluster"))
+import netns  # noqa: E402  (sockets inside a network namespace)
 import nodegen  # noqa: E402  (the fake's own Node shape)
 
 FAKE = os.path.join(ROOT, "test", "fakeapi", "fake_apiserver.py")
@@ -166,40 +167,11 @@ class Fake:
                     raise
 
 
-# --- network namespaces -----------------------------------------------------------------
-_libc = ctypes.CDLL(None, use_errno=True)
-CLONE_NEWNET = 0x40000000
-
-
-def _setns(fd):
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, f"setns: {os.strerror(e)}")
-
-
-def netns_socket(netns, make):
-    """Runs make() (which creates a socket) with this thread inside network
-    namespace `netns` (a name under /run/netns; None: here) and switches
-    back: the socket stays in that namespace. Python 3.11 has no os.setns."""
-    if not netns:
-        return make()
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{netns}", os.O_RDONLY)
-    try:
-        _setns(target)
-        try:
-            return make()
-        finally:
-            _setns(own)
-    finally:
-        os.close(own)
-        os.close(target)
-
-
-def http_get(addr, path, netns=None, timeout=10):
-    """GET http://addr/path (addr "host:port", inside `netns`) -> (status, text)."""
+# --- network namespaces: deploy/devcluster/netns.py ---------------------------------------
+def http_get(addr, path, ns=None, timeout=10):
+    """GET http://addr/path (addr "host:port", inside namespace ns) -> (status, text)."""
     host, port = addr.rsplit(":", 1)
-    sock = netns_socket(netns, lambda: socket.create_connection((host, int(port)), timeout))
+    sock = netns.connect_in(ns, host, int(port), timeout)
     c = http.client.HTTPConnection(host, int(port), timeout=timeout)
     c.sock = sock
     try:
@@ -223,8 +195,9 @@ def parse_metrics(text):
     return out
 
 
-def free_port():
-    with socket.socket() as s:
+def free_port(ns=None):
+    """A free loopback port (in namespace ns: its own port space)."""
+    with netns.socket_in(ns) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
@@ -241,8 +214,8 @@ class Product:
         # Ports picked here (in the namespace's own port space when in one):
         # the harness reads /metrics and /readyz.
         self.netns = netns
-        self.metrics_addr = f"127.0.0.1:{netns_socket(netns, free_port)}"
-        self.health_addr = f"127.0.0.1:{netns_socket(netns, free_port)}"
+        self.metrics_addr = f"127.0.0.1:{free_port(netns)}"
+        self.health_addr = f"127.0.0.1:{free_port(netns)}"
         if "--leader-elect" not in " ".join(extra):
             extra = [*extra, "--leader-elect=false"]
         cmd = [binary, *api, "--overlay-network", overlay,

@@ -17,12 +17,9 @@ Python 3 standard library only."""
 
 import json
 import os
-import socket
-import subprocess
-import threading
 import time
 
-from benchlib import Product, bench_node, netns_socket, node_ip, wait_until
+from benchlib import Product, bench_node, netns, node_ip, wait_until
 from cluster import ConfigMapWatch
 from scenarios import check_final_state, churn_ops, send_on_schedule, wait_quiet
 
@@ -32,62 +29,7 @@ RECEIVED = "kube_chorus_router_api_received_bytes_total"
 LEADER = "kube_chorus_router_leader"
 
 
-# --- the agent's network namespace ------------------------------------------------------
-class Relay(threading.Thread):
-    """Listens on 127.0.0.1 inside network namespace `netns` and copies
-    every connection to (host, port) here: the agent's TLS to the API
-    server passes through unchanged (the serving certificate names
-    127.0.0.1)."""
-
-    def __init__(self, netns, host, port):
-        super().__init__(daemon=True)
-        self.target = (host, port)
-
-        def listener():
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            s.listen(16)
-            return s
-        self.sock = netns_socket(netns, listener)
-        self.port = self.sock.getsockname()[1]
-        self.start()
-
-    def run(self):
-        while True:
-            try:
-                a, _ = self.sock.accept()
-            except OSError:
-                return
-            try:
-                b = socket.create_connection(self.target, 10)
-                b.settimeout(None)
-            except OSError:
-                a.close()
-                continue
-            for x, y in ((a, b), (b, a)):
-                threading.Thread(target=self.pump, args=(x, y), daemon=True).start()
-
-    @staticmethod
-    def pump(src, dst):
-        try:
-            while True:
-                buf = src.recv(65536)
-                if not buf:
-                    break
-                dst.sendall(buf)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def stop(self):
-        self.sock.close()
-
-
+# --- the agent ---------------------------------------------------------------------------
 class Agent:
     """The agent of Node bench-<AGENT_NODE> as the DaemonSet runs it
     (`--run-publisher=false`, tunnel on), in namespace kcr-agent-<pid> with
@@ -98,12 +40,12 @@ class Agent:
         self.name, self.ns = nd["metadata"]["name"], f"kcr-agent-{os.getpid()}"
         self.relay = self.prod = None
         try:
+            netns.add_ns(self.ns)
             # A veth pair with both ends inside (no dummy module here).
-            sh(f"ip netns add {self.ns} && ip -n {self.ns} link set lo up && "
-               f"ip -n {self.ns} link add kcrul0 type veth peer name kcrul1 && "
-               f"ip -n {self.ns} addr add {node_ip(nd)}/24 dev kcrul0 && "
-               f"ip -n {self.ns} link set kcrul0 up && ip -n {self.ns} link set kcrul1 up")
-            self.relay = Relay(self.ns, cluster.host, cluster.port)
+            netns.ip_batch(self.ns, ["link add kcrul0 type veth peer name kcrul1",
+                                     f"addr add {node_ip(nd)}/24 dev kcrul0",
+                                     "link set kcrul0 up", "link set kcrul1 up"])
+            self.relay = netns.LoopbackRelay(self.ns, (cluster.host, cluster.port))
             self.prod = Product(binary, api=[*cluster.product_args(), "--master",
                                              f"https://127.0.0.1:{self.relay.port}"],
                                 netns=self.ns, logdir=logdir, node=self.name,
@@ -127,13 +69,8 @@ class Agent:
         if self.prod:
             self.prod.stop()
         if self.relay:
-            self.relay.stop()
-        subprocess.run(f"ip netns del {self.ns} 2>/dev/null", shell=True)
-
-
-def sh(cmd):
-    if subprocess.run(cmd, shell=True).returncode != 0:
-        raise RuntimeError(f"command failed: {cmd}")
+            self.relay.close()
+        netns.delete_ns(self.ns)
 
 
 # --- annotations ---------------------------------------------------------------------------
@@ -152,6 +89,22 @@ def strip_annotations(cluster):
                      {"metadata": {"annotations": {ANNOTATION: None}}},
                      ctype="application/merge-patch+json")
     return len(have)
+
+
+def settle_annotations(prod, timeout, quiet=2.0):
+    """Waits until the product's Node patches stop for `quiet` s (after a
+    cold start it annotates at --annotation-qps): idle must start idle."""
+    name = "kube_chorus_router_node_annotation_patches_total"
+    last, since = prod.metric(name), time.monotonic()
+    deadline = since + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = prod.metric(name)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+    raise RuntimeError("Node annotation patches did not settle")
 
 
 def annotation_mismatches(cluster):
