@@ -9,17 +9,11 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/text.hpp"
+
 namespace kcr::actors {
 
 namespace {
-
-std::optional<uint64_t> as_number(const std::string& rv) {
-  uint64_t n = 0;
-  auto [ptr, ec] = std::from_chars(rv.data(), rv.data() + rv.size(), n);
-  if (rv.empty() || ec != std::errc{} || ptr != rv.data() + rv.size())
-    return std::nullopt;
-  return n;
-}
 
 std::string shown(const std::optional<std::string>& v) {
   return v ? *v : std::string{"(none)"};
@@ -80,8 +74,8 @@ void node_annotator_state::on_snapshot(const published_snapshot& snap) {
 }
 
 bool node_annotator_state::is_older(const seen_value& have, const std::string& rv) const {
-  auto a = as_number(have.resource_version);
-  auto b = as_number(rv);
+  auto a = resource_version_number(have.resource_version);
+  auto b = resource_version_number(rv);
   return a && b && *b < *a;
 }
 

@@ -5,19 +5,11 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/text.hpp"
+
 namespace kcr::actors {
 
 namespace {
-
-// Resource versions are opaque, but every real server uses integers; when both are integers an
-// older observation (a watch event that trails our own write) is recognised and ignored.
-std::optional<uint64_t> as_number(const std::string& rv) {
-  uint64_t n = 0;
-  auto [ptr, ec] = std::from_chars(rv.data(), rv.data() + rv.size(), n);
-  if (rv.empty() || ec != std::errc{} || ptr != rv.data() + rv.size())
-    return std::nullopt;
-  return n;
-}
 
 // A flush defers itself behind messages already queued, so a burst is written once; the cap
 // keeps a constant stream of messages from postponing the write forever.
@@ -194,8 +186,8 @@ void publisher_state::on_leadership(bool now_leading, uint64_t new_term) {
 bool publisher_state::is_older(bool now_exists, const std::string& rv) const {
   if (!observed || !exists || !now_exists)
     return false;
-  auto a = as_number(resource_version);
-  auto b = as_number(rv);
+  auto a = resource_version_number(resource_version);
+  auto b = resource_version_number(rv);
   return a && b && *b < *a;
 }
 

@@ -42,11 +42,20 @@ node_feeder::node_feeder(std::shared_ptr<const kube::client_config> cfg,
                          std::shared_ptr<actors::telemetry> tel) {
   auto reported = std::make_shared<std::set<std::string>>();
   auto lists = std::make_shared<size_t>(0);
+  // A streamed list arrives Node by Node: each is reduced to its model on arrival, so the
+  // JSON of only one Node is held at a time (a LIST of 5000 real Nodes is ~9 MB of JSON).
+  auto pending = std::make_shared<actors::nodes_listed>();
   kube::reflector_callbacks cb;
-  cb.on_list = [target, reported, lists, tel](std::vector<boost::json::object>&& items,
-                                              const std::string&) {
-    actors::nodes_listed msg;
-    msg.nodes.reserve(items.size());
+  cb.on_list_start = [pending] { pending->nodes.clear(); };
+  cb.on_list_item = [pending, reported](boost::json::object&& item) {
+    if (auto n = parse(item, *reported))
+      pending->nodes.push_back(std::move(*n));
+  };
+  cb.on_list = [target, reported, lists, tel, pending](std::vector<boost::json::object>&& items,
+                                                       const std::string&) {
+    actors::nodes_listed msg = std::move(*pending);
+    pending->nodes.clear();
+    msg.nodes.reserve(msg.nodes.size() + items.size());
     for (const auto& item : items)
       if (auto n = parse(item, *reported))
         msg.nodes.push_back(std::move(*n));
@@ -70,6 +79,7 @@ node_feeder::node_feeder(std::shared_ptr<const kube::client_config> cfg,
   };
   kube::reflector_options opts;
   opts.resource = kube::resource_ref::nodes();
+  opts.watch_list = true;
   reflector_ = std::make_unique<kube::reflector>(std::move(cfg), opts, std::move(cb));
 }
 

@@ -184,7 +184,9 @@ watch_summary api_client::watch(const resource_ref& r, const watch_options& o,
   std::string target = r.path + "?watch=true";
   if (!o.resource_version.empty())
     target += "&resourceVersion=" + url_encode(o.resource_version);
-  if (o.allow_bookmarks)
+  if (o.send_initial_events)
+    target += "&sendInitialEvents=true&resourceVersionMatch=NotOlderThan";
+  if (o.allow_bookmarks || o.send_initial_events)
     target += "&allowWatchBookmarks=true";
   target += "&timeoutSeconds=" + std::to_string(o.timeout.count());
   if (!r.field_selector.empty())

@@ -54,6 +54,9 @@ struct watch_options {
   std::string resource_version; ///< "" = from now with synthetic ADDED for what exists
   std::chrono::seconds timeout{300};
   bool allow_bookmarks = true;
+  /// The streaming list ("watch list"): every existing object as ADDED, then a BOOKMARK
+  /// annotated k8s.io/initial-events-end; resource_version is then "not older than".
+  bool send_initial_events = false;
 };
 
 /// Called for every event, ERROR and BOOKMARK included; return false to end the watch.

@@ -68,6 +68,21 @@ std::chrono::seconds reflector::pick_timeout() {
   return std::chrono::seconds(std::uniform_int_distribution<long long>(lo, hi)(gen));
 }
 
+void reflector::list() {
+  // client-go's choice: the first list may come from the API server's watch cache ("0",
+  // one page, no etcd read); a relist asks for "not older than" what was seen; after
+  // "too old" only a fresh read will do ("").
+  auto list = client_.list(opts_.resource, opts_.page_limit, relist_rv_);
+  {
+    std::lock_guard lock(mutex_);
+    rv_ = list.resource_version;
+    if (++stats_.lists > 1)
+      ++stats_.relists;
+  }
+  if (cb_.on_list)
+    cb_.on_list(std::move(list.items), list.resource_version);
+}
+
 void reflector::run() {
   const auto& what = opts_.resource.resource;
   bool need_list = true;
@@ -79,37 +94,33 @@ void reflector::run() {
   while (!stop_) {
     // What to do after a failure: wait (backoff), then relist or re-watch.
     bool failed = false;
+    // This watch is the (re)list: its initial events are the list, the rest are changes.
+    bool streaming = false;
     try {
-      if (need_list) {
-        // client-go's choice: the first list may come from the API server's watch cache ("0",
-        // one page, no etcd read); a relist asks for "not older than" what was seen; after
-        // "too old" only a fresh read will do ("").
-        auto list = client_.list(opts_.resource, opts_.page_limit, relist_rv_);
-        set_rv(list.resource_version);
-        {
-          std::lock_guard lock(mutex_);
-          if (++stats_.lists > 1)
-            ++stats_.relists;
-        }
+      if (need_list && cb_.on_list_start)
+        cb_.on_list_start();
+      if (need_list && !(opts_.watch_list && !watch_list_off_)) {
+        list();
         need_list = false;
         after_watch = false;
-        if (cb_.on_list)
-          cb_.on_list(std::move(list.items), list.resource_version);
       }
+      streaming = need_list;
       watch_options wo;
-      wo.resource_version = last_resource_version();
+      wo.resource_version = streaming ? relist_rv_ : last_resource_version();
+      wo.send_initial_events = streaming;
       wo.timeout = pick_timeout();
       {
         std::lock_guard lock(mutex_);
         ++stats_.watches;
-        if (after_watch)
+        if (after_watch && !streaming)
           ++stats_.watch_restarts;
       }
       after_watch = true;
       auto started = std::chrono::steady_clock::now();
       std::size_t changes = 0;
-      bool expired = false;
+      bool expired = false, too_slow = false;
       std::string error_status;
+      std::vector<boost::json::object> items; // a streamed list without on_list_item
       client_.watch(opts_.resource, wo, [&](watch_event&& ev) {
         if (stop_)
           return false;
@@ -117,6 +128,31 @@ void reflector::run() {
           expired = ev.is_expired();
           error_status = ev.status_message();
           return false; // the server closes after an ERROR anyway
+        }
+        if (need_list) {
+          // The initial burst: ADDED per object in no RV order, then the end bookmark with
+          // the list's RV (other bookmarks carry nothing to resume from before it).
+          if (ev.type == watch_event_type::added) {
+            if (cb_.on_list_item)
+              cb_.on_list_item(std::move(ev.object));
+            else
+              items.push_back(std::move(ev.object));
+          } else if (ev.initial_events_end()) {
+            auto rv = ev.resource_version();
+            {
+              std::lock_guard lock(mutex_);
+              rv_ = rv;
+              if (++stats_.lists > 1)
+                ++stats_.relists;
+            }
+            need_list = false;
+            ++changes;
+            if (cb_.on_list)
+              cb_.on_list(std::move(items), rv);
+          }
+          too_slow = need_list && std::chrono::steady_clock::now() - started >
+                                      std::chrono::milliseconds(opts_.watch_list_timeout);
+          return !too_slow;
         }
         ++changes;
         if (auto rv = ev.resource_version(); !rv.empty())
@@ -139,6 +175,13 @@ void reflector::run() {
         report("watch " + what + ": ERROR event: " + error_status + ", relisting");
         need_list = failed = true;
         relist_rv_ = last_resource_version();
+      } else if (need_list && !stop_) {
+        // Ended (or too slow) without the end bookmark: the server ignores sendInitialEvents.
+        report("watch list " + what + ": no initial-events-end bookmark " +
+               (too_slow ? "within " + std::to_string(opts_.watch_list_timeout.count()) + " s"
+                         : std::string("before the stream ended")) +
+               ", listing with LIST from now on");
+        watch_list_off_ = true;
       } else if (changes == 0 &&
                  std::chrono::steady_clock::now() - started < opts_.min_watch_duration) {
         // A watch that closes at once is a server in trouble: do not hammer it.
@@ -155,8 +198,16 @@ void reflector::run() {
       failed = true;
       // A relist after an error asks for data not older than what was seen; after "too old"
       // (410) or "too large" (504) resource versions, for a fresh read.
-      relist_rv_ = e.is_expired() || e.code == 504 ? std::string{} : last_resource_version();
-      if (e.is_forbidden()) {
+      bool refused = streaming && need_list && (e.code == 400 || e.code == 422);
+      if (!refused)
+        relist_rv_ = e.is_expired() || e.code == 504 ? std::string{} : last_resource_version();
+      if (refused) {
+        // The server refuses the watch-list parameters: LIST (from the same RV) at once, and
+        // from now on.
+        report("watch list " + what + " refused (" + e.what() + "), listing with LIST from now on");
+        watch_list_off_ = true;
+        failed = false;
+      } else if (e.is_forbidden()) {
         report(std::string(e.what()) + "; " + e.rbac_hint());
         need_list = true;
       } else if (e.is_unauthorized()) {

@@ -37,16 +37,30 @@ struct reflector_options {
   backoff::params retry_backoff{};
   /// A watch that ends sooner than this without any event is suspicious: back off and relist.
   std::chrono::milliseconds min_watch_duration{1000};
+  /// (Re)list with the streaming "watch list" (sendInitialEvents, client-go's WatchListClient)
+  /// instead of LIST: objects arrive one event at a time, so the whole list is never one
+  /// body and one document in memory. Falls back to LIST for good when the server refuses the
+  /// parameters (400/422), or ends the stream or takes longer than watch_list_timeout without
+  /// the k8s.io/initial-events-end bookmark (a server that ignores them).
+  bool watch_list = false;
+  std::chrono::seconds watch_list_timeout{60};
 };
 
 struct reflector_callbacks {
   /// Full state after every (re)list; the caller diffs against what it had to find deletions.
+  /// With on_list_item set, the items of a streamed list go there one by one instead (on_list
+  /// then gets the rest: none after a watch list, all after a plain LIST).
   std::function<void(std::vector<boost::json::object>&& items, const std::string& rv)> on_list;
   /// ADDED / MODIFIED / DELETED (BOOKMARK and ERROR are handled inside).
   std::function<void(watch_event_type type, const boost::json::object& object)> on_event;
   /// A failure the reflector recovers from by itself (logged by the caller); for 403 the
   /// message carries an RBAC hint naming the verb and resource.
   std::function<void(const std::string& message)> on_error;
+  /// Before every (re)list attempt: drop what a failed attempt delivered to on_list_item.
+  std::function<void()> on_list_start;
+  /// Each item of a streamed list (reflector_options::watch_list) on arrival, instead of
+  /// collected for on_list.
+  std::function<void(boost::json::object&& item)> on_list_item;
 };
 
 /// Counters for metrics; all monotonic.
@@ -84,12 +98,14 @@ private:
   bool sleep_for(std::chrono::milliseconds d); // false when stopped meanwhile
   void report(const std::string& msg);
   std::chrono::seconds pick_timeout();
+  void list(); // a plain LIST, delivered to on_list
 
   reflector_options opts_;
   reflector_callbacks cb_;
   api_client client_;
   /// resourceVersion of the next list: "0" first (cache), then "not older than" or "" (fresh).
   std::string relist_rv_ = "0";
+  bool watch_list_off_ = false; // the server does not do watch lists: LIST from now on
   backoff backoff_;
   std::atomic<bool> stop_{false};
   mutable std::mutex mutex_;

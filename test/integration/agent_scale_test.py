@@ -24,7 +24,6 @@ vxlan links."""
 
 import json
 import os
-import subprocess
 import sys
 
 import harness as H
@@ -42,38 +41,25 @@ NS = "kube-system"
 DEADLINE = 15.0  # seconds for anything to converge on 2 busy cores
 
 
-def sh(*cmd, check=True):
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-    if check and r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: exit {r.returncode}: "
-                           f"{r.stderr.strip()}")
-    return r
-
-
-def skip(reason):
-    print(f"SKIP: {reason}", flush=True)
-    sys.exit(77)
-
-
 def make_netns(name):
     """The agent's node: `lo` up, veth0 holding AGENT_IP/24 (its peer veth1
     in the same namespace: nothing leaves it). Skips when the kernel cannot
     make veth or vxlan links."""
-    sh("ip", "netns", "add", name)
-    sh("ip", "-n", name, "link", "set", "lo", "up")
-    r = sh("ip", "-n", name, "link", "add", "veth0", "type", "veth", "peer",
+    H.sh("ip", "netns", "add", name)
+    H.sh("ip", "-n", name, "link", "set", "lo", "up")
+    r = H.sh("ip", "-n", name, "link", "add", "veth0", "type", "veth", "peer",
            "name", "veth1", check=False)
     if r.returncode != 0:
         raise SkipTest(f"cannot create a veth pair: {r.stderr.strip()}")
-    sh("ip", "-n", name, "addr", "add", f"{AGENT_IP}/24", "dev", "veth0")
+    H.sh("ip", "-n", name, "addr", "add", f"{AGENT_IP}/24", "dev", "veth0")
     for link in ("veth0", "veth1"):
-        sh("ip", "-n", name, "link", "set", link, "up")
-    r = sh("ip", "-n", name, "link", "add", "kcrprobe0", "type", "vxlan",
+        H.sh("ip", "-n", name, "link", "set", link, "up")
+    r = H.sh("ip", "-n", name, "link", "add", "kcrprobe0", "type", "vxlan",
            "id", "9", "dstport", "4789", "dev", "veth0", check=False)
     if r.returncode != 0:
         raise SkipTest(f"the kernel cannot create vxlan links: "
                        f"{r.stderr.strip()}")
-    sh("ip", "-n", name, "link", "del", "kcrprobe0")
+    H.sh("ip", "-n", name, "link", "del", "kcrprobe0")
 
 
 class SkipTest(Exception):
@@ -82,7 +68,7 @@ class SkipTest(Exception):
 
 def kernel_overlay(netns):
     """(overlay address with prefix, MAC) of the agent's interface, or None."""
-    r = sh("ip", "-n", netns, "-j", "addr", "show", "dev", IFNAME,
+    r = H.sh("ip", "-n", netns, "-j", "addr", "show", "dev", IFNAME,
            check=False)
     if r.returncode != 0:
         return None
@@ -219,16 +205,16 @@ def check_agent_requests(h):
 
 def main():
     if os.geteuid() != 0:
-        skip("needs root (a network namespace and a VXLAN link)")
+        H.skip("needs root (a network namespace and a VXLAN link)")
     netns = f"kcr-a-{os.getpid()}-node"
     try:
         try:
             make_netns(netns)
         except SkipTest as e:
-            skip(str(e))
+            H.skip(str(e))
         H.run_test(lambda h: body(h, netns))
     finally:
-        sh("ip", "netns", "del", netns, check=False)
+        H.sh("ip", "netns", "del", netns, check=False)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,22 @@ def wait_for(pred, timeout, what, interval=POLL):
         time.sleep(interval)
 
 
+def sh(*cmd, check=True):
+    """Runs a command (e.g. `ip`); -> CompletedProcess; raises with its
+    stderr when it fails and `check`."""
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: exit {r.returncode}: "
+                           f"{r.stderr.strip()}")
+    return r
+
+
+def skip(reason):
+    """Ends the test as skipped (ctest SKIP_RETURN_CODE 77), saying why."""
+    print(f"SKIP: {reason}", flush=True)
+    sys.exit(77)
+
+
 def exit_on_sigterm():
     """SIGTERM (ctest, a user) unwinds the test so its finally blocks kill
     the processes and delete the namespaces."""

@@ -1,7 +1,7 @@
 """Integration 7: health and metrics endpoints of the real binary
 (--run-tunnel=false): /healthz 200 from the start, /readyz 200 only once the
 nodes are listed (listing is refused with 403 until the ServiceAccount may
-`list nodes`), /metrics with the ConfigMap write counter and
+`list` and `watch` nodes), /metrics with the ConfigMap write counter and
 kube_chorus_router_nodes 50."""
 
 import harness as H
@@ -62,4 +62,6 @@ def body(h):
 
 
 if __name__ == "__main__":
-    H.run_test(body, seed_nodes=50, forbid=["list:nodes"])
+    # The publisher lists Nodes with a watch list (authorized as "watch"),
+    # falling back to LIST: both verbs must go for the nodes to be unlistable.
+    H.run_test(body, seed_nodes=50, forbid=["list:nodes", "watch:nodes"])

@@ -31,48 +31,35 @@ NODE_IP, VTEP = "198.51.100.10", "198.51.100.1"
 OVERLAY_IP, MAC = "192.168.254.1", "0a:58:c0:a8:fe:01"
 
 
-def sh(*cmd, check=True):
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-    if check and r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: exit {r.returncode}: "
-                           f"{r.stderr.strip()}")
-    return r
-
-
-def skip(reason):
-    print(f"SKIP: {reason}", flush=True)
-    sys.exit(77)
-
-
 def reap_stale():
     """Namespaces of earlier runs whose process died (kill -9, timeout)."""
-    for line in sh("ip", "netns", "list", check=False).stdout.splitlines():
+    for line in H.sh("ip", "netns", "list", check=False).stdout.splitlines():
         name = line.split()[0] if line.split() else ""
         if not name.startswith(PREFIX):
             continue
         pid = name[len(PREFIX):].split("-")[0]
         if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-            sh("ip", "netns", "del", name, check=False)
+            H.sh("ip", "netns", "del", name, check=False)
 
 
 def setup(ns, dev):
     for n in (ns, dev):
-        sh("ip", "netns", "add", n)
-        sh("ip", "-n", n, "link", "set", "lo", "up")
-    r = sh("ip", "-n", ns, "link", "add", "veth0", "type", "veth", "peer",
+        H.sh("ip", "netns", "add", n)
+        H.sh("ip", "-n", n, "link", "set", "lo", "up")
+    r = H.sh("ip", "-n", ns, "link", "add", "veth0", "type", "veth", "peer",
            "name", "veth1", "netns", dev, check=False)
     if r.returncode != 0:
         raise SkipTest(f"cannot create a veth pair: {r.stderr.strip()}")
-    sh("ip", "-n", ns, "addr", "add", f"{NODE_IP}/24", "dev", "veth0")
-    sh("ip", "-n", ns, "link", "set", "veth0", "up")
-    sh("ip", "-n", dev, "addr", "add", f"{VTEP}/24", "dev", "veth1")
-    sh("ip", "-n", dev, "link", "set", "veth1", "up")
-    r = sh("ip", "-n", ns, "link", "add", "kcrprobe0", "type", "vxlan", "id",
+    H.sh("ip", "-n", ns, "addr", "add", f"{NODE_IP}/24", "dev", "veth0")
+    H.sh("ip", "-n", ns, "link", "set", "veth0", "up")
+    H.sh("ip", "-n", dev, "addr", "add", f"{VTEP}/24", "dev", "veth1")
+    H.sh("ip", "-n", dev, "link", "set", "veth1", "up")
+    r = H.sh("ip", "-n", ns, "link", "add", "kcrprobe0", "type", "vxlan", "id",
            "9", "dstport", "4789", "dev", "veth0", check=False)
     if r.returncode != 0:
         raise SkipTest(f"the kernel cannot create vxlan links (module vxlan):"
                        f" {r.stderr.strip()}")
-    sh("ip", "-n", ns, "link", "del", "kcrprobe0")
+    H.sh("ip", "-n", ns, "link", "del", "kcrprobe0")
 
 
 class SkipTest(Exception):
@@ -82,15 +69,15 @@ class SkipTest(Exception):
 def link(ns):
     """-> the JSON of `ip -d link show routervxlan0` plus its addresses and
     FDB, or None when it does not exist."""
-    r = sh("ip", "-n", ns, "-d", "-j", "link", "show", IFNAME, check=False)
+    r = H.sh("ip", "-n", ns, "-d", "-j", "link", "show", IFNAME, check=False)
     if r.returncode != 0:
         return None
     info = json.loads(r.stdout)[0]
-    a = sh("ip", "-n", ns, "-j", "addr", "show", "dev", IFNAME, check=False)
+    a = H.sh("ip", "-n", ns, "-j", "addr", "show", "dev", IFNAME, check=False)
     info["addrs"] = [f"{x['local']}/{x['prefixlen']}"
                      for x in (json.loads(a.stdout or "[]") or [{}])[0]
                      .get("addr_info", []) if x.get("family") == "inet"]
-    f = sh("bridge", "-n", ns, "-j", "fdb", "show", "dev", IFNAME, check=False)
+    f = H.sh("bridge", "-n", ns, "-j", "fdb", "show", "dev", IFNAME, check=False)
     info["fdb"] = [(e.get("mac"), e.get("dst"))
                    for e in json.loads(f.stdout or "[]")]
     return info
@@ -141,7 +128,7 @@ def body(h, ns, binary):
             {k: v for k, v in data.items() if k.endswith(NODE_IP)})
 
     # Deleted by someone: back within 1 s (created and fully configured).
-    sh("ip", "-n", ns, "link", "del", IFNAME)
+    H.sh("ip", "-n", ns, "link", "del", IFNAME)
     t0 = time.monotonic()
     _, exists = H.wait_for(lambda: link(ns) is not None, 3,
                            f"{IFNAME} re-created", interval=0.005)
@@ -174,7 +161,7 @@ def body(h, ns, binary):
         H.check(link(ns) is None, f"{IFNAME} is gone after the {attempt} "
                 "--cleanup-config")
     # An interface with our name that is not ours is never removed.
-    sh("ip", "-n", ns, "link", "add", IFNAME, "type", "vxlan", "id", "7",
+    H.sh("ip", "-n", ns, "link", "add", IFNAME, "type", "vxlan", "id", "7",
        "dstport", "4789", "dev", "veth0")
     r = subprocess.run(["ip", "netns", "exec", ns, binary, "--cleanup-config"],
                        capture_output=True, text=True, timeout=30)
@@ -183,7 +170,7 @@ def body(h, ns, binary):
           f"{r.returncode}: {out.splitlines()[-1] if out else ''}")
     H.check(link(ns) is not None, f"a foreign {IFNAME} (no alias mark) "
             "survives --cleanup-config", out)
-    veth = sh("ip", "-n", ns, "-j", "addr", "show", "dev", "veth0").stdout
+    veth = H.sh("ip", "-n", ns, "-j", "addr", "show", "dev", "veth0").stdout
     H.check(f'"{NODE_IP}"' in veth, "the underlay veth0 and its address are "
             "untouched by the cleanup")
 
@@ -191,10 +178,10 @@ def body(h, ns, binary):
 def main():
     args = H.parse_args("fake")
     if os.geteuid() != 0:
-        skip("needs root (network namespaces and netlink); run as root")
+        H.skip("needs root (network namespaces and netlink); run as root")
     for tool in ("ip", "bridge"):
         if not shutil.which(tool):
-            skip(f"needs the `{tool}` command (iproute2)")
+            H.skip(f"needs the `{tool}` command (iproute2)")
     H.exit_on_sigterm()
     reap_stale()
     ns = f"{PREFIX}{os.getpid()}-node"
@@ -228,14 +215,14 @@ def main():
         else:
             shutil.rmtree(workdir, ignore_errors=True)
         for n in (ns, dev):
-            sh("ip", "netns", "del", n, check=False)
+            H.sh("ip", "netns", "del", n, check=False)
     left = [n for n in (ns, dev)
-            if n in sh("ip", "netns", "list", check=False).stdout]
+            if n in H.sh("ip", "netns", "list", check=False).stdout]
     if left:
         print(f"FAIL namespaces left behind: {left}")
         failed = True
     if skipped:
-        skip(skipped)
+        H.skip(skipped)
     name = os.path.basename(sys.argv[0])
     print(f"{name}: {'FAILED' if failed else 'PASSED'}", flush=True)
     sys.exit(1 if failed else 0)

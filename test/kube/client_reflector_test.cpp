@@ -317,3 +317,72 @@ BOOST_AUTO_TEST_CASE(watch_closing_at_once_without_events_relists) {
   BOOST_TEST(r.stats().relists >= 1u);
   BOOST_TEST(rec.errors.at(0).find("without events, relisting") != std::string::npos);
 }
+
+BOOST_AUTO_TEST_CASE(watch_list_streams_the_list_then_keeps_watching) {
+  // sendInitialEvents: the list arrives item by item on the watch that then carries the
+  // changes; one request for both, and no list body to hold.
+  api_under_test srv({"--seed-nodes", "3"});
+  if (srv.real())
+    srv.add_nodes(3, "node-");
+  recorder rec;
+  auto cb = rec.callbacks();
+  std::vector<std::string> streamed;
+  int starts = 0;
+  cb.on_list_start = [&] {
+    std::lock_guard l(rec.m);
+    ++starts;
+    streamed.clear();
+  };
+  cb.on_list_item = [&](json::object&& o) {
+    std::lock_guard l(rec.m);
+    streamed.push_back(name_of(o));
+  };
+  auto o = fast_options();
+  o.watch_list = true;
+  reflector r(srv.config(), o, cb);
+  r.start();
+  BOOST_TEST_REQUIRE(rec.wait([](auto& x) { return !x.list_sizes.empty(); }));
+  {
+    std::lock_guard l(rec.m);
+    BOOST_TEST(starts == 1);
+    BOOST_TEST(rec.list_sizes[0] == 0u); // all of it went to on_list_item
+    BOOST_TEST(streamed.size() == 3u);
+  }
+  BOOST_TEST(!r.last_resource_version().empty());
+  srv.add_node("extra");
+  BOOST_TEST_REQUIRE(rec.wait([](auto& x) { return !x.events.empty(); }));
+  BOOST_TEST(rec.events_copy() == std::vector<std::string>{"ADDED extra"});
+  auto st = r.stats();
+  BOOST_TEST(st.lists == 1u);
+  BOOST_TEST(st.watches == 1u);
+  BOOST_TEST(rec.errors.empty());
+}
+
+BOOST_AUTO_TEST_CASE(watch_list_refused_falls_back_to_list,
+                     *fake_only("the refusal (422) is the fake's injected fault")) {
+  fake_apiserver fake({"--seed-nodes", "2"});
+  fake.fault({{"fail", {{"status", 422}, {"count", 1}, {"path_prefix", "/api/v1/nodes"}}}});
+  recorder rec;
+  auto o = fast_options();
+  o.watch_list = true;
+  reflector r(fake.config(), o, rec.callbacks());
+  r.start();
+  auto t0 = std::chrono::steady_clock::now();
+  BOOST_TEST_REQUIRE(rec.wait([](auto& x) { return !x.list_sizes.empty(); }));
+  BOOST_TEST((std::chrono::steady_clock::now() - t0 < 1s)); // at once, no backoff
+  BOOST_TEST(rec.list_sizes[0] == 2u);
+  {
+    std::lock_guard l(rec.m);
+    BOOST_TEST_REQUIRE(rec.errors.size() == 1u);
+    BOOST_TEST(rec.errors[0].find("listing with LIST from now on") != std::string::npos);
+  }
+  add_node(fake, "after-fallback");
+  BOOST_TEST_REQUIRE(rec.wait([](auto& x) { return !x.events.empty(); }));
+  BOOST_TEST(rec.events_copy() == std::vector<std::string>{"ADDED after-fallback"});
+  BOOST_TEST(r.stats().lists == 1u);
+  bool plain_list = false;
+  for (const auto& q : fake.requests())
+    plain_list |= std::string(q.at("query").as_string()).find("watch=") == std::string::npos &&
+                  std::string(q.at("path").as_string()) == "/api/v1/nodes";
+  BOOST_TEST(plain_list);
+}
