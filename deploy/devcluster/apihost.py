@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "test", "controlplane"))
-import controlplane  # noqa: E402  (bin_dir / missing_binaries only; run as a script)
+import controlplane  # noqa: E402  (bin_dir, missing_binaries, request_token; run as a script)
 import netns  # noqa: E402
 
 API_IP = "198.51.100.2"
@@ -287,14 +287,7 @@ class RealApi:
     def token(self, sa, seconds=TOKEN_SECONDS, create=False):
         """A TokenRequest token of ServiceAccount sa in kube-system (as the
         kubelet mounts one per pod)."""
-        base = f"/api/v1/namespaces/{CM_NS}/serviceaccounts"
-        if create:
-            self.api("POST", base, {"apiVersion": "v1", "kind": "ServiceAccount",
-                                    "metadata": {"name": sa}}, ok=(201, 409))
-        tr = self.api("POST", f"{base}/{sa}/token", {
-            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-            "spec": {"expirationSeconds": seconds}})
-        return tr["status"]["token"]
+        return controlplane.request_token(self.api, sa, CM_NS, seconds, create)
 
     def role_token(self, role):
         """A fresh token for one instance of `role` (controller or agent)."""

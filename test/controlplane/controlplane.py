@@ -124,6 +124,32 @@ def sweep_leftovers():
             shutil.rmtree(d, ignore_errors=True)
 
 
+def stop_process(proc, timeout=10):
+    """SIGTERM, then SIGKILL after `timeout` s; waits for the end."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def request_token(api, sa, namespace="kube-system", seconds=3600,
+                  create=True):
+    """A TokenRequest-issued token of ServiceAccount `sa`, as the kubelet
+    mounts one; `api(method, path, body, ok=...)` makes the calls (admin),
+    `create` makes the ServiceAccount first when it is missing."""
+    base = f"/api/v1/namespaces/{namespace}/serviceaccounts"
+    if create:
+        api("POST", base, {"apiVersion": "v1", "kind": "ServiceAccount",
+                           "metadata": {"name": sa}}, ok=(201, 409))
+    tr = api("POST", f"{base}/{sa}/token", {
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+        "spec": {"expirationSeconds": seconds}})
+    return tr["status"]["token"]
+
+
 def free_port(host="127.0.0.1"):
     with socket.socket() as s:
         s.bind((host, 0))
@@ -277,13 +303,7 @@ class ControlPlane:
             return
         self.stopped = True
         for name, proc, log in reversed(self.procs):  # apiserver first
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc)
             log.close()
         if self.own_dir and not os.environ.get("KCR_CONTROLPLANE_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -326,13 +346,7 @@ class ControlPlane:
     def token(self, sa, namespace="kube-system", seconds=3600):
         """A TokenRequest-issued token of ServiceAccount `sa` (created if
         missing), as the kubelet would mount it."""
-        base = f"/api/v1/namespaces/{namespace}/serviceaccounts"
-        self.api("POST", base, {"apiVersion": "v1", "kind": "ServiceAccount",
-                                "metadata": {"name": sa}}, ok=(201, 409))
-        tr = self.api("POST", f"{base}/{sa}/token", {
-            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-            "spec": {"expirationSeconds": seconds}})
-        return tr["status"]["token"]
+        return request_token(self.api, sa, namespace, seconds)
 
     def kubeconfig_for_token(self, token, path=None):
         path = path or os.path.join(self.dir, f"token-{time.monotonic_ns()}"

@@ -103,13 +103,7 @@ class Fake:
         self.ca_file = self.info["ca_file"]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        controlplane.stop_process(self.proc)
         self.proc.stdout.close()
         self.log.close()
 

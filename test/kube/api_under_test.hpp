@@ -64,4 +64,17 @@ private:
   real_apiserver* real_ = nullptr;
 };
 
+// Small readers shared by the client suites.
+inline std::string str(const boost::json::value& v) {
+  return v.is_string() ? std::string(v.as_string()) : "";
+}
+
+inline std::string rv_of(const boost::json::object& o) {
+  return str(o.at("metadata").as_object().at("resourceVersion"));
+}
+
+inline bool contains(const std::string& s, const std::string& needle) {
+  return s.find(needle) != std::string::npos;
+}
+
 } // namespace kcr::test

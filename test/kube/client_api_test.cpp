@@ -14,20 +14,15 @@
 namespace json = boost::json;
 using namespace kcr::kube;
 using kcr::test::api_under_test;
+using kcr::test::contains;
 using kcr::test::fake_apiserver;
 using kcr::test::fake_only;
+using kcr::test::rv_of;
 using kcr::test::skip_rest_on_real;
+using kcr::test::str;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string str(const json::value& v) {
-  return v.is_string() ? std::string(v.as_string()) : "";
-}
-
-std::string rv_of(const json::object& o) {
-  return str(o.at("metadata").as_object().at("resourceVersion"));
-}
 
 json::object configmap(const std::string& name, const std::string& rv = "") {
   json::object md{{"name", name}, {"namespace", "kube-system"}};
@@ -55,10 +50,6 @@ std::string expect_transport_error(const std::function<void()>& f) {
   }
   BOOST_FAIL("expected a transport_error");
   return {};
-}
-
-bool contains(const std::string& s, const std::string& needle) {
-  return s.find(needle) != std::string::npos;
 }
 
 } // namespace

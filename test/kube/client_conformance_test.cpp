@@ -18,21 +18,12 @@
 namespace json = boost::json;
 using namespace kcr::kube;
 using kcr::test::api_under_test;
+using kcr::test::contains;
+using kcr::test::rv_of;
+using kcr::test::str;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string str(const json::value& v) {
-  return v.is_string() ? std::string(v.as_string()) : "";
-}
-
-std::string rv_of(const json::object& o) {
-  return str(o.at("metadata").as_object().at("resourceVersion"));
-}
-
-bool contains(const std::string& s, const std::string& needle) {
-  return s.find(needle) != std::string::npos;
-}
 
 template <class F>
 api_error expect_api_error(F&& f) {
