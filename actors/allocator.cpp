@@ -26,6 +26,7 @@ std::string why_not_ready(const kube::node_info& n) {
 
 allocator_outbox allocator_state::on_upsert(kube::node_info node) {
   auto name = node.name;
+  track_node_ip(name, &node);
   nodes.insert_or_assign(name, std::move(node));
   allocator_outbox out;
   if (!ready())
@@ -40,6 +41,7 @@ allocator_outbox allocator_state::on_upsert(kube::node_info node) {
 }
 
 allocator_outbox allocator_state::on_delete(const std::string& name) {
+  track_node_ip(name, nullptr);
   nodes.erase(name);
   allocator_outbox out;
   if (!ready())
@@ -80,7 +82,10 @@ allocator_outbox allocator_state::on_leadership(bool now_leading, uint64_t new_t
     pool.reset();
     entries.clear();
     by_node_ip.clear();
+    range_owners = {};
     waiting.clear();
+    for (const auto& [name, _] : std::map{refused})
+      note_refusal(name, nullptr); // judged again by whoever leads
     update_metrics();
     return out;
   }
@@ -137,13 +142,18 @@ allocator_outbox allocator_state::try_become_ready() {
   pool.emplace(std::move(*created));
   entries.clear();
   by_node_ip.clear();
+  range_owners = {};
   waiting.clear();
   restore_from_snapshot(out);
   size_t restored = pool->size();
   desired_entries scratch;
   bulk = true;
-  for (const auto& [name, _] : nodes)
-    reconcile(name, out, scratch);
+  // Published nodes first: of two nodes claiming one underlay IP or pod range, the one the
+  // device already routes to keeps it across a restart or a failover.
+  for (bool published : {true, false})
+    for (const auto& [name, _] : nodes)
+      if (pool->lookup(name).has_value() == published)
+        reconcile(name, out, scratch);
   bulk = false;
   desired_entries full;
   full.full = true;
@@ -208,6 +218,7 @@ void allocator_state::reconcile(const std::string& name, allocator_outbox& out,
       spdlog::info("allocator: Node {} deleted, overlay address {} released", name,
                    freed->to_string());
     waiting.erase(name);
+    note_refusal(name, nullptr);
     withdraw("Node deleted");
     return;
   }
@@ -216,6 +227,7 @@ void allocator_state::reconcile(const std::string& name, allocator_outbox& out,
     // Keep an address it already holds (stable across the gap); give it none until it is usable.
     withdraw(why_not_ready(node));
     set_waiting(name, why_not_ready(node), false, out);
+    note_refusal(name, nullptr);
     return;
   }
   // Two Nodes reporting one underlay IP would share the Node-<ip> keys: the first one keeps it.
@@ -227,6 +239,16 @@ void allocator_state::reconcile(const std::string& name, allocator_outbox& out,
                 "Node " + name + " reports underlay IP " + node.underlay_ip->to_string() +
                     ", which Node " + other + " already publishes",
                 true, out);
+    return;
+  }
+  auto refusal = refuse_ranges(name, node);
+  note_refusal(name, refusal ? &*refusal : nullptr);
+  if (refusal) {
+    withdraw("pod range refused");
+    set_waiting(name,
+                "pod range " + refusal->range.to_string() + " of Node " + name +
+                    " refused: " + refusal->why.detail + "; the node's entry waits",
+                true, out, "PodRangeRefused");
     return;
   }
   auto ip = pool->lookup(name);
@@ -266,6 +288,7 @@ void allocator_state::set_entry(const kube::node_entry& e) {
   if (auto cur = entries.find(e.name); cur != entries.end())
     by_node_ip.erase(cur->second.node_ip);
   by_node_ip[e.node_ip] = e.name;
+  range_owners.assign(e.name, e.pod_cidrs);
   entries.insert_or_assign(e.name, e);
 }
 
@@ -274,6 +297,7 @@ bool allocator_state::erase_entry(const std::string& name) {
   if (cur == entries.end())
     return false;
   by_node_ip.erase(cur->second.node_ip);
+  range_owners.release(name);
   entries.erase(cur);
   return true;
 }
@@ -289,7 +313,7 @@ void allocator_state::retry_waiting(allocator_outbox& out, desired_entries& delt
 }
 
 void allocator_state::set_waiting(const std::string& name, const std::string& reason, bool warn,
-                                  allocator_outbox& out) {
+                                  allocator_outbox& out, const char* event_reason) {
   auto& current = waiting[name];
   if (current == reason)
     return; // logged once, not per sync
@@ -297,11 +321,65 @@ void allocator_state::set_waiting(const std::string& name, const std::string& re
   spdlog::warn("allocator: entry of Node {} waits: {}", name, reason);
   if (warn) {
     auto n = nodes.find(name);
-    out.events.push_back({name, n == nodes.end() ? "" : n->second.uid, true,
-                          reason.find("exhausted") != std::string::npos ? "OverlayNetworkExhausted"
-                                                                        : "OverlayEntryWaiting",
-                          reason});
+    out.events.push_back(
+        {name, n == nodes.end() ? "" : n->second.uid, true,
+         reason.find("exhausted") != std::string::npos ? "OverlayNetworkExhausted" : event_reason,
+         reason});
   }
+}
+
+std::optional<allocator_state::range_refused>
+allocator_state::refuse_ranges(const std::string& name, const kube::node_info& node) const {
+  const net::range_rules rules{settings.pod_networks, settings.overlay_network};
+  for (const auto& range : node.pod_cidrs) {
+    auto refuse = [&](std::string reason, std::string detail) {
+      return range_refused{range, {std::move(reason), std::move(detail)}};
+    };
+    if (auto why = net::check_range(range, rules))
+      return range_refused{range, *why};
+    // Node addresses are sorted: the first at or after the range's start is the only candidate.
+    if (auto it = node_ips.lower_bound(range.network().address());
+        it != node_ips.end() && range.contains(it->first))
+      return refuse("node-ip", "contains the underlay address " + it->first.to_string() +
+                                   " of Node " + it->second);
+    if (range.contains(settings.remote_vtep))
+      return refuse("device-ip",
+                    "contains the device's address " + settings.remote_vtep.to_string());
+    if (auto c = range_owners.find_conflict(range, name))
+      return refuse("overlap", "overlaps " + c->range.to_string() + ", which Node " + c->owner +
+                                   " already publishes");
+  }
+  return std::nullopt;
+}
+
+void allocator_state::note_refusal(const std::string& name, const range_refused* r) {
+  auto it = refused.find(name);
+  std::string label = r ? r->range.to_string() + " " + r->why.reason : "";
+  if (it != refused.end() && it->second == label)
+    return;
+  if (tel && it != refused.end())
+    tel->metrics.pod_range_cleared(name);
+  if (!r) {
+    if (it != refused.end())
+      refused.erase(it);
+    return;
+  }
+  refused[name] = label;
+  if (tel)
+    tel->metrics.pod_range_refused(name, r->range.to_string(), r->why.reason);
+}
+
+void allocator_state::track_node_ip(const std::string& name, const kube::node_info* node) {
+  if (auto old = nodes.find(name); old != nodes.end() && old->second.underlay_ip) {
+    auto [first, last] = node_ips.equal_range(*old->second.underlay_ip);
+    for (auto it = first; it != last; ++it)
+      if (it->second == name) {
+        node_ips.erase(it);
+        break;
+      }
+  }
+  if (node && node->underlay_ip)
+    node_ips.emplace(*node->underlay_ip, name);
 }
 
 void allocator_state::update_metrics() const {

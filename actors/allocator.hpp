@@ -17,6 +17,7 @@
 #include "actors/settings.hpp"
 #include "actors/telemetry.hpp"
 #include "net/overlay_pool.hpp"
+#include "net/pod_ranges.hpp"
 
 namespace kcr::actors {
 
@@ -39,10 +40,13 @@ struct allocator_state {
   uint64_t term = 0;   // of the current leadership, stamped on every desired_entries
   bool synced = false; // the initial Node list is complete
 
-  std::optional<net::overlay_pool> pool;             // exists while ready()
-  std::map<std::string, kube::node_entry> entries;   // as last sent to the publisher
-  std::map<net::ip_address, std::string> by_node_ip; // entries' node IPs -> node (duplicates)
-  std::map<std::string, std::string> waiting;        // node -> why it has no entry (logged once)
+  std::optional<net::overlay_pool> pool;                // exists while ready()
+  std::map<std::string, kube::node_entry> entries;      // as last sent to the publisher
+  std::map<net::ip_address, std::string> by_node_ip;    // entries' node IPs -> node (duplicates)
+  std::map<std::string, std::string> waiting;           // node -> why it has no entry (logged once)
+  net::range_owners range_owners;                       // entries' pod ranges -> node (overlaps)
+  std::multimap<net::ip_address, std::string> node_ips; // every Node's underlay IP -> node
+  std::map<std::string, std::string> refused;           // node -> its refused range (metric)
   bool bulk = false; // allocating for every node at once (becoming ready): per-node logs at debug
 
   bool ready() const { return pool.has_value(); }
@@ -66,9 +70,19 @@ private:
   /// After an address was freed: nodes waiting for one get another chance.
   void retry_waiting(allocator_outbox& out, desired_entries& delta);
   void set_waiting(const std::string& name, const std::string& reason, bool warn,
-                   allocator_outbox& out);
+                   allocator_outbox& out, const char* event_reason = "OverlayEntryWaiting");
+  /// The first of the node's pod ranges that may not be published, and why.
+  struct range_refused {
+    net::cidr range;
+    net::range_refusal why;
+  };
+  std::optional<range_refused> refuse_ranges(const std::string& name,
+                                             const kube::node_info& node) const;
+  /// Keeps `refused` and the pod_ranges_refused metric in step with the node's verdict.
+  void note_refusal(const std::string& name, const range_refused* r);
+  void track_node_ip(const std::string& name, const kube::node_info* node);
   void update_metrics() const;
-  /// Keep `entries` and `by_node_ip` in step.
+  /// Keep `entries`, `by_node_ip` and `range_owners` in step.
   void set_entry(const kube::node_entry& e);
   bool erase_entry(const std::string& name);
 };

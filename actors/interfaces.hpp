@@ -3,6 +3,7 @@
 //
 // The flow (docs/architecture.md draws it):
 //   publisher role (leader):  node feeder -> node_watcher -> allocator -> publisher -> ConfigMap
+//                             pod source feeder -> node_watcher (BlockAffinities / CiliumNodes)
 //                             configmap feeder -> configmap_watcher -> allocator, publisher,
 //                                                                      node_annotator
 //                             allocator -> node_annotator; node_watcher -> node_annotator
@@ -27,7 +28,12 @@ using node_watcher_actor = caf::typed_actor<
     // one ADDED/MODIFIED watch event
     caf::reacts_to<node_changed>,
     // one DELETED watch event
-    caf::reacts_to<node_removed>>;
+    caf::reacts_to<node_removed>,
+    // where pod ranges come from (once, before the first Node)
+    caf::reacts_to<pod_source_chosen>,
+    // BlockAffinities / CiliumNodes: a (re)list, a change, a delete
+    caf::reacts_to<range_objects_listed>, caf::reacts_to<range_object_changed>,
+    caf::reacts_to<range_object_removed>>;
 
 /// Decodes the watched ConfigMap and hands it to allocator, publisher and node annotator.
 using configmap_watcher_actor = caf::typed_actor<

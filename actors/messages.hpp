@@ -17,6 +17,7 @@
 
 #include "kube/configmap_codec.hpp"
 #include "kube/node.hpp"
+#include "kube/pod_sources.hpp"
 #include "net/ip.hpp"
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kcr::kube::node_info)
@@ -26,6 +27,9 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::optional<kcr::kube::node_entry>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::optional<std::string>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<kcr::kube::node_info>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<kcr::kube::node_entry>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kcr::kube::range_object)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<kcr::kube::range_object>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kcr::kube::pod_cidr_source)
 
 namespace kcr::actors {
 
@@ -62,6 +66,22 @@ struct node_changed {
 };
 /// One DELETED Node from the watch.
 struct node_removed {
+  std::string name;
+};
+/// Where pod ranges come from, as chosen once at start (before any Node is sent).
+struct pod_source_chosen {
+  kube::pod_cidr_source source = kube::pod_cidr_source::node;
+};
+/// Every object that assigns pod ranges (BlockAffinities or CiliumNodes) after a (re)list.
+struct range_objects_listed {
+  std::vector<kube::range_object> objects;
+};
+/// One ADDED or MODIFIED range object.
+struct range_object_changed {
+  kube::range_object object;
+};
+/// One DELETED range object, by name.
+struct range_object_removed {
   std::string name;
 };
 /// The ConfigMap as last seen (after a list or a watch event); exists == false once deleted.
@@ -216,6 +236,22 @@ typename I::result_type inspect(I& f, node_changed& x) {
 template <class I>
 typename I::result_type inspect(I& f, node_removed& x) {
   return f(caf::meta::type_name("node_removed"), x.name);
+}
+template <class I>
+typename I::result_type inspect(I& f, pod_source_chosen& x) {
+  return f(caf::meta::type_name("pod_source_chosen"), x.source);
+}
+template <class I>
+typename I::result_type inspect(I& f, range_objects_listed& x) {
+  return f(caf::meta::type_name("range_objects_listed"), x.objects);
+}
+template <class I>
+typename I::result_type inspect(I& f, range_object_changed& x) {
+  return f(caf::meta::type_name("range_object_changed"), x.object);
+}
+template <class I>
+typename I::result_type inspect(I& f, range_object_removed& x) {
+  return f(caf::meta::type_name("range_object_removed"), x.name);
 }
 template <class I>
 typename I::result_type inspect(I& f, configmap_observed& x) {

@@ -32,7 +32,6 @@ void node_watcher_state::listed_all(std::vector<kube::node_info> all) {
     it = nodes.erase(it);
     ++deletes;
   }
-  self->send(allocator, nodes_synced{nodes.size()});
   if (!listed)
     spdlog::info("node_watcher: listed {} nodes", nodes.size());
   else
@@ -41,6 +40,119 @@ void node_watcher_state::listed_all(std::vector<kube::node_info> all) {
   listed = true;
   if (tel)
     tel->health.set_ready("nodes listed", true);
+  maybe_synced();
+  done();
+}
+
+void node_watcher_state::maybe_synced() {
+  if (listed && objects_listed)
+    self->send(allocator, nodes_synced{nodes.size()});
+}
+
+void node_watcher_state::chose(kube::pod_cidr_source s) {
+  source = s;
+  objects_listed = !uses_objects();
+  if (!objects_listed && tel)
+    tel->health.require_ready("pod range objects listed");
+}
+
+kube::node_info node_watcher_state::effective(const kube::node_info& raw) const {
+  auto n = raw;
+  if (!uses_objects())
+    return n;
+  std::vector<net::cidr> ranges;
+  if (auto it = by_node.find(raw.name); it != by_node.end())
+    for (const auto& name : it->second)
+      for (const auto& r : objects.at(name).ranges)
+        ranges.push_back(r);
+  kube::apply_object_ranges(n, source, ranges);
+  return n;
+}
+
+std::set<std::string> node_watcher_state::put_object(const std::string& name,
+                                                     std::optional<kube::range_object> o) {
+  std::set<std::string> affected;
+  if (auto it = objects.find(name); it != objects.end()) {
+    const auto& node = it->second.node;
+    affected.insert(node);
+    if (auto b = by_node.find(node);
+        b != by_node.end() && (b->second.erase(name), b->second.empty()))
+      by_node.erase(b);
+    objects.erase(it);
+  }
+  if (o) {
+    affected.insert(o->node);
+    by_node[o->node].insert(name);
+    objects.emplace(name, std::move(*o));
+  }
+  return affected;
+}
+
+void node_watcher_state::refresh(const std::string& node, const kube::node_info& before) {
+  auto it = nodes.find(node);
+  if (it == nodes.end())
+    return; // objects of a Node not (yet) seen: they apply when it appears
+  auto now = effective(it->second);
+  report_problems(now);
+  if (kube::same_entry_inputs(before, now))
+    return;
+  spdlog::info("node_watcher: node {} has new pod ranges from its {}", node,
+               kube::range_resource_for(source)->qualified());
+  self->send(allocator, node_upserted{std::move(now)});
+}
+
+void node_watcher_state::objects_all(std::vector<kube::range_object> all) {
+  std::set<std::string> affected;
+  for (const auto& [node, _] : by_node)
+    affected.insert(node);
+  for (const auto& o : all)
+    affected.insert(o.node);
+  std::map<std::string, kube::node_info> before;
+  for (const auto& node : affected)
+    if (auto it = nodes.find(node); it != nodes.end())
+      before.emplace(node, effective(it->second));
+  objects.clear();
+  by_node.clear();
+  for (auto& o : all) {
+    auto name = o.name;
+    put_object(name, std::move(o));
+  }
+  for (const auto& [node, b] : before)
+    refresh(node, b);
+  if (!objects_listed) {
+    spdlog::info("node_watcher: listed {} {}", objects.size(),
+                 kube::range_resource_for(source)->qualified());
+    objects_listed = true;
+    if (tel)
+      tel->health.set_ready("pod range objects listed", true);
+    maybe_synced();
+  }
+  done();
+}
+
+void node_watcher_state::object_changed(kube::range_object o) {
+  auto name = o.name;
+  std::map<std::string, kube::node_info> before;
+  for (const auto& node : {o.node, objects.count(name) ? objects.at(name).node : o.node})
+    if (auto it = nodes.find(node); it != nodes.end())
+      before.emplace(node, effective(it->second));
+  put_object(name, std::move(o));
+  for (const auto& [node, b] : before)
+    refresh(node, b);
+  done();
+}
+
+void node_watcher_state::object_removed(const std::string& name) {
+  auto it = objects.find(name);
+  if (it == objects.end())
+    return;
+  auto node = it->second.node;
+  std::optional<kube::node_info> before;
+  if (auto n = nodes.find(node); n != nodes.end())
+    before = effective(n->second);
+  put_object(name, std::nullopt);
+  if (before)
+    refresh(node, *before);
   done();
 }
 
@@ -63,15 +175,16 @@ void node_watcher_state::removed(const std::string& name) {
 }
 
 bool node_watcher_state::remember(kube::node_info node) {
-  report_problems(node);
+  auto now = effective(node);
+  report_problems(now);
   auto it = nodes.find(node.name);
-  bool forward = it == nodes.end() || !kube::same_entry_inputs(it->second, node);
+  bool forward = it == nodes.end() || !kube::same_entry_inputs(effective(it->second), now);
   if (forward) {
     if (it == nodes.end())
       spdlog::debug("node_watcher: node {} added", node.name);
     else
       spdlog::info("node_watcher: node {} changed its entry inputs", node.name);
-    self->send(allocator, node_upserted{node});
+    self->send(allocator, node_upserted{std::move(now)});
   }
   report_annotation(it == nodes.end() ? nullptr : &it->second, node);
   auto name = node.name;
@@ -154,6 +267,10 @@ node_watcher(node_watcher_actor::stateful_pointer<node_watcher_state> self,
       [=](nodes_listed& x) { self->state.listed_all(std::move(x.nodes)); },
       [=](node_changed& x) { self->state.changed(std::move(x.node)); },
       [=](node_removed& x) { self->state.removed(x.name); },
+      [=](pod_source_chosen& x) { self->state.chose(x.source); },
+      [=](range_objects_listed& x) { self->state.objects_all(std::move(x.objects)); },
+      [=](range_object_changed& x) { self->state.object_changed(std::move(x.object)); },
+      [=](range_object_removed& x) { self->state.object_removed(x.name); },
   };
 }
 

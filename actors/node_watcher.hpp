@@ -8,10 +8,17 @@
 // allocator. After a (re)list it also emits node_deleted for Nodes that vanished while the watch
 // was away, then nodes_synced. A Node's soft problems are logged and posted as a Warning Event
 // once per distinct set.
+//
+// With --pod-cidr-source calico-ipam or cilium, a node's pod ranges come from other objects
+// (BlockAffinities, CiliumNodes) that it also keeps, by name; what it forwards is the Node with
+// those ranges applied (kube::apply_object_ranges), and a change of either is a change of the
+// node. The first nodes_synced waits until both lists are complete, so that a restart never
+// withdraws an entry only because its ranges had not been listed yet.
 #pragma once
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,16 +44,34 @@ struct node_watcher_state {
   event_recorder_actor recorder;  // may be null
   std::shared_ptr<telemetry> tel;
 
+  /// Nodes as parsed (ranges from the Node only); effective() applies the range objects.
   std::map<std::string, kube::node_info> nodes;
   bool listed = false;
+  kube::pod_cidr_source source = kube::pod_cidr_source::node;
+  std::map<std::string, kube::range_object> objects;    // by object name
+  std::map<std::string, std::set<std::string>> by_node; // node -> names of its objects
+  bool objects_listed = true; // false while the source's objects are awaited
   /// The problems last reported per node (logged and posted once per distinct set).
   std::map<std::string, std::vector<std::string>> reported;
 
   void listed_all(std::vector<kube::node_info> all);
   void changed(kube::node_info node);
   void removed(const std::string& name);
+  void chose(kube::pod_cidr_source s);
+  void objects_all(std::vector<kube::range_object> all);
+  void object_changed(kube::range_object o);
+  void object_removed(const std::string& name);
 
 private:
+  bool uses_objects() const { return kube::range_resource_for(source).has_value(); }
+  /// The node as the allocator must see it: its range objects applied.
+  kube::node_info effective(const kube::node_info& raw) const;
+  /// Stores (or, with nullopt, drops) a range object; returns the nodes it affects.
+  std::set<std::string> put_object(const std::string& name, std::optional<kube::range_object> o);
+  /// Re-sends the node to the allocator when its effective entry inputs changed.
+  void refresh(const std::string& node, const kube::node_info& before);
+  /// nodes_synced once the Nodes and (when used) the range objects are both listed.
+  void maybe_synced();
   /// Stores `node`; true when the allocator must hear about it.
   bool remember(kube::node_info node);
   void report_problems(const kube::node_info& node);

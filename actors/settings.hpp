@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "net/ip.hpp"
 #include "net/overlay_type.hpp"
@@ -23,6 +24,9 @@ struct controller_settings {
   uint16_t vxlan_port = 4789;
   int tunnel_mtu = 0;           // 0 = automatic
   std::string tunnel_interface; // empty = the default for the overlay type
+  /// The cluster's pod networks (--pod-network): every published pod range must lie inside
+  /// one; empty = the width limit of net/pod_ranges.hpp applies instead.
+  std::vector<net::cidr> pod_networks;
 
   std::chrono::milliseconds config_sync_period{std::chrono::minutes{1}};
   /// The published ConfigMap (named in the publisher's size warnings).

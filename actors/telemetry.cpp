@@ -162,6 +162,12 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                            "stores (what the write budget limits)")
                      .Register(reg)
                      .Add({});
+  ranges_refused_ = &prometheus::BuildGauge()
+                         .Name("kube_chorus_router_pod_ranges_refused")
+                         .Help("1 per node whose pod range is not published, with the range and "
+                               "why (outside-pod-network, too-wide, overlay, node-ip, device-ip, "
+                               "overlap); leader only")
+                         .Register(reg);
   api_traffic_ = std::make_shared<api_traffic_collector>();
   nodes_ = &prometheus::BuildGauge()
                 .Name("kube_chorus_router_nodes")
@@ -228,6 +234,24 @@ void metrics::configmap_size(double encoded, double values) {
 
 void metrics::configmap_size_warning(std::string_view limit) {
   labelled(*size_warnings_, "limit", limit).Increment();
+}
+
+void metrics::pod_range_refused(const std::string& node, const std::string& range,
+                                const std::string& reason) {
+  std::lock_guard guard{mtx_};
+  if (auto it = refused_by_node_.find(node); it != refused_by_node_.end())
+    ranges_refused_->Remove(it->second);
+  auto& g = ranges_refused_->Add({{"node", node}, {"range", range}, {"reason", reason}});
+  g.Set(1);
+  refused_by_node_[node] = &g;
+}
+
+void metrics::pod_range_cleared(const std::string& node) {
+  std::lock_guard guard{mtx_};
+  if (auto it = refused_by_node_.find(node); it != refused_by_node_.end()) {
+    ranges_refused_->Remove(it->second);
+    refused_by_node_.erase(it);
+  }
 }
 
 void metrics::node_annotation_patch(std::string_view result) {

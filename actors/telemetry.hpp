@@ -86,6 +86,10 @@ public:
   void write_budget_wait(std::chrono::duration<double> waited) {
     budget_wait_->Increment(waited.count());
   }
+  /// A node's pod range is refused (series {node, range, reason} = 1 until cleared).
+  void pod_range_refused(const std::string& node, const std::string& range,
+                         const std::string& reason);
+  void pod_range_cleared(const std::string& node);
   /// Bytes exchanged with the API server by resource (kube::traffic_meter), read at scrape time:
   /// register it with the exposer next to registry().
   std::shared_ptr<prometheus::Collectable> api_traffic() const { return api_traffic_; }
@@ -115,6 +119,8 @@ private:
   prometheus::Family<prometheus::Counter>* size_warnings_;
   prometheus::Counter* budget_wait_;
   prometheus::Counter* cm_written_;
+  prometheus::Family<prometheus::Gauge>* ranges_refused_;
+  std::map<std::string, prometheus::Gauge*> refused_by_node_; // guarded by mtx_
   std::shared_ptr<prometheus::Collectable> api_traffic_;
 };
 

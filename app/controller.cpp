@@ -23,6 +23,7 @@
 #include "app/feeders.hpp"
 #include "app/health_server.hpp"
 #include "app/kube_ports.hpp"
+#include "app/pod_source_feeder.hpp"
 #include "kube/api_error.hpp"
 #include "kube/client_config.hpp"
 #include "net/netlink_tunnel.hpp"
@@ -74,6 +75,7 @@ actors::controller_settings make_settings(const options& o, const std::string& n
   s.node_name = node_name;
   s.overlay_type = o.overlay_type;
   s.overlay_network = o.overlay_network;
+  s.pod_networks = o.pod_networks;
   s.endpoint_ip = o.endpoint_ip;
   s.remote_vtep = o.remote_vtep;
   s.remote_vtep_mac = o.remote_vtep_mac;
@@ -230,7 +232,8 @@ int run_controller(const options& o) {
   };
 
   // Feeders: the outside world's change streams.
-  std::unique_ptr<node_feeder> nodes;
+  std::unique_ptr<node_feeder> nodes; // created once the pod range source is settled
+  std::unique_ptr<pod_source_feeder> pod_sources;
   std::unique_ptr<configmap_feeder> configmap;
   std::unique_ptr<own_node_feeder> own_node;
   std::unique_ptr<link_feeder> links;
@@ -238,7 +241,16 @@ int run_controller(const options& o) {
     if (o.run_publisher) {
       configmap = std::make_unique<configmap_feeder>(cfg, o.configmap_namespace, o.configmap_name,
                                                      cm_watcher, tel);
-      nodes = std::make_unique<node_feeder>(cfg, node_watcher, tel);
+      // Nodes are parsed for the pod range source, so their feeder starts once it is settled.
+      pod_sources = std::make_unique<pod_source_feeder>(
+          cfg, o.pod_cidr_source, node_watcher, tel, [&nodes, cfg, node_watcher, tel](auto source) {
+            try {
+              nodes = std::make_unique<node_feeder>(cfg, source, node_watcher, tel);
+              nodes->start();
+            } catch (const std::exception& e) {
+              spdlog::error("cannot watch Nodes: {}", e.what());
+            }
+          });
     }
     if (o.run_tunnel) {
       // Also in a single process: the local tunnel learns its entry the agent's way.
@@ -254,8 +266,8 @@ int run_controller(const options& o) {
   }
   if (configmap)
     configmap->start();
-  if (nodes)
-    nodes->start();
+  if (pod_sources)
+    pod_sources->start();
   if (own_node)
     own_node->start();
   if (links)
@@ -271,6 +283,8 @@ int run_controller(const options& o) {
     std::_Exit(0);
   }).detach();
 
+  if (pod_sources)
+    pod_sources->stop(); // joined: `nodes` is settled from here on
   if (nodes)
     nodes->stop();
   if (configmap)

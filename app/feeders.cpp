@@ -16,8 +16,9 @@ namespace {
 
 // Parses one Node; a hard error is logged once per distinct message, the object skipped.
 std::optional<kube::node_info> parse(const boost::json::object& obj,
-                                     std::set<std::string>& reported) {
-  auto r = kube::parse_node(boost::json::value(obj));
+                                     std::set<std::string>& reported,
+                                     kube::pod_cidr_source source = kube::pod_cidr_source::node) {
+  auto r = kube::parse_node(boost::json::value(obj), source);
   if (r) {
     // Everything downstream works from the parsed fields and our own annotation; real Nodes
     // carry kilobytes of labels and annotations, which would otherwise be held twice per node
@@ -38,7 +39,7 @@ std::optional<kube::node_info> parse(const boost::json::object& obj,
 } // namespace
 
 node_feeder::node_feeder(std::shared_ptr<const kube::client_config> cfg,
-                         actors::node_watcher_actor target,
+                         kube::pod_cidr_source source, actors::node_watcher_actor target,
                          std::shared_ptr<actors::telemetry> tel) {
   auto reported = std::make_shared<std::set<std::string>>();
   auto lists = std::make_shared<size_t>(0);
@@ -47,29 +48,30 @@ node_feeder::node_feeder(std::shared_ptr<const kube::client_config> cfg,
   auto pending = std::make_shared<actors::nodes_listed>();
   kube::reflector_callbacks cb;
   cb.on_list_start = [pending] { pending->nodes.clear(); };
-  cb.on_list_item = [pending, reported](boost::json::object&& item) {
-    if (auto n = parse(item, *reported))
+  cb.on_list_item = [pending, reported, source](boost::json::object&& item) {
+    if (auto n = parse(item, *reported, source))
       pending->nodes.push_back(std::move(*n));
   };
-  cb.on_list = [target, reported, lists, tel, pending](std::vector<boost::json::object>&& items,
-                                                       const std::string&) {
+  cb.on_list = [target, reported, lists, tel, pending,
+                source](std::vector<boost::json::object>&& items, const std::string&) {
     actors::nodes_listed msg = std::move(*pending);
     pending->nodes.clear();
     msg.nodes.reserve(msg.nodes.size() + items.size());
     for (const auto& item : items)
-      if (auto n = parse(item, *reported))
+      if (auto n = parse(item, *reported, source))
         msg.nodes.push_back(std::move(*n));
     if ((*lists)++ > 0 && tel)
       tel->metrics.watch_restart("nodes", "relist");
     caf::anon_send(target, std::move(msg));
   };
-  cb.on_event = [target, reported](kube::watch_event_type type, const boost::json::object& obj) {
+  cb.on_event = [target, reported, source](kube::watch_event_type type,
+                                           const boost::json::object& obj) {
     if (type == kube::watch_event_type::deleted) {
-      if (auto n = parse(obj, *reported))
+      if (auto n = parse(obj, *reported, source))
         caf::anon_send(target, actors::node_removed{n->name});
       return;
     }
-    if (auto n = parse(obj, *reported))
+    if (auto n = parse(obj, *reported, source))
       caf::anon_send(target, actors::node_changed{std::move(*n)});
   };
   cb.on_error = [tel](const std::string& message) {

@@ -12,6 +12,7 @@
 #include "actors/interfaces.hpp"
 #include "actors/telemetry.hpp"
 #include "kube/client_config.hpp"
+#include "kube/node.hpp"
 
 namespace kcr::kube {
 class reflector;
@@ -22,11 +23,12 @@ class link_monitor;
 
 namespace kcr::app {
 
-/// Lists and watches all Nodes; parsed Nodes go to the node watcher.
+/// Lists and watches all Nodes; parsed Nodes (pod CIDRs read as `source` says) go to the node
+/// watcher.
 class node_feeder {
 public:
-  node_feeder(std::shared_ptr<const kube::client_config> cfg, actors::node_watcher_actor target,
-              std::shared_ptr<actors::telemetry> tel);
+  node_feeder(std::shared_ptr<const kube::client_config> cfg, kube::pod_cidr_source source,
+              actors::node_watcher_actor target, std::shared_ptr<actors::telemetry> tel);
   ~node_feeder();
   void start();
   void stop();

@@ -13,6 +13,7 @@
 
 #include "app/cluster_flags.hpp"
 #include "app/duration.hpp"
+#include "kube/pod_sources.hpp"
 
 namespace kcr::app {
 
@@ -36,6 +37,8 @@ struct raw_flags {
   std::string renew_deadline = "10s";
   std::string retry_period = "2s";
   std::string log_format = "text";
+  std::string pod_cidr_source = "auto";
+  std::string pod_network;
 };
 
 struct usage_error : std::runtime_error {
@@ -112,7 +115,30 @@ void check_listen_address(const std::string& flag, const std::string& value) {
     fail(flag, value, expected);
 }
 
+// Comma-separated networks (no host bits), e.g. "10.244.0.0/16,fd00:10:244::/56".
+std::vector<net::cidr> networks(const std::string& flag, const std::string& value) {
+  std::vector<net::cidr> out;
+  size_t start = 0;
+  while (start <= value.size() && !value.empty()) {
+    auto end = value.find(',', start);
+    auto item = value.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    auto c = net::cidr::parse(item);
+    if (!c || !c->is_network())
+      fail(flag, value, "comma-separated networks without host bits like 10.244.0.0/16");
+    out.push_back(*c);
+    if (end == std::string::npos)
+      break;
+    start = end + 1;
+  }
+  return out;
+}
+
 void validate(const raw_flags& raw, options& o) {
+  if (auto s = kube::parse_pod_cidr_source(raw.pod_cidr_source))
+    o.pod_cidr_source = *s;
+  else
+    fail("--pod-cidr-source", raw.pod_cidr_source, "auto, node, calico-ipam, cilium or ovn");
+  o.pod_networks = networks("--pod-network", raw.pod_network);
   if (auto t = net::parse_overlay_type(raw.overlay_type))
     o.overlay_type = *t;
   else
@@ -265,6 +291,22 @@ command_line parse_command_line(int argc, const char* const* argv) {
       ->envname("KCR_TUNNEL_MTU")
       ->default_str("0")
       ->type_name("N")
+      ->group(g);
+
+  g = "Pod ranges";
+  cli.add_option("--pod-cidr-source", raw.pod_cidr_source,
+                 "Where pod ranges come from: node (spec.podCIDRs, CNI annotations), calico-ipam "
+                 "(BlockAffinities), cilium (CiliumNodes), ovn (node-subnets annotation), or "
+                 "auto (detected at start)")
+      ->envname("KCR_POD_CIDR_SOURCE")
+      ->default_str("auto")
+      ->type_name("SOURCE")
+      ->group(g);
+  cli.add_option("--pod-network", raw.pod_network,
+                 "The cluster's pod networks, comma-separated: a range outside them is not "
+                 "published (default: none, ranges wider than /16 or /48 are refused)")
+      ->envname("KCR_POD_NETWORK")
+      ->type_name("CIDR,...")
       ->group(g);
 
   g = "Publication";

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "kube/node.hpp"
 #include "net/ip.hpp"
 #include "net/overlay_type.hpp"
 
@@ -29,6 +30,10 @@ struct options {
   uint32_t vni = 1;
   uint16_t vxlan_port = 4789;
   int tunnel_mtu = 0; // 0 = lower device MTU minus the encapsulation overhead
+
+  // Pod ranges (publisher): where they come from, and the networks they must lie in.
+  kube::pod_cidr_source pod_cidr_source = kube::pod_cidr_source::automatic;
+  std::vector<net::cidr> pod_networks; // empty = the width limit of net/pod_ranges.hpp
 
   // Publication.
   std::string configmap_name = "kube-chorus-router";

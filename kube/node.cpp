@@ -3,6 +3,8 @@
 
 #include <boost/json.hpp>
 
+#include "net/pod_ranges.hpp"
+
 namespace kcr::kube {
 
 namespace json = boost::json;
@@ -189,8 +191,7 @@ void choose_underlay(node_info& n) {
                        " annotation");
 }
 
-// Pod CIDRs from the CNI annotations, used only when spec has none.
-void pod_cidrs_from_annotations(node_info& n) {
+void cilium_annotation_cidrs(node_info& n) {
   for (auto key : {cilium_ipv4_cidr, cilium_ipv6_cidr}) {
     auto it = n.annotations.find(std::string{key});
     if (it == n.annotations.end())
@@ -198,10 +199,11 @@ void pod_cidrs_from_annotations(node_info& n) {
     if (auto c = pod_cidr(it->second, annotation_field(key), n.problems))
       n.pod_cidrs.push_back(*c);
   }
-  if (!n.pod_cidrs.empty()) {
+  if (!n.pod_cidrs.empty())
     n.pod_cidr_source = "annotation network.cilium.io";
-    return;
-  }
+}
+
+void ovn_annotation_cidrs(node_info& n) {
   auto it = n.annotations.find(std::string{ovn_node_subnets});
   if (it == n.annotations.end())
     return;
@@ -230,7 +232,8 @@ void pod_cidrs_from_annotations(node_info& n) {
     n.pod_cidr_source = "annotation " + std::string{ovn_node_subnets};
 }
 
-void parse_pod_cidrs(reader& r, const json::object* spec, node_info& n) {
+// spec.podCIDRs, else spec.podCIDR.
+void spec_pod_cidrs(reader& r, const json::object* spec, node_info& n) {
   if (auto list = r.array(spec, "podCIDRs", "spec.podCIDRs")) {
     for (size_t i = 0; i < list->size(); ++i) {
       auto field = "spec.podCIDRs[" + std::to_string(i) + "]";
@@ -251,15 +254,47 @@ void parse_pod_cidrs(reader& r, const json::object* spec, node_info& n) {
     if (auto c = pod_cidr(*text, "spec.podCIDR", n.problems)) {
       n.pod_cidrs.push_back(*c);
       n.pod_cidr_source = "spec.podCIDR";
-      return;
     }
   }
-  pod_cidrs_from_annotations(n);
+}
+
+// The `node` source: spec first, the CNI annotations as fallbacks.
+void node_pod_cidrs(reader& r, const json::object* spec, node_info& n) {
+  spec_pod_cidrs(r, spec, n);
+  if (n.pod_cidrs.empty())
+    cilium_annotation_cidrs(n);
+  if (n.pod_cidrs.empty())
+    ovn_annotation_cidrs(n);
   if (n.pod_cidrs.empty())
     n.problems.push_back("no pod CIDR: spec.podCIDRs and spec.podCIDR are empty and no CNI "
                          "annotation (" +
                          std::string{cilium_ipv4_cidr} + ", " + std::string{ovn_node_subnets} +
                          ") gives one");
+}
+
+void parse_pod_cidrs(reader& r, const json::object* spec, pod_cidr_source source, node_info& n) {
+  switch (source) {
+  case pod_cidr_source::automatic:
+  case pod_cidr_source::node:
+    node_pod_cidrs(r, spec, n);
+    break;
+  case pod_cidr_source::ovn:
+    ovn_annotation_cidrs(n);
+    if (n.pod_cidrs.empty())
+      n.problems.push_back("no pod CIDR: the " + std::string{ovn_node_subnets} +
+                           " annotation gives none (--pod-cidr-source ovn)");
+    break;
+  case pod_cidr_source::cilium:
+    // Fallbacks for a node without CiliumNode ranges: what the agent annotates, then spec
+    // (Cilium with Kubernetes IPAM uses it); the CiliumNode's ranges come on top.
+    cilium_annotation_cidrs(n);
+    if (n.pod_cidrs.empty())
+      spec_pod_cidrs(r, spec, n);
+    break;
+  case pod_cidr_source::calico_ipam:
+    break; // only BlockAffinities
+  }
+  n.pod_cidrs = net::normalize(std::move(n.pod_cidrs));
 }
 
 void parse_spec_flags(reader& r, const json::object* spec, node_info& n) {
@@ -309,7 +344,7 @@ bool same_entry_inputs(const node_info& a, const node_info& b) {
          a.pod_cidrs == b.pod_cidrs;
 }
 
-node_parse_result parse_node(const json::value& value) {
+node_parse_result parse_node(const json::value& value, pod_cidr_source source) {
   node_parse_result result;
   if (!value.is_object()) {
     result.error = "Node JSON: expected an object, got " + quote(value);
@@ -355,7 +390,7 @@ node_parse_result parse_node(const json::value& value) {
   auto status = r.object(root, "status", "status");
   parse_addresses(r, status, n);
   choose_underlay(n);
-  parse_pod_cidrs(r, spec, n);
+  parse_pod_cidrs(r, spec, source, n);
   parse_spec_flags(r, spec, n);
   parse_conditions(r, status, n);
 
@@ -363,7 +398,7 @@ node_parse_result parse_node(const json::value& value) {
   return result;
 }
 
-node_parse_result parse_node(std::string_view text) {
+node_parse_result parse_node(std::string_view text, pod_cidr_source source) {
   json::error_code ec;
   auto value = json::parse(json::string_view{text.data(), text.size()}, ec);
   if (ec) {
@@ -371,7 +406,7 @@ node_parse_result parse_node(std::string_view text) {
     result.error = "Node JSON: not valid JSON: " + ec.message();
     return result;
   }
-  return parse_node(value);
+  return parse_node(value, source);
 }
 
 } // namespace kcr::kube

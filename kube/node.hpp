@@ -20,9 +20,11 @@
 //      network.cilium.io/ipv6-pod-cidr annotations             "annotation network.cilium.io"
 //   4. OVN k8s.ovn.org/node-subnets annotation, "default"
 //      network as a string or array of strings   "annotation k8s.ovn.org/node-subnets"
-// Calico publishes no per-node CIDR (its IPAM blocks live in blockaffinities), so a Calico node
-// without spec.podCIDR has none. Every CIDR is normalised to its network (10.244.1.5/24 becomes
-// 10.244.1.0/24, with a problem recorded).
+// That is the `node` source of --pod-cidr-source; the others (kube/pod_sources.hpp) read only
+// their own place: `ovn` rule 4, `cilium` rule 3 then 1-2 (its CiliumNode objects come on top),
+// `calico-ipam` nothing (its BlockAffinity objects give the ranges). Every CIDR is normalised to
+// its network (10.244.1.5/24 becomes 10.244.1.0/24, with a problem recorded); the list is sorted
+// (IPv4 first) without duplicates (net::normalize).
 #pragma once
 
 #include <map>
@@ -36,6 +38,9 @@
 #include "net/ip.hpp"
 
 namespace kcr::kube {
+
+/// Where pod ranges come from (--pod-cidr-source); see kube/pod_sources.hpp.
+enum class pod_cidr_source { automatic, node, calico_ipam, cilium, ovn };
 
 struct taint {
   std::string key;
@@ -93,9 +98,10 @@ struct node_parse_result {
 };
 
 /// Parses a Node object: a single GET or a watch event's `object` (with kind/apiVersion), or a
-/// NodeList item (without them).
-node_parse_result parse_node(const boost::json::value& json);
+/// NodeList item (without them). `source` says where pod CIDRs are read (automatic = node).
+node_parse_result parse_node(const boost::json::value& json,
+                             pod_cidr_source source = pod_cidr_source::node);
 /// Same, from JSON text.
-node_parse_result parse_node(std::string_view json);
+node_parse_result parse_node(std::string_view json, pod_cidr_source source = pod_cidr_source::node);
 
 } // namespace kcr::kube

@@ -66,6 +66,11 @@ CONTROLLER_GRANTS = {
     ("", "", "nodes", "watch"): None,
     # The overlay-ip annotation on each Node (a merge patch of its metadata).
     ("", "", "nodes", "patch"): None,
+    # Pod ranges of Calico IPAM and Cilium cluster-pool (--pod-cidr-source).
+    ("", "crd.projectcalico.org", "blockaffinities", "list"): None,
+    ("", "crd.projectcalico.org", "blockaffinities", "watch"): None,
+    ("", "cilium.io", "ciliumnodes", "list"): None,
+    ("", "cilium.io", "ciliumnodes", "watch"): None,
     (NAMESPACE, "", "configmaps", "get"): (NAME,),
     (NAMESPACE, "", "configmaps", "list"): (NAME,),
     (NAMESPACE, "", "configmaps", "watch"): (NAME,),
@@ -643,6 +648,9 @@ MUTATIONS = [
     ("star verb", lambda o: _rules(o, "Role", NAME)[0].__setitem__("verbs", ["*"])),
     ("nodes update", lambda o: _rules(o, "ClusterRole", NAME)[0]["verbs"].append("update")),
     ("no nodes patch", lambda o: _rules(o, "ClusterRole", NAME)[0]["verbs"].remove("patch")),
+    ("blockaffinities write", lambda o: _rules(o, "ClusterRole", NAME)[1]["verbs"].append("update")),
+    ("all calico", lambda o: _rules(o, "ClusterRole", NAME)[1].__setitem__("resources", ["*"])),
+    ("no ciliumnodes watch", lambda o: _rules(o, "ClusterRole", NAME)[2]["verbs"].remove("watch")),
     ("unrestricted cm get", lambda o: _named_rule(o).pop("resourceNames")),
     ("cm delete", lambda o: _named_rule(o)["verbs"].append("delete")),
     ("events read", lambda o: _rules(o, "Role", NAME + "-events")[0]["verbs"].append("list")),

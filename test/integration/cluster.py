@@ -11,6 +11,8 @@ Both classes offer the same methods, so that a test body does not care:
   writes() clear_writes()      ConfigMap writes, each {t, resourceVersion, ...}
   requests() clear_requests()  the API requests of everybody but the test
   forbid(["verb:resource", ...])  403 for those (an empty list lifts it)
+  install_crds(paths)  CustomResourceDefinitions, served when it returns
+                       (the real control plane only)
   server, ca_file, binary_token   what the binary connects with
   stop() log_tail()
 Reads raise when the object is missing (wait_for counts that as 'not yet').
@@ -227,6 +229,10 @@ class FakeCluster:
 
     def forbid(self, rules):
         self.fake.ctl("POST", "/forbid", {"rules": list(rules)})
+
+    def install_crds(self, paths):
+        raise RuntimeError("the fake API server serves no "
+                           "CustomResourceDefinitions: run on the real one")
 
 
 # --- the real control plane --------------------------------------------------------
@@ -579,3 +585,34 @@ class RealCluster:
                         kept.append(dict(rule, resources=[res], verbs=verbs))
             live = self.api("GET", role_path(*ref))
             self.api("PUT", role_path(*ref), dict(live, rules=kept))
+
+    # CustomResourceDefinitions -----------------------------------------------------
+    def install_crds(self, paths, timeout=30):
+        """Applies CustomResourceDefinition files (kubectl apply, validated
+        by the server) and waits until each is Established and a list of its
+        resource answers 200 at every served version; -> the CRD names."""
+        args = [a for p in paths for a in ("-f", p)]
+        out = kubectl(self.cp, self.home, "apply", "-o", "name", *args)
+        names = [line.split("/", 1)[1] for line in out.split()]
+        for name in names:
+            self._wait_served(name, time.monotonic() + timeout)
+        return names
+
+    def _wait_served(self, name, deadline):
+        base = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+        while True:
+            crd = self.api("GET", base + name)
+            established = any(
+                c.get("type") == "Established" and c.get("status") == "True"
+                for c in (crd.get("status") or {}).get("conditions", []))
+            spec = crd["spec"]
+            paths = [f"/apis/{spec['group']}/{v['name']}/"
+                     f"{spec['names']['plural']}"
+                     for v in spec["versions"] if v.get("served")]
+            if established and all(self.cp.request("GET", p)[0] == 200
+                                   for p in paths):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"CRD {name} not served in time: "
+                                   f"established={established}")
+            time.sleep(0.1)

@@ -46,7 +46,9 @@ def check(cond, what, detail=""):
         print(f"ok   {what}", flush=True)
         return
     print(f"FAIL {what}" + (f": {detail}" if detail else ""), flush=True)
-    raise Failure(what + (f": {detail}" if detail else ""))
+    e = Failure(what + (f": {detail}" if detail else ""))
+    e.printed = True
+    raise e
 
 
 # Instances that must keep running: wait_for() fails at once when one of
@@ -75,6 +77,7 @@ def wait_for(pred, timeout, what, interval=POLL):
             v = pred()
             if v:
                 return v, time.monotonic() - start
+            last_err = None  # only the last attempt's error is news
         except Exception as e:  # noqa: BLE001 - 'not yet', kept for the message
             last_err = e
         if time.monotonic() - start > timeout:
@@ -326,7 +329,7 @@ class Harness:
                 print(self.cluster.log_tail())
 
 
-def parse_args(default_backend):
+def parse_args(default_backend, scenarios=None):
     p = argparse.ArgumentParser()
     p.add_argument("--binary", required=True,
                    help="path of the kube-chorus-router binary")
@@ -335,17 +338,23 @@ def parse_args(default_backend):
                    help=f"the cluster to run against (default "
                    f"{default_backend}: the real control plane unless the "
                    "test needs the fake's fault injection)")
+    if scenarios:
+        p.add_argument("--scenario", required=True, choices=list(scenarios),
+                       help="which scenario of this file to run (each on "
+                       "a fresh cluster; one ctest entry each)")
     return p.parse_args()
 
 
-def run_test(body, backend="real", **harness_kw):
+def run_test(body, backend="real", args=None, **harness_kw):
     """Runs body(harness) against a fresh cluster of `backend` ("fake" only
     for a test that needs the fake's fault injection: it cannot be run on
     the real server); exit 0 when every check held, 1 on the first failed
     check or any error, including a control plane that is not built."""
-    args = parse_args(backend)
+    args = args or parse_args(backend)
     exit_on_sigterm()
     name = os.path.basename(sys.argv[0])
+    if getattr(args, "scenario", None):
+        name += f" --scenario {args.scenario}"
     if not os.access(args.binary, os.X_OK):
         print(f"FAIL the binary {args.binary} is not executable")
         sys.exit(1)
@@ -361,8 +370,9 @@ def run_test(body, backend="real", **harness_kw):
               f"{time.monotonic() - t0:.1f} s", flush=True)
         body(h)
         failed = False
-    except Failure:
-        pass
+    except Failure as e:  # a wait_for() timeout is not printed yet
+        if not getattr(e, "printed", False):
+            print(f"FAIL {e}", flush=True)
     except RuntimeError as e:  # e.g. the control plane is not built
         print(f"FAIL {e}", flush=True)
     except Exception:  # noqa: BLE001 - an error is a failure too
@@ -373,6 +383,15 @@ def run_test(body, backend="real", **harness_kw):
     print(f"{name}: {'FAILED' if failed else 'PASSED'} ({args.backend}, "
           f"{time.monotonic() - t0:.1f} s)", flush=True)
     sys.exit(1 if failed else 0)
+
+
+def run_scenario(scenarios, backend="real"):
+    """A file of several scenarios: {name: (body, harness keyword
+    arguments)}; runs the one named by --scenario as run_test() runs a
+    body, on its own fresh cluster."""
+    args = parse_args(backend, scenarios)
+    body, harness_kw = scenarios[args.scenario]
+    run_test(body, backend, args=args, **harness_kw)
 
 
 def term_and_wait(inst, timeout=5.0):
@@ -413,10 +432,12 @@ def mac_of(overlay_ip):
     return "0a:58:" + ":".join(f"{int(o):02x}" for o in overlay_ip.split("."))
 
 
-def seed_format_problems(data, nodes):
+def seed_format_problems(data, nodes, cni=None):
     """Every way `data` differs from the seed format for `nodes` (Node
     objects); an empty list when it is right. The overlay IPs are the
-    binary's choice: only their validity and distinctness are checked."""
+    binary's choice: only their validity and distinctness are checked.
+    cni: {node name: CNI- value} where the pod ranges come from elsewhere
+    than the Node's spec (a CNI's objects); else cni_value(node)."""
     import ipaddress
     net = ipaddress.ip_network(OVERLAY)
     p = []
@@ -428,7 +449,7 @@ def seed_format_problems(data, nodes):
     for n in nodes:
         name, uid, ip = n["metadata"]["name"], n["metadata"]["uid"], internal_ip(n)
         want = {f"Host-{uid}": ip, f"Node-{ip}": ip, f"Name-{ip}": name,
-                f"CNI-{ip}": cni_value(n)}
+                f"CNI-{ip}": (cni or {}).get(name, cni_value(n))}
         for k, v in want.items():
             if data.get(k) != v:
                 p.append(f"{name}: {k}={data.get(k)!r}, want {v!r}")
@@ -457,6 +478,61 @@ def seed_format_problems(data, nodes):
     return p
 
 
+def wait_published(cluster, names, cni=None, timeout=10):
+    """Waits until the ConfigMap holds exactly the complete entries of the
+    Nodes `names` and nothing else of ours (CNI- values from `cni` where
+    given, see seed_format_problems); -> (data, seconds). A timeout says
+    what still differs."""
+    last = ["nothing read yet"]
+
+    def ready():
+        d = cluster.data()
+        last[:] = seed_format_problems(d, [cluster.node(n) for n in names],
+                                       cni)
+        return not last and d
+    try:
+        return wait_for(ready, timeout, f"exactly {', '.join(names)} "
+                        "published")
+    except Failure as e:
+        raise Failure(f"{e}; still: {last[:8]}") from None
+
+
 def own_entries(data):
     """The per-node keys of a ConfigMap's data (the controller's own)."""
     return {k: v for k, v in data.items() if k.startswith(OWN_PREFIXES)}
+
+
+def entry_of(data, ip, uid=None):
+    """Every key of the node with underlay `ip` (and Host-<uid> when given):
+    {} when the node has no entry at all."""
+    key_ip = ip.replace(":", "_")
+    out = {k: v for k, v in data.items()
+           if k.startswith(OWN_PREFIXES) and k.endswith("-" + key_ip)}
+    if uid and f"Host-{uid}" in data:
+        out[f"Host-{uid}"] = data[f"Host-{uid}"]
+    return out
+
+
+def node_events(cluster, name, reason=None):
+    """The Events about Node `name` (with `reason`, when given)."""
+    return [e for e in cluster.events()
+            if e.get("involvedObject", {}).get("kind") == "Node"
+            and e.get("involvedObject", {}).get("name") == name
+            and (reason is None or e.get("reason") == reason)]
+
+
+def showing_refusals(body):
+    """body(h), which on failure also prints the requests of the binary that
+    the API server refused with 403 (a rule missing from the shipped RBAC,
+    e.g. for a CNI's custom resources)."""
+    def run(h):
+        try:
+            body(h)
+        except BaseException:
+            refused = sorted({f"{r['verb']} {r['resource']}.{r['group']} "
+                              f"{r['path']}" for r in h.cluster.requests()
+                              if r.get("status") == 403})
+            for line in refused:
+                print(f"     refused (403): {line}")
+            raise
+    return run
