@@ -70,6 +70,22 @@ BOOST_AUTO_TEST_CASE(defaults) {
   BOOST_TEST(o.retry_period == 2s);
   BOOST_TEST(!o.cleanup_config);
   BOOST_TEST(!o.remote_vtep_mac.has_value());
+  BOOST_TEST((o.pod_cidr_source == kcr::kube::pod_cidr_source::automatic));
+  BOOST_TEST(o.pod_networks.empty());
+}
+
+BOOST_AUTO_TEST_CASE(pod_range_flags) {
+  auto cl = parse({net_flag, vtep_flag, "--pod-cidr-source", "calico-ipam", "--pod-network",
+                   "10.244.0.0/16,fd00:10:244::/56"});
+  BOOST_TEST_REQUIRE(!cl.exit_now, cl.err);
+  BOOST_TEST((cl.opts.pod_cidr_source == kcr::kube::pod_cidr_source::calico_ipam));
+  BOOST_TEST_REQUIRE(cl.opts.pod_networks.size() == 2u);
+  BOOST_TEST(cl.opts.pod_networks[1].to_string() == "fd00:10:244::/56");
+  setenv("KCR_POD_CIDR_SOURCE", "ovn", 1);
+  auto env = parse({net_flag, vtep_flag});
+  unsetenv("KCR_POD_CIDR_SOURCE");
+  BOOST_TEST_REQUIRE(!env.exit_now, env.err);
+  BOOST_TEST((env.opts.pod_cidr_source == kcr::kube::pod_cidr_source::ovn));
 }
 
 BOOST_AUTO_TEST_CASE(explicit_values) {
@@ -205,6 +221,12 @@ BOOST_AUTO_TEST_CASE(every_invalid_value_exits_2_with_one_line) {
       {{net_flag, vtep_flag, "--health-addr=nowhere"}, "--health-addr", "HOST:PORT"},
       {{net_flag, vtep_flag, "--metrics-addr=:99999"}, "--metrics-addr", "HOST:PORT"},
       {{net_flag, vtep_flag, "--no-such-flag"}, "--no-such-flag", "--help"},
+      {{net_flag, vtep_flag, "--pod-cidr-source=weave"},
+       "\"weave\" for --pod-cidr-source",
+       "calico-ipam"},
+      {{net_flag, vtep_flag, "--pod-network=10.244.0.0/33"}, "--pod-network", "networks"},
+      {{net_flag, vtep_flag, "--pod-network=10.244.1.1/16"}, "--pod-network", "host bits"},
+      {{net_flag, vtep_flag, "--pod-network=10.244.0.0/16,"}, "--pod-network", "networks"},
   };
   for (const auto& r : rows) {
     std::vector<std::string> storage{"kube-chorus-router"};
