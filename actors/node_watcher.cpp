@@ -123,6 +123,8 @@ void node_watcher_state::objects_all(std::vector<kube::range_object> all) {
     spdlog::info("node_watcher: listed {} {}", objects.size(),
                  kube::range_resource_for(source)->qualified());
     objects_listed = true;
+    for (const auto& [_, n] : nodes)
+      report_problems(effective(n)); // held back until now
     if (tel)
       tel->health.set_ready("pod range objects listed", true);
     maybe_synced();
@@ -176,7 +178,8 @@ void node_watcher_state::removed(const std::string& name) {
 
 bool node_watcher_state::remember(kube::node_info node) {
   auto now = effective(node);
-  report_problems(now);
+  if (objects_listed) // before, every node would lack the ranges its objects give it
+    report_problems(now);
   auto it = nodes.find(node.name);
   bool forward = it == nodes.end() || !kube::same_entry_inputs(effective(it->second), now);
   if (forward) {
