@@ -8,6 +8,7 @@ packages=(
   libcaf-dev libboost1.81-dev libboost-json1.81-dev libboost-test1.81-dev libboost-system1.81-dev
   libnl-3-dev libnl-route-3-dev libspdlog-dev libyaml-cpp-dev libssl-dev prometheus-cpp-dev
   libcli11-dev iproute2 python3 iputils-ping openssl procps
+  user-mode-linux kmod
 )
 
 missing=()
