@@ -27,12 +27,17 @@ std::string why_not_ready(const kube::node_info& n) {
 allocator_outbox allocator_state::on_upsert(kube::node_info node) {
   auto name = node.name;
   track_node_ip(name, &node);
+  auto ip = node.underlay_ip;
   nodes.insert_or_assign(name, std::move(node));
   allocator_outbox out;
   if (!ready())
     return out;
   desired_entries delta;
   reconcile(name, out, delta);
+  // A node address inside another node's published range: that range is refused from now on.
+  if (ip)
+    if (auto holder = range_owners.find_conflict(net::cidr{*ip, ip->is_v4() ? 32 : 128}, name))
+      reconcile(holder->owner, out, delta);
   retry_waiting(out, delta); // an IP change may have resolved another node's duplicate
   if (!delta.upserted.empty() || !delta.removed.empty())
     out.to_publisher = std::move(delta);
@@ -235,6 +240,7 @@ void allocator_state::reconcile(const std::string& name, allocator_outbox& out,
       owner != by_node_ip.end() && owner->second != name) {
     auto other = owner->second;
     withdraw("duplicate underlay IP");
+    note_refusal(name, nullptr); // its ranges are not judged while it waits for this
     set_waiting(name,
                 "Node " + name + " reports underlay IP " + node.underlay_ip->to_string() +
                     ", which Node " + other + " already publishes",
