@@ -9,6 +9,7 @@
 #include "control_recorders.hpp"
 #include "fake_ports.hpp"
 #include "fixture.hpp"
+#include "test/kube/node_test_support.hpp"
 
 using namespace kcr;
 using namespace kcr::actors;
@@ -23,13 +24,7 @@ std::string join(const std::vector<std::string>& v) {
 }
 
 std::string join(const std::vector<net::cidr>& cidrs) {
-  std::string s;
-  for (const auto& c : cidrs) {
-    if (!s.empty())
-      s += ',';
-    s += c.to_string();
-  }
-  return s;
+  return kcr::test::join(cidrs);
 }
 
 std::vector<net::cidr> cidrs(const std::vector<std::string>& texts) {

@@ -8,9 +8,12 @@
 #include <boost/test/unit_test.hpp>
 
 #include "kube/node.hpp"
+#include "test/kube/node_test_support.hpp"
 
 using namespace kcr;
 using kcr::kube::parse_node;
+using kcr::test::has_problem;
+using kcr::test::join;
 
 namespace {
 
@@ -27,30 +30,6 @@ std::string read_data(const std::string& file) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-std::string join(const std::vector<net::cidr>& cidrs) {
-  std::string s;
-  for (const auto& c : cidrs) {
-    if (!s.empty())
-      s += ',';
-    s += c.to_string();
-  }
-  return s;
-}
-
-std::string join(const std::vector<std::string>& lines) {
-  std::string s;
-  for (const auto& l : lines)
-    s += l + "\n";
-  return s;
-}
-
-bool has_problem(const kube::node_info& n, std::string_view part) {
-  for (const auto& p : n.problems)
-    if (p.find(part) != std::string::npos)
-      return true;
-  return false;
 }
 
 // A Node with the given spec and status bodies (and extra annotations), NodeList-item style.

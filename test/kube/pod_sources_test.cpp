@@ -8,35 +8,14 @@
 
 #include "kube/node.hpp"
 #include "kube/pod_sources.hpp"
+#include "test/kube/node_test_support.hpp"
 
 using namespace kcr;
+using kcr::test::has_problem;
+using kcr::test::join;
 using kube::pod_cidr_source;
 
 namespace {
-
-std::string join(const std::vector<net::cidr>& cidrs) {
-  std::string s;
-  for (const auto& c : cidrs) {
-    if (!s.empty())
-      s += ',';
-    s += c.to_string();
-  }
-  return s;
-}
-
-std::string join(const std::vector<std::string>& lines) {
-  std::string s;
-  for (const auto& l : lines)
-    s += l + "\n";
-  return s;
-}
-
-bool has_problem(const kube::node_info& n, std::string_view part) {
-  for (const auto& p : n.problems)
-    if (p.find(part) != std::string::npos)
-      return true;
-  return false;
-}
 
 std::vector<net::cidr> cidrs(const std::vector<std::string>& texts) {
   std::vector<net::cidr> out;
