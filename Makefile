@@ -18,9 +18,11 @@ build: configure
 	@cmake --build $(BUILD) -j$(JOBS)
 
 # The real control plane (etcd, kube-apiserver, kubectl of the Kubernetes
-# release pinned in test/controlplane/go.mod), built once into $(BUILD).
+# release pinned in test/controlplane/go.mod) and helm (test/helm/go.mod, for
+# the chart's test), built once into $(BUILD).
 controlplane:
 	@bash test/controlplane/build.sh $(BUILD)/controlplane/bin
+	@bash test/helm/build.sh $(BUILD)/controlplane/bin
 
 test:
 	@$(MAKE) --no-print-directory deps
