@@ -84,6 +84,12 @@ def run(body, tag, nodes=3, controllers=1):
     cl.hold_signals_as_interrupt()
     c = Cluster(a.binary, tag=tag, nodes=nodes, api=a.api, shape=a.shape,
                 controllers=controllers, log=lambda m: print(f"     {m}", flush=True))
+    run_cluster(c, body, name, a.api)
+
+
+def run_cluster(c, body, label, api):
+    """Brings the cluster up, runs body(c), always takes the cluster down (with
+    its logs when something failed) and exits 0 when body passed, else 1."""
     failed = True
     try:
         t0 = time.monotonic()
@@ -102,8 +108,10 @@ def run(body, tag, nodes=3, controllers=1):
     finally:
         if failed:
             dump_logs(c)
+        t0 = time.monotonic()
         c.down()
-    print(f"{name}: {'FAILED' if failed else 'PASSED'} (shape {c.shape}, {a.api} API, "
+        print(f"     cluster down in {time.monotonic() - t0:.1f} s", flush=True)
+    print(f"{label}: {'FAILED' if failed else 'PASSED'} (shape {c.shape}, {api} API, "
           f"{c.binary})", flush=True)
     sys.exit(1 if failed else 0)
 

@@ -35,10 +35,8 @@ import argparse
 import json
 import os
 import sys
-import time
-import traceback
 
-from e2e_common import Failure, check, cl, dump_logs, timed
+from e2e_common import check, cl, run_cluster, timed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 UML_RUN = os.path.normpath(os.path.join(HERE, "..", "uml", "uml_run.py"))
@@ -155,30 +153,7 @@ def main():
     c = cl.Cluster(a.binary, tag=f"e2{kind}", nodes=1, api=a.api,
                    extra_args=["--overlay-type", kind],
                    log=lambda m: print(f"     {m}", flush=True))
-    failed = True
-    try:
-        t0 = time.monotonic()
-        try:
-            c.up(wait_reachable=False)
-        except TimeoutError as e:
-            print(f"FAIL cluster up: {e}")
-            raise Failure(str(e)) from None
-        print(f"     cluster up in {time.monotonic() - t0:.1f} s", flush=True)
-        body(c, kind)
-        failed = False
-    except Failure:
-        pass
-    except BaseException:  # noqa: BLE001 - an error (or Ctrl-C) is a failure too
-        traceback.print_exc()
-    finally:
-        if failed:
-            dump_logs(c)
-        t0 = time.monotonic()
-        c.down()
-        print(f"     cluster down in {time.monotonic() - t0:.1f} s", flush=True)
-    print(f"{os.path.basename(sys.argv[0])} {kind}: {'FAILED' if failed else 'PASSED'} "
-          f"(shape {c.shape}, {a.api} API, {c.binary})", flush=True)
-    sys.exit(1 if failed else 0)
+    run_cluster(c, lambda c: body(c, kind), f"{os.path.basename(sys.argv[0])} {kind}", a.api)
 
 
 if __name__ == "__main__":
