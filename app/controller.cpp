@@ -24,6 +24,7 @@
 #include "app/health_server.hpp"
 #include "app/kube_ports.hpp"
 #include "app/pod_source_feeder.hpp"
+#include "app/version.hpp"
 #include "kube/api_error.hpp"
 #include "kube/client_config.hpp"
 #include "net/netlink_tunnel.hpp"
@@ -114,8 +115,9 @@ int run_cleanup(const options&) {
 int run_controller(const options& o) {
   auto node_name = local_node_name(o);
   auto settings = make_settings(o, node_name);
-  spdlog::info("kube-chorus-router {} on node {}: overlay {} {} endpoint {} remote VTEP {}{}{}",
-               KCR_VERSION, node_name, net::flag_name(o.overlay_type),
+  spdlog::info("kube-chorus-router {} (git {}) on node {}: overlay {} {} endpoint {} remote VTEP "
+               "{}{}{}",
+               version(), git_revision(), node_name, net::flag_name(o.overlay_type),
                o.overlay_network.to_string(), o.endpoint_ip.to_string(), o.remote_vtep.to_string(),
                o.run_publisher ? (o.leader_elect ? ", publisher (leader election)" : ", publisher")
                                : "",

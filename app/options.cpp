@@ -13,6 +13,7 @@
 
 #include "app/cluster_flags.hpp"
 #include "app/duration.hpp"
+#include "app/version.hpp"
 #include "kube/pod_sources.hpp"
 
 namespace kcr::app {
@@ -240,7 +241,11 @@ command_line parse_command_line(int argc, const char* const* argv) {
       "kube-chorus-router: makes pod networks reachable from external ingress devices through "
       "VXLAN/IPIP tunnels and publishes the routes in a ConfigMap.",
       "kube-chorus-router"};
-  cli.set_version_flag("--version", std::string{"kube-chorus-router "} + KCR_VERSION);
+  cli.set_version_flag("--version", version_line());
+  cli.footer("Subcommands:\n"
+             "  render      device configuration (NetScaler, BIG-IP, Linux) from the published "
+             "ConfigMap;\n"
+             "              kube-chorus-router render --help");
   cli.get_formatter()->column_width(40);
 
   auto* g = "Cluster access";
@@ -419,7 +424,7 @@ command_line parse_command_line(int argc, const char* const* argv) {
     result.out = cli.help();
   } catch (const CLI::CallForVersion&) {
     result.exit_now = true;
-    result.out = std::string{"kube-chorus-router "} + KCR_VERSION + "\n";
+    result.out = version_line() + "\n";
   } catch (const CLI::ParseError& e) {
     result.exit_now = true;
     result.exit_code = 2;

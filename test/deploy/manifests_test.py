@@ -44,7 +44,10 @@ CLEANUP_DIR = os.path.join(MAIN_DIR, "cleanup")
 NAME = "kube-chorus-router"
 NAMESPACE = "kube-system"
 SETTINGS = "kube-chorus-router-settings"
-IMAGE = "kube-chorus-router:0.1.0"
+# The version's one source (deploy/set-version.sh writes it out to the manifests).
+IMAGE = "kube-chorus-router:" + subprocess.run(
+    [os.path.join(SOURCE_DIR, "deploy", "set-version.sh")], capture_output=True, text=True,
+    check=True).stdout.strip()
 HEALTH_PORT = 20244
 METRICS_PORT = 20245
 CONTROLLER = NAME + "-controller"  # the Deployment (publisher role)
