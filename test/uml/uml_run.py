@@ -84,6 +84,27 @@ def command_script(argv, cwd, env):
     return f"cd {shlex.quote(cwd)} || exit 125\n{exports}exec {shlex.join(argv)}\n"
 
 
+# The guest mounts tmpfs over these (its writes must not reach the host).
+GUEST_TMPFS = ("/tmp/", "/var/tmp/", "/dev/shm/")
+
+
+def kept_paths(argv, cwd, env):
+    """The host folders under a guest tmpfs that the command needs to see: its
+    working folder, the source and build trees (a checkout under /tmp, as a CI
+    runner may make) and the folders of absolute paths among its arguments.
+    The guest binds them back over its tmpfs."""
+    candidates = [cwd, env.get("KCR_SOURCE_DIR", ""), env.get("KCR_BINARY_DIR", ""),
+                  os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))]
+    candidates += [os.path.dirname(x) for x in argv if os.path.isabs(x)]
+    keep = []
+    for path in candidates:
+        path = os.path.realpath(path) if path else ""
+        if path and os.path.isdir(path) and path.startswith(GUEST_TMPFS) and \
+                not any(path == k or path.startswith(k + "/") for k in keep):
+            keep = [k for k in keep if not k.startswith(path + "/")] + [path]
+    return keep
+
+
 class Guest:
     """One UML boot running one command; run() -> exit status."""
 
@@ -117,7 +138,8 @@ class Guest:
                       f"init={GUEST_INIT}", "quiet", f"uml_dir={tmp}", "umid=kcr",
                       "con=null", "con0=fd:0,fd:1", f"KCR_UML_DIR={tmp}",
                       f"KCR_UML_MODULES={','.join(MODULES)}",
-                      f"KCR_UML_TIMEOUT={max(5, int(self.timeout) - 10)}"]
+                      f"KCR_UML_TIMEOUT={max(5, int(self.timeout) - 10)}",
+                      f"KCR_UML_KEEP={':'.join(kept_paths(self.argv, self.cwd, self.env))}"]
             t0 = time.monotonic()
             # Its own session: one killpg reaches every UML process (the kernel
             # and its helpers, which outlive a killed main process).
