@@ -11,6 +11,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "kube/proxy.hpp"
+
 namespace kcr::kube {
 
 namespace fs = std::filesystem;
@@ -163,6 +165,60 @@ std::string load_pem(const entry& e, const char* file_key, const char* data_key)
   return {};
 }
 
+// The `exec` map of a user, like client-go reads it: apiVersion and command required,
+// interactiveMode required from v1 on, a relative command with a slash resolved against the
+// kubeconfig's folder (a bare name is looked up in PATH).
+exec_config parse_exec(const entry& ue, const std::string& user, const exec_cluster_info& cl) {
+  auto bad = [&](const std::string& why) {
+    return config_error("kubeconfig " + ue.file + ": user \"" + user + "\": exec: " + why);
+  };
+  const auto& x = ue.node["exec"];
+  if (!x.IsMap())
+    throw bad("must be a map");
+  exec_config c;
+  c.kubeconfig = ue.file;
+  c.user = user;
+  c.command = get_str(x, "command", ue.file).value_or("");
+  c.api_version = get_str(x, "apiVersion", ue.file).value_or("");
+  c.install_hint = get_str(x, "installHint", ue.file).value_or("");
+  c.provide_cluster_info = get_bool(x, "provideClusterInfo", ue.file);
+  c.interactive_mode = get_str(x, "interactiveMode", ue.file).value_or("");
+  if (c.command.empty())
+    throw bad("\"command\" is required");
+  if (c.api_version != "client.authentication.k8s.io/v1" &&
+      c.api_version != "client.authentication.k8s.io/v1beta1")
+    throw bad("apiVersion \"" + c.api_version +
+              "\" is not supported (use "
+              "client.authentication.k8s.io/v1 or v1beta1)");
+  if (c.interactive_mode.empty() && c.api_version == "client.authentication.k8s.io/v1")
+    throw bad("\"interactiveMode\" is required with client.authentication.k8s.io/v1");
+  if (!c.interactive_mode.empty() && c.interactive_mode != "Never" &&
+      c.interactive_mode != "IfAvailable" && c.interactive_mode != "Always")
+    throw bad("interactiveMode \"" + c.interactive_mode + "\" is not Never, IfAvailable or Always");
+  if (c.interactive_mode == "Always")
+    throw bad("interactiveMode Always needs a terminal, which a controller does not have");
+  if (c.command.find('/') != std::string::npos)
+    c.command = resolve(c.command, ue.file);
+  if (auto args = x["args"]; args.IsDefined() && !args.IsNull()) {
+    if (!args.IsSequence())
+      throw bad("\"args\" must be a list");
+    for (const auto& a : args)
+      c.args.push_back(a.as<std::string>());
+  }
+  if (auto env = x["env"]; env.IsDefined() && !env.IsNull()) {
+    if (!env.IsSequence())
+      throw bad("\"env\" must be a list of {name, value}");
+    for (const auto& e : env) {
+      auto name = get_str(e, "name", ue.file);
+      if (!name || name->empty())
+        throw bad("an \"env\" entry has no name");
+      c.env.emplace_back(*name, get_str(e, "value", ue.file).value_or(""));
+    }
+  }
+  c.exec_info = make_exec_info(c.api_version, c.provide_cluster_info ? &cl : nullptr);
+  return c;
+}
+
 std::string join(const std::vector<std::string>& v) {
   std::string s;
   for (const auto& x : v)
@@ -209,7 +265,31 @@ void token_source::reread_locked() {
   stale_ = false;
 }
 
+std::shared_ptr<token_source>
+token_source::from_exec(std::shared_ptr<exec_credential_source> exec) {
+  auto t = std::shared_ptr<token_source>(new token_source());
+  try {
+    exec->get();
+  } catch (const std::runtime_error& e) {
+    throw config_error(e.what());
+  }
+  t->exec_ = std::move(exec);
+  return t;
+}
+
+exec_credential token_source::credential() {
+  if (!exec_)
+    return exec_credential{token(), {}, {}};
+  try {
+    return exec_->get();
+  } catch (const std::runtime_error& e) {
+    throw transport_error(e.what());
+  }
+}
+
 std::string token_source::token() {
+  if (exec_)
+    return credential().token;
   std::lock_guard lock(mutex_);
   if (!path_.empty() && (stale_ || std::chrono::steady_clock::now() - read_at_ >= refresh_))
     reread_locked();
@@ -217,6 +297,10 @@ std::string token_source::token() {
 }
 
 bool token_source::invalidate() {
+  if (exec_) {
+    exec_->invalidate();
+    return true;
+  }
   std::lock_guard lock(mutex_);
   stale_ = true;
   return !path_.empty();
@@ -347,6 +431,15 @@ client_config load_kubeconfig(const std::vector<std::string>& files, const std::
   cfg.tls_server_name = get_str(cle.node, "tls-server-name", cle.file).value_or("");
   if (auto ns = get_str(ce.node, "namespace", ce.file); ns && !ns->empty())
     cfg.default_namespace = *ns;
+  cfg.proxy_url = get_str(cle.node, "proxy-url", cle.file).value_or("");
+  if (!cfg.proxy_url.empty()) {
+    try {
+      parse_proxy_url(cfg.proxy_url);
+    } catch (const config_error& e) {
+      throw config_error("kubeconfig " + cle.file + ": cluster \"" + *cluster_name +
+                         "\": proxy-url: " + e.what());
+    }
+  }
 
   if (auto user_name = get_str(ce.node, "user", ce.file); user_name && !user_name->empty()) {
     auto us = m.users.find(*user_name);
@@ -366,10 +459,13 @@ client_config load_kubeconfig(const std::vector<std::string>& files, const std::
     cfg.client_cert_pem = load_pem(ue, "client-certificate", "client-certificate-data");
     cfg.client_key_pem = load_pem(ue, "client-key", "client-key-data");
     bool has_cred = cfg.token || !cfg.client_cert_pem.empty();
-    if (!has_cred && ue.node["exec"].IsDefined())
-      throw config_error("kubeconfig " + ue.file + ": user \"" + *user_name +
-                         "\" uses an exec credential plugin, which is not supported; use a "
-                         "token, tokenFile or client certificate");
+    if (!has_cred && ue.node["exec"].IsDefined() && !ue.node["exec"].IsNull()) {
+      exec_cluster_info cl{*server, cfg.tls_server_name, cfg.ca_pem, cfg.insecure_skip_tls_verify,
+                           cfg.proxy_url};
+      // Runs the plugin once now: a missing or broken plugin stops the start with its error.
+      cfg.token = token_source::from_exec(
+          std::make_shared<exec_credential_source>(parse_exec(ue, *user_name, cl)));
+    }
   }
   try {
     cfg.validate();

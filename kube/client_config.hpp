@@ -15,25 +15,36 @@
 #include <vector>
 
 #include "kube/api_error.hpp"
+#include "kube/exec_credential.hpp"
 
 namespace kcr::kube {
 
-/// The bearer token, fixed or read from a file that rotates (service account tokens). A file
-/// is re-read at most every `refresh` and at the next use after invalidate() (called on a 401).
-/// Thread-safe.
+/// The bearer token, fixed, read from a file that rotates (service account tokens) or given by
+/// an exec credential plugin. A file is re-read at most every `refresh` and at the next use
+/// after invalidate() (called on a 401); a plugin is run again shortly before its credential
+/// expires and after invalidate(). Thread-safe.
 class token_source {
 public:
   static std::shared_ptr<token_source> fixed(std::string token);
   /// Reads the file now; throws config_error when it is unreadable or empty.
   static std::shared_ptr<token_source>
   from_file(std::string path, std::chrono::milliseconds refresh = std::chrono::seconds(60));
+  /// Runs the plugin now (a broken plugin is a configuration error at startup); throws
+  /// config_error naming the kubeconfig, the user and the problem.
+  static std::shared_ptr<token_source> from_exec(std::shared_ptr<exec_credential_source> exec);
 
-  /// The current token; may re-read the file. On a failed re-read the last good token is kept.
+  /// The current token ("" for a plugin that gives only a client certificate); may re-read the
+  /// file or re-run the plugin. On a failed re-read the last good token is kept; a plugin that
+  /// fails once its credential expired throws transport_error (retried with backoff).
   std::string token();
-  /// Forces a re-read at the next token() call. Returns true if the source is file based
-  /// (i.e. a retry might see a different token).
+  /// The plugin's current credential (token and/or client certificate); only for exec sources.
+  exec_credential credential();
+  /// Forces a re-read / re-run at the next token() call. Returns true if a retry might see a
+  /// different token (file or plugin based).
   bool invalidate();
   bool file_based() const { return !path_.empty(); }
+  bool exec_based() const { return exec_ != nullptr; }
+  const exec_credential_source* exec() const { return exec_.get(); }
   const std::string& path() const { return path_; }
   /// How many times the file was actually read (for tests and metrics).
   unsigned reads() const;
@@ -45,6 +56,7 @@ private:
   mutable std::mutex mutex_;
   std::string token_;
   std::string path_;
+  std::shared_ptr<exec_credential_source> exec_;
   std::chrono::milliseconds refresh_{60000};
   std::chrono::steady_clock::time_point read_at_{};
   bool stale_ = false;
@@ -76,8 +88,11 @@ struct client_config {
   /// PEM of a client certificate chain and its key (both or neither).
   std::string client_cert_pem;
   std::string client_key_pem;
-  /// Null when no bearer token is configured. Never sent over plain http.
+  /// Null when no bearer token is configured. Never sent over plain http. An exec plugin's
+  /// source may also carry a client certificate (http_connection asks it per connection).
   std::shared_ptr<token_source> token;
+  /// The kubeconfig cluster's proxy-url (wins over HTTPS_PROXY / NO_PROXY); "" = environment.
+  std::string proxy_url;
   /// Namespace of the context / of the pod; "default" if none was given.
   std::string default_namespace = "default";
   /// Where this came from, for logs ("kubeconfig /root/.kube/config, context kind").

@@ -19,6 +19,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include "kube/proxy.hpp"
 #include "kube/traffic.hpp"
 
 #ifndef KCR_VERSION
@@ -62,8 +63,10 @@ bool stale_connection_error(const error_code& ec) {
 
 struct http_connection::impl {
   std::shared_ptr<const client_config> cfg;
+  std::optional<proxy_url> proxy; // from proxy-url or HTTPS_PROXY/NO_PROXY, fixed at creation
   asio::io_context ioc;
   std::optional<ssl::context> ctx;
+  std::string ctx_cert; // the exec plugin's client certificate the context holds, if any
   std::unique_ptr<beast::tcp_stream> plain;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
@@ -76,14 +79,30 @@ struct http_connection::impl {
 
   void count_in(std::size_t n) { traffic_meter::process().received(metered, n); }
 
-  explicit impl(std::shared_ptr<const client_config> c) : cfg(std::move(c)) {
+  explicit impl(std::shared_ptr<const client_config> c)
+      : cfg(std::move(c)), proxy(proxy_for(cfg->server, cfg->proxy_url, process_env())) {
     if (cfg->server.tls())
-      make_tls_context();
+      make_tls_context(cfg->client_cert_pem, cfg->client_key_pem);
   }
 
   std::string url() const { return cfg->server.to_string(); }
+  std::string via() const { return proxy ? " via proxy " + proxy->to_string() : ""; }
 
-  void make_tls_context() {
+  // An exec plugin may hand out (and rotate) a client certificate: the TLS context follows it.
+  // Returns true when the certificate changed since the context was made.
+  bool exec_cert_changed() {
+    if (!ctx || !cfg->token || !cfg->token->exec_based())
+      return false;
+    return cfg->token->credential().client_cert_pem != ctx_cert;
+  }
+
+  void use_exec_cert() {
+    auto cred = cfg->token->credential();
+    make_tls_context(cred.client_cert_pem, cred.client_key_pem);
+    ctx_cert = cred.client_cert_pem;
+  }
+
+  void make_tls_context(const std::string& cert_pem, const std::string& key_pem) {
     ctx.emplace(ssl::context::tls_client);
     error_code ec;
     if (cfg->insecure_skip_tls_verify) {
@@ -97,11 +116,11 @@ struct http_connection::impl {
       if (ec)
         throw config_error(cfg->source + ": certificate authority unusable: " + ec.message());
     }
-    if (!cfg->client_cert_pem.empty()) {
-      ctx->use_certificate_chain(asio::buffer(cfg->client_cert_pem), ec);
+    if (!cert_pem.empty()) {
+      ctx->use_certificate_chain(asio::buffer(cert_pem), ec);
       if (ec)
         throw config_error(cfg->source + ": client certificate unusable: " + ec.message());
-      ctx->use_private_key(asio::buffer(cfg->client_key_pem), ssl::context::pem, ec);
+      ctx->use_private_key(asio::buffer(key_pem), ssl::context::pem, ec);
       if (ec)
         throw config_error(cfg->source + ": client key unusable: " + ec.message());
     }
@@ -147,15 +166,11 @@ struct http_connection::impl {
     drop();
     check_stop();
     if (ec == beast::error::timeout)
-      throw transport_error(what + " " + url() + ": timed out");
-    throw transport_error(what + " " + url() + ": " + ec.message());
+      throw transport_error(what + " " + url() + via() + ": timed out");
+    throw transport_error(what + " " + url() + via() + ": " + ec.message());
   }
 
-  void connect() {
-    drop();
-    check_stop();
-    const auto& host = cfg->server.host;
-    const auto& port = cfg->server.port;
+  tcp::resolver::results_type resolve(const std::string& host, const std::string& port) {
     error_code ec;
     tcp::resolver::results_type endpoints;
     if (is_ip_literal(host)) {
@@ -180,6 +195,22 @@ struct http_connection::impl {
       if (ec)
         throw transport_error("cannot resolve " + host + ": " + ec.message());
     }
+    return endpoints;
+  }
+
+  void connect() {
+    drop();
+    check_stop();
+    if (ctx && cfg->token && cfg->token->exec_based() && exec_cert_changed())
+      use_exec_cert();
+    tcp::resolver::results_type endpoints;
+    try {
+      endpoints =
+          proxy ? resolve(proxy->host, proxy->port) : resolve(cfg->server.host, cfg->server.port);
+    } catch (const transport_error& e) {
+      throw transport_error(std::string(e.what()) + (proxy ? " (the proxy of " + url() + ")" : ""));
+    }
+    error_code ec;
     if (ctx)
       tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ioc, *ctx);
     else
@@ -187,13 +218,64 @@ struct http_connection::impl {
     lowest().expires_after(cfg->connect_timeout);
     lowest().async_connect(endpoints, [&](error_code e, const tcp::endpoint&) { ec = e; });
     run();
-    if (ec)
+    if (ec) {
+      if (proxy) {
+        drop();
+        check_stop();
+        throw transport_error("cannot connect to proxy " + proxy->to_string() + " (for " + url() +
+                              "): " + (ec == beast::error::timeout ? "timed out" : ec.message()));
+      }
       fail("cannot connect to", ec);
+    }
     lowest().socket().set_option(tcp::no_delay(true), ec);
+    if (proxy && tls)
+      tunnel();
     if (tls)
       handshake();
     connected = true;
     ++opened;
+  }
+
+  // HTTP CONNECT through the proxy: afterwards the socket is a byte pipe to the API server and
+  // TLS runs end to end over it (the proxy sees neither the token nor the traffic).
+  void tunnel() {
+    const auto& h = cfg->server.host;
+    std::string target =
+        (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" + cfg->server.port;
+    http::request<http::empty_body> req{http::verb::connect, target, 11};
+    req.set(http::field::host, target);
+    req.set(http::field::user_agent, user_agent());
+    if (proxy->has_auth)
+      req.set(http::field::proxy_authorization, proxy->authorization());
+    http::response_parser<http::empty_body> p;
+    p.skip(true); // a 2xx answer to CONNECT has no body, whatever its headers say
+    beast::flat_buffer b;
+    error_code ec;
+    lowest().expires_after(cfg->connect_timeout);
+    http::async_write(lowest(), req, [&](error_code e, std::size_t) { ec = e; });
+    run();
+    if (!ec) {
+      http::async_read_header(lowest(), b, p, [&](error_code e, std::size_t) { ec = e; });
+      run();
+    }
+    auto where = "proxy " + proxy->to_string() + " (CONNECT " + target + ")";
+    if (ec) {
+      drop();
+      check_stop();
+      throw transport_error(where + ": " +
+                            (ec == beast::error::timeout ? "timed out" : ec.message()));
+    }
+    int status = static_cast<int>(p.get().result_int());
+    if (status / 100 != 2 || b.size() > 0) {
+      std::string answer = std::to_string(status) + " " + std::string(p.get().reason());
+      drop();
+      if (status == 407)
+        throw transport_error(where + " requires authentication (" + answer + "): " +
+                              (proxy->has_auth ? "it refused the user and password of the proxy URL"
+                                               : "give user:password in the proxy URL"));
+      throw transport_error(where + (status / 100 == 2 ? " sent data before the tunnel was used"
+                                                       : " refused the tunnel: " + answer));
+    }
   }
 
   void handshake() {
@@ -233,16 +315,23 @@ struct http_connection::impl {
   }
 
   http::request<http::string_body> build(const http_request& r) {
-    http::request<http::string_body> req{http::string_to_verb(r.method),
-                                         cfg->server.base_path + r.target, 11};
     const auto& h = cfg->server.host;
-    req.set(http::field::host,
-            (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" + cfg->server.port);
+    std::string host_port =
+        (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" + cfg->server.port;
+    // Plain http through a proxy: absolute-form target, no tunnel.
+    std::string prefix = proxy && !cfg->server.tls() ? "http://" + host_port : std::string();
+    http::request<http::string_body> req{http::string_to_verb(r.method),
+                                         prefix + cfg->server.base_path + r.target, 11};
+    req.set(http::field::host, host_port);
+    if (proxy && !cfg->server.tls() && proxy->has_auth)
+      req.set(http::field::proxy_authorization, proxy->authorization());
     req.set(http::field::user_agent, user_agent());
     req.set(http::field::accept, "application/json");
     // Credentials only over TLS: a plain-http server never sees the token.
-    if (cfg->token && cfg->server.tls())
-      req.set(http::field::authorization, "Bearer " + cfg->token->token());
+    if (cfg->token && cfg->server.tls()) {
+      if (auto t = cfg->token->token(); !t.empty())
+        req.set(http::field::authorization, "Bearer " + t);
+    }
     if (!r.body.empty() || r.method == "POST" || r.method == "PUT" || r.method == "PATCH") {
       req.set(http::field::content_type,
               r.content_type.empty() ? "application/json" : r.content_type);
@@ -256,7 +345,7 @@ struct http_connection::impl {
   // Ensures a live connection; returns true if it is a reused one.
   bool ensure_connected() {
     check_stop();
-    if (connected && idle_connection_dead())
+    if (connected && (idle_connection_dead() || exec_cert_changed()))
       drop();
     if (connected)
       return true;

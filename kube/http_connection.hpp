@@ -1,5 +1,7 @@
 // One blocking HTTP/1.1 connection (plain TCP or TLS via OpenSSL) to the API server, kept alive
 // and reused across requests. Boost.Beast stays inside the .cpp (pimpl): this header is cheap.
+// Through an http:// proxy when kube/proxy.hpp picks one (proxy-url, HTTPS_PROXY / NO_PROXY):
+// TLS to the API server then runs end to end inside a CONNECT tunnel.
 //
 // Threading: an http_connection is used by ONE thread at a time (the owner). The only member
 // another thread may call is stop(): it shuts the socket down so that a blocked request or
