@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps configure build controlplane test run clean format bench
+.PHONY: all deps configure build controlplane test run clean format bench image image-test
 
 all: build
 
@@ -62,6 +62,17 @@ run:
 bench: configure controlplane
 	@cmake --build $(BUILD) -j$(JOBS) --target kube-chorus-router kcr_netlink_bench
 	@python3 test/bench/bench.py --build $(BUILD) $(BENCH_ARGS)
+
+# The container image without a Docker engine (buildah; deploy/image/build.sh):
+# $(BUILD)/image/kube-chorus-router-<version>.oci.tar.
+image:
+	@bash deploy/image/build.sh $(BUILD)/image
+
+# The built image's binary, from its root filesystem, with only CAP_NET_ADMIN
+# converges a tunnel in a network namespace on the real control plane (root;
+# test/deploy/image_test.py; `make test` runs it only when the archive exists).
+image-test: image controlplane
+	@KCR_BINARY_DIR=$(BUILD) python3 test/deploy/image_test.py --archive-dir $(BUILD)/image
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

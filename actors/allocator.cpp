@@ -11,6 +11,10 @@ namespace kcr::actors {
 
 namespace {
 
+const char* not_ready_kind(const kube::node_info& n) {
+  return n.underlay_ip ? "no-pod-range" : "no-address";
+}
+
 std::string why_not_ready(const kube::node_info& n) {
   if (!n.problems.empty())
     return join(n.problems);
@@ -231,7 +235,7 @@ void allocator_state::reconcile(const std::string& name, allocator_outbox& out,
   if (!node.ready_for_entry()) {
     // Keep an address it already holds (stable across the gap); give it none until it is usable.
     withdraw(why_not_ready(node));
-    set_waiting(name, why_not_ready(node), false, out);
+    set_waiting(name, not_ready_kind(node), why_not_ready(node), false, out);
     note_refusal(name, nullptr);
     return;
   }
@@ -241,7 +245,7 @@ void allocator_state::reconcile(const std::string& name, allocator_outbox& out,
     auto other = owner->second;
     withdraw("duplicate underlay IP");
     note_refusal(name, nullptr); // its ranges are not judged while it waits for this
-    set_waiting(name,
+    set_waiting(name, "duplicate-ip",
                 "Node " + name + " reports underlay IP " + node.underlay_ip->to_string() +
                     ", which Node " + other + " already publishes",
                 true, out);
@@ -251,7 +255,7 @@ void allocator_state::reconcile(const std::string& name, allocator_outbox& out,
   note_refusal(name, refusal ? &*refusal : nullptr);
   if (refusal) {
     withdraw("pod range refused");
-    set_waiting(name,
+    set_waiting(name, "pod-range-refused",
                 "pod range " + refusal->range.to_string() + " of Node " + name +
                     " refused: " + refusal->why.detail + "; the node's entry waits",
                 true, out, "PodRangeRefused");
@@ -263,8 +267,10 @@ void allocator_state::reconcile(const std::string& name, allocator_outbox& out,
     auto allocated = pool->allocate(name);
     if (!allocated) {
       withdraw(allocated.error().message);
-      set_waiting(name, "Node " + name + " gets no overlay address: " + allocated.error().message,
-                  true, out);
+      bool exhausted = allocated.error().code == net::pool_errc::exhausted;
+      set_waiting(name, exhausted ? "pool-exhausted" : "allocation-failed",
+                  "Node " + name + " gets no overlay address: " + allocated.error().message, true,
+                  out);
       return;
     }
     ip = *allocated;
@@ -318,19 +324,20 @@ void allocator_state::retry_waiting(allocator_outbox& out, desired_entries& delt
     reconcile(name, out, delta);
 }
 
-void allocator_state::set_waiting(const std::string& name, const std::string& reason, bool warn,
-                                  allocator_outbox& out, const char* event_reason) {
+void allocator_state::set_waiting(const std::string& name, const char* kind,
+                                  const std::string& reason, bool warn, allocator_outbox& out,
+                                  const char* event_reason) {
   auto& current = waiting[name];
-  if (current == reason)
+  current.kind = kind;
+  if (current.text == reason)
     return; // logged once, not per sync
-  current = reason;
+  current.text = reason;
   spdlog::warn("allocator: entry of Node {} waits: {}", name, reason);
   if (warn) {
     auto n = nodes.find(name);
     out.events.push_back(
         {name, n == nodes.end() ? "" : n->second.uid, true,
-         reason.find("exhausted") != std::string::npos ? "OverlayNetworkExhausted" : event_reason,
-         reason});
+         current.kind == "pool-exhausted" ? "OverlayNetworkExhausted" : event_reason, reason});
   }
 }
 
@@ -397,6 +404,12 @@ void allocator_state::update_metrics() const {
                              static_cast<double>(pool->free_count()));
   else
     tel->metrics.set_overlay(0, 0);
+  std::map<std::string, double> by_kind;
+  for (const char* kind : waiting_kinds)
+    by_kind[kind] = 0;
+  for (const auto& [_, w] : waiting)
+    ++by_kind[w.kind];
+  tel->metrics.set_nodes_waiting(by_kind);
 }
 
 // --- behaviour
@@ -437,6 +450,8 @@ allocator_actor::behavior_type allocator(allocator_actor::stateful_pointer<alloc
         if (tel) {
           tel->metrics.sync_done("allocator", std::chrono::steady_clock::now() - start, true);
           tel->health.beat("allocator");
+          if (self->state.ready())
+            tel->metrics.sync_succeeded("allocator"); // reconciled while leading
         }
         self->delayed_send(self, self->state.settings.config_sync_period, sync_atom::value);
       },

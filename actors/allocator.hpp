@@ -30,6 +30,10 @@ struct allocator_outbox {
 /// The allocator's state and logic; no CAF calls, so it can be driven directly.
 struct allocator_state {
   static inline const char* name = "allocator";
+  /// Why a node's entry waits (kube_chorus_router_nodes_waiting{reason}).
+  static constexpr const char* waiting_kinds[] = {"no-address",     "no-pod-range",
+                                                  "duplicate-ip",   "pod-range-refused",
+                                                  "pool-exhausted", "allocation-failed"};
 
   controller_settings settings;
   std::shared_ptr<actors::telemetry> tel;
@@ -40,10 +44,14 @@ struct allocator_state {
   uint64_t term = 0;   // of the current leadership, stamped on every desired_entries
   bool synced = false; // the initial Node list is complete
 
-  std::optional<net::overlay_pool> pool;                // exists while ready()
-  std::map<std::string, kube::node_entry> entries;      // as last sent to the publisher
-  std::map<net::ip_address, std::string> by_node_ip;    // entries' node IPs -> node (duplicates)
-  std::map<std::string, std::string> waiting;           // node -> why it has no entry (logged once)
+  std::optional<net::overlay_pool> pool;             // exists while ready()
+  std::map<std::string, kube::node_entry> entries;   // as last sent to the publisher
+  std::map<net::ip_address, std::string> by_node_ip; // entries' node IPs -> node (duplicates)
+  struct wait_reason {
+    std::string kind; // a short label for the metric, one of waiting_kinds
+    std::string text; // the log line's reason (logged once)
+  };
+  std::map<std::string, wait_reason> waiting;           // node -> why it has no entry
   net::range_owners range_owners;                       // entries' pod ranges -> node (overlaps)
   std::multimap<net::ip_address, std::string> node_ips; // every Node's underlay IP -> node
   std::map<std::string, std::string> refused;           // node -> its refused range (metric)
@@ -69,7 +77,7 @@ private:
   void reconcile(const std::string& name, allocator_outbox& out, desired_entries& delta);
   /// After an address was freed: nodes waiting for one get another chance.
   void retry_waiting(allocator_outbox& out, desired_entries& delta);
-  void set_waiting(const std::string& name, const std::string& reason, bool warn,
+  void set_waiting(const std::string& name, const char* kind, const std::string& reason, bool warn,
                    allocator_outbox& out, const char* event_reason = "OverlayEntryWaiting");
   /// The first of the node's pod ranges that may not be published, and why.
   struct range_refused {

@@ -203,8 +203,10 @@ void leader_elector_state::notify() {
 }
 
 void leader_elector_state::succeeded() {
-  if (tel)
+  if (tel) {
     tel->health.beat("leader_elector");
+    tel->metrics.sync_succeeded("leader_elector");
+  }
   last_problem.clear();
 }
 

@@ -120,6 +120,8 @@ void node_annotator_state::on_sync() {
   }
   if (tel && !retry_scheduled)
     tel->health.beat("node_annotator");
+  if (tel && !retry_scheduled && active())
+    tel->metrics.sync_succeeded("node_annotator"); // a follower's annotator has nothing to sync
 }
 
 void node_annotator_state::mark_all() {

@@ -385,8 +385,10 @@ publisher_actor::behavior_type publisher(publisher_actor::stateful_pointer<publi
       st.tel->metrics.sync_done("publisher", std::chrono::steady_clock::now() - start, ok);
     if (ok) {
       st.backoff = std::chrono::milliseconds{0};
-      if (st.tel)
+      if (st.tel) {
         st.tel->health.beat("publisher");
+        st.tel->metrics.sync_succeeded("publisher");
+      }
       st.unpublished.clear();
       return;
     }

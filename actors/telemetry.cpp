@@ -1,8 +1,12 @@
 #include "actors/telemetry.hpp"
 
+#include <algorithm>
+#include <set>
+
 #include <prometheus/family.h>
 #include <prometheus/metric_family.h>
 
+#include "actors/process_metrics.hpp"
 #include "kube/traffic.hpp"
 
 namespace kcr::actors {
@@ -39,6 +43,49 @@ public:
   }
 };
 
+// The registry as /metrics shows it: while this instance does not lead, the leader's series are
+// left out (absent, not 0), so only the leader's values reach sums, ratios and alerts.
+class leader_gate final : public prometheus::Collectable {
+public:
+  leader_gate(std::shared_ptr<prometheus::Registry> registry,
+              std::shared_ptr<const std::atomic<bool>> leading)
+      : registry_(std::move(registry)), leading_(std::move(leading)) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    auto families = registry_->Collect();
+    if (*leading_)
+      return families;
+    std::erase_if(families, [](const auto& f) { return leader_only.count(f.name) > 0; });
+    for (auto& f : families)
+      if (f.name == last_sync_name)
+        std::erase_if(f.metric, [](const prometheus::ClientMetric& m) {
+          return std::any_of(m.label.begin(), m.label.end(), [](const auto& l) {
+            return l.name == "actor" && leader_actors.count(l.value) > 0;
+          });
+        });
+    return families;
+  }
+
+  static inline const std::string last_sync_name =
+      "kube_chorus_router_last_sync_success_timestamp_seconds";
+
+private:
+  static inline const std::set<std::string> leader_only{
+      "kube_chorus_router_overlay_addresses",
+      "kube_chorus_router_nodes_waiting",
+      "kube_chorus_router_pod_ranges_refused",
+      "kube_chorus_router_configmap_writes_total",
+      "kube_chorus_router_configmap_bytes",
+      "kube_chorus_router_configmap_size_warnings_total",
+      "kube_chorus_router_configmap_written_bytes_total",
+      "kube_chorus_router_configmap_write_budget_wait_seconds_total",
+      "kube_chorus_router_node_annotation_patches_total"};
+  static inline const std::set<std::string> leader_actors{"allocator", "publisher",
+                                                          "node_annotator"};
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<const std::atomic<bool>> leading_;
+};
+
 } // namespace
 
 void health_registry::expect(const std::string& component, std::chrono::milliseconds max_age) {
@@ -58,32 +105,53 @@ void health_registry::beat(const std::string& component) {
   c.beaten = true;
 }
 
+void health_registry::expect_alive(const std::string& loop, std::chrono::milliseconds max_age) {
+  std::lock_guard guard{mtx_};
+  loops_[loop].max_age = max_age;
+}
+
+void health_registry::alive(const std::string& loop) {
+  std::lock_guard guard{mtx_};
+  auto& c = loops_[loop];
+  c.last = clock::now();
+  c.beaten = true;
+}
+
 void health_registry::require_ready(const std::string& condition) {
   std::lock_guard guard{mtx_};
-  ready_.emplace(condition, false);
+  ready_.emplace(condition, health_registry::condition{});
 }
 
-void health_registry::set_ready(const std::string& condition, bool ready) {
+void health_registry::set_ready(const std::string& condition, bool ready, std::string detail) {
   std::lock_guard guard{mtx_};
-  ready_[condition] = ready;
+  ready_[condition] = health_registry::condition{ready, std::move(detail)};
 }
 
-health_registry::report health_registry::healthz() const {
-  std::lock_guard guard{mtx_};
-  report r;
+bool health_registry::judge(const std::map<std::string, component>& all, const char* what,
+                            std::string& text) const {
+  bool ok = true;
   auto now = clock::now();
-  for (const auto& [name, c] : components_) {
+  for (const auto& [name, c] : all) {
     if (c.max_age.count() == 0)
       continue; // beats recorded but no allowance declared
     // A component that never beat is judged from process start.
     auto since = c.beaten ? c.last : started_;
     auto age = std::chrono::duration_cast<std::chrono::milliseconds>(now - since);
     bool fresh = age <= c.max_age;
-    r.ok = r.ok && fresh;
-    r.text += (fresh ? "[+]" : "[-]") + name + (c.beaten ? " last sync " : " no sync yet, ") +
-              std::to_string(age.count()) + "ms ago (allowed " + std::to_string(c.max_age.count()) +
-              "ms)\n";
+    ok = ok && fresh;
+    text +=
+        (fresh ? "[+]" : "[-]") + name +
+        (c.beaten ? " last " + std::string{what} + " " : " no " + std::string{what} + " yet, ") +
+        std::to_string(age.count()) + "ms ago (allowed " + std::to_string(c.max_age.count()) +
+        "ms)" + (fresh ? "" : ": stale") + "\n";
   }
+  return ok;
+}
+
+health_registry::report health_registry::healthz() const {
+  std::lock_guard guard{mtx_};
+  report r;
+  r.ok = judge(loops_, "answer", r.text);
   r.text += r.ok ? "healthz check passed\n" : "healthz check failed\n";
   return r;
 }
@@ -91,10 +159,11 @@ health_registry::report health_registry::healthz() const {
 health_registry::report health_registry::readyz() const {
   std::lock_guard guard{mtx_};
   report r;
-  for (const auto& [name, ready] : ready_) {
-    r.ok = r.ok && ready;
-    r.text += (ready ? "[+]" : "[-]") + name + "\n";
+  for (const auto& [name, c] : ready_) {
+    r.ok = r.ok && c.ready;
+    r.text += (c.ready ? "[+]" : "[-]") + name + (c.detail.empty() ? "" : ": " + c.detail) + "\n";
   }
+  r.ok = judge(components_, "sync", r.text) && r.ok;
   r.text += r.ok ? "readyz check passed\n" : "readyz check failed\n";
   return r;
 }
@@ -185,11 +254,36 @@ metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                  .Help("1 while this instance holds the Lease and publishes")
                  .Register(reg)
                  .Add({});
+  rp_filter_strict_ = &prometheus::BuildGauge()
+                           .Name("kube_chorus_router_rp_filter_strict")
+                           .Help("1 while the tunnel interface's effective rp_filter (the max of "
+                                 "net.ipv4.conf.all and the interface's) is strict (1): the node "
+                                 "drops packets from the device; 0 otherwise")
+                           .Register(reg)
+                           .Add({});
   netlink_writes_ = &prometheus::BuildCounter()
                          .Name("kube_chorus_router_netlink_changes_total")
                          .Help("Netlink write operations made to repair or create the tunnel")
                          .Register(reg)
                          .Add({});
+  build_info_ = &prometheus::BuildGauge()
+                     .Name("kube_chorus_router_build_info")
+                     .Help("1, labelled with the version and the git revision of this binary")
+                     .Register(reg);
+  last_sync_ = &prometheus::BuildGauge()
+                    .Name(leader_gate::last_sync_name)
+                    .Help("Time of the last successful sync per actor (allocator, publisher and "
+                          "node_annotator: leader only; tunnel; leader_elector: Lease read or "
+                          "renew), seconds since the epoch")
+                    .Register(reg);
+  nodes_waiting_ = &prometheus::BuildGauge()
+                        .Name("kube_chorus_router_nodes_waiting")
+                        .Help("Nodes whose entry is not published, by reason (no-address, "
+                              "no-pod-range, duplicate-ip, pod-range-refused, pool-exhausted, "
+                              "allocation-failed); leader only")
+                        .Register(reg);
+  exported_ = std::make_shared<leader_gate>(registry_, leading_);
+  process_ = make_process_collector();
 }
 
 prometheus::Counter& metrics::labelled(prometheus::Family<prometheus::Counter>& family,
@@ -256,6 +350,33 @@ void metrics::pod_range_cleared(const std::string& node) {
 
 void metrics::node_annotation_patch(std::string_view result) {
   labelled(*annotation_patches_, "result", result).Increment();
+}
+
+void metrics::set_build_info(const std::string& version, const std::string& revision) {
+  std::lock_guard guard{mtx_};
+  build_info_->Add({{"version", version}, {"revision", revision}}).Set(1);
+}
+
+void metrics::sync_succeeded(std::string_view actor) {
+  std::lock_guard guard{mtx_};
+  last_sync_->Add({{"actor", std::string{actor}}}).SetToCurrentTime();
+}
+
+void metrics::set_nodes_waiting(const std::map<std::string, double>& by_reason) {
+  std::lock_guard guard{mtx_};
+  for (auto& [reason, gauge] : waiting_by_reason_)
+    if (!by_reason.count(reason))
+      gauge->Set(0); // kept at 0: a reason seen once stays on the dashboard
+  for (const auto& [reason, n] : by_reason) {
+    auto& g = waiting_by_reason_[reason];
+    if (!g)
+      g = &nodes_waiting_->Add({{"reason", reason}});
+    g->Set(n);
+  }
+}
+
+std::vector<std::shared_ptr<prometheus::Collectable>> metrics::exported() const {
+  return {exported_, api_traffic_, process_};
 }
 
 } // namespace kcr::actors

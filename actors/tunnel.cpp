@@ -129,8 +129,40 @@ void tunnel_state::converged_ok(const net::converge_report& report,
     tel->metrics.netlink_changes(report.netlink_writes);
     tel->metrics.sync_done("tunnel", took, true);
     tel->health.beat("tunnel");
+    tel->metrics.sync_succeeded("tunnel");
     tel->health.set_ready("local tunnel converged", true);
   }
+  report_rp_filter(iface, report.rp_filter);
+}
+
+// A strict rp_filter leaves the tunnel up but makes the node drop the device's packets, and
+// where /proc/sys is read-only nothing here can change that: the operator must, so it is said
+// where they look (a Warning Event on the Node, a metric, a /readyz line naming the sysctl) and
+// readiness stays red until it is fixed.
+void tunnel_state::report_rp_filter(const std::string& iface, const net::rp_filter_state& rp) {
+  const char* condition = "tunnel rp_filter not strict";
+  std::string detail;
+  if (rp.strict())
+    detail = "net.ipv4.conf.all.rp_filter=" + std::to_string(rp.all) + " and net.ipv4.conf." +
+             iface + ".rp_filter=" + std::to_string(rp.interface) +
+             " make it strict (max 1), so the node drops the device's packets" +
+             (rp.writable ? std::string{} : std::string{" (/proc/sys is read-only here)"}) +
+             "; on the node run: " + net::rp_filter_fix(iface);
+  if (auto& tel = cfg.tel) {
+    tel->metrics.set_rp_filter_strict(rp.strict());
+    tel->health.set_ready(condition, !rp.strict(), detail);
+  }
+  if (detail == rp_filter_reported)
+    return;
+  rp_filter_reported = detail;
+  if (detail.empty()) {
+    spdlog::info("tunnel {}: rp_filter is no longer strict (effective {})", iface, rp.effective());
+    return;
+  }
+  spdlog::warn("tunnel {}: {}", iface, detail);
+  if (cfg.events)
+    self->send(cfg.events, node_event{cfg.node, observed ? observed->uid : std::string{}, true,
+                                      "RpFilterStrict", "tunnel " + iface + ": " + detail});
 }
 
 void tunnel_state::converge_failed(const net::tunnel_error& err,

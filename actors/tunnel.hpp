@@ -56,6 +56,7 @@ struct tunnel_state {
   std::set<std::string> logged_warnings; // converge warnings already logged (once each)
   std::string logged_error; // last error logged / evented (log once per distinct message)
   bool retryable_error = false;
+  std::string rp_filter_reported; // the strict rp_filter detail last evented ("" = not strict)
 
   std::chrono::milliseconds next_backoff{0};
   bool retry_armed = false;     // a retry_atom is in flight
@@ -85,6 +86,7 @@ struct tunnel_state {
 private:
   void converged_ok(const net::converge_report& report, std::chrono::duration<double> took);
   void converge_failed(const net::tunnel_error& err, std::chrono::duration<double> took);
+  void report_rp_filter(const std::string& iface, const net::rp_filter_state& rp);
 };
 
 tunnel_actor::behavior_type tunnel(tunnel_actor::stateful_pointer<tunnel_state> self,

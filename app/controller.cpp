@@ -23,6 +23,7 @@
 #include "app/feeders.hpp"
 #include "app/health_server.hpp"
 #include "app/kube_ports.hpp"
+#include "app/liveness.hpp"
 #include "app/pod_source_feeder.hpp"
 #include "app/version.hpp"
 #include "kube/api_error.hpp"
@@ -59,6 +60,18 @@ int wait_for_signal() {
   int sig = 0;
   sigwait(&set, &sig);
   return sig;
+}
+
+// Liveness asks the actors themselves, whatever the API server does (app/liveness.hpp). A
+// blocked API call delays an answer by at most the client's connect + request timeouts, twice
+// for the handlers that make two calls.
+caf::actor spawn_liveness(caf::actor_system& sys, const kube::client_config& cfg,
+                          std::shared_ptr<actors::telemetry> tel,
+                          std::vector<liveness_target> targets) {
+  liveness_settings s;
+  s.allowance = std::max<std::chrono::milliseconds>(
+      std::chrono::seconds{60}, 2 * (cfg.connect_timeout + cfg.request_timeout) + 3 * s.period);
+  return spawn_liveness_prober(sys, std::move(tel), std::move(targets), s);
 }
 
 } // namespace
@@ -138,6 +151,9 @@ int run_controller(const options& o) {
   spdlog::info("API server {} ({})", cfg->server.to_string(), cfg->source);
 
   auto tel = std::make_shared<actors::telemetry>();
+  // Not ready before the actors have declared what readiness waits for.
+  tel->health.require_ready("actors started");
+  tel->metrics.set_build_info(version(), git_revision());
   std::unique_ptr<health_server> health;
   std::unique_ptr<prometheus::Exposer> exposer;
   try {
@@ -155,8 +171,8 @@ int run_controller(const options& o) {
     }
     if (!o.metrics_addr.empty()) {
       exposer = std::make_unique<prometheus::Exposer>(o.metrics_addr);
-      exposer->RegisterCollectable(tel->metrics.registry());
-      exposer->RegisterCollectable(tel->metrics.api_traffic());
+      for (const auto& c : tel->metrics.exported())
+        exposer->RegisterCollectable(c);
       spdlog::info("metrics on {} (/metrics)", o.metrics_addr);
     }
   } catch (const std::exception& e) {
@@ -177,7 +193,7 @@ int run_controller(const options& o) {
   if (o.run_tunnel) {
     auto manager = std::make_shared<net::netlink_tunnel_manager>();
     tel->health.require_ready("local tunnel converged");
-    // kube-router style: the tunnel beats after every successful converge.
+    // Readiness, kube-router style: the tunnel beats after every successful converge.
     tel->health.expect("tunnel", 3 * settings.tunnel_sync_period + settings.backoff_max);
     supervisor = sys.spawn(actors::tunnel_supervisor, settings, manager, tel, events);
   }
@@ -203,9 +219,10 @@ int run_controller(const options& o) {
           caf::actor_cast<actors::leadership_listener>(allocator),
           caf::actor_cast<actors::leadership_listener>(publisher),
           caf::actor_cast<actors::leadership_listener>(annotator)};
-      // The elector beats on every successful Lease read or renew (every retry period).
-      tel->health.expect("leader_elector",
-                         std::max(std::chrono::milliseconds{30000}, 3 * settings.lease_duration));
+      // Readiness: the elector beats on every successful Lease read or renew (every retry
+      // period); a whole lease duration without one means the API server is out of reach and
+      // the Lease (ours or the leader's) has run out meanwhile.
+      tel->health.expect("leader_elector", settings.lease_duration + 2 * settings.retry_period);
       elector = spawn_blocking(sys, true, actors::leader_elector,
                                make_lease_port(cfg, o.configmap_namespace, o.configmap_name),
                                settings, listeners, tel);
@@ -218,11 +235,23 @@ int run_controller(const options& o) {
     }
   }
 
+  auto prober = spawn_liveness(sys, *cfg, tel,
+                               {{"event_recorder", caf::actor_cast<caf::actor>(events)},
+                                {"tunnel", caf::actor_cast<caf::actor>(supervisor), true},
+                                {"publisher", caf::actor_cast<caf::actor>(publisher)},
+                                {"node_annotator", caf::actor_cast<caf::actor>(annotator)},
+                                {"allocator", caf::actor_cast<caf::actor>(allocator)},
+                                {"node_watcher", caf::actor_cast<caf::actor>(node_watcher)},
+                                {"configmap_watcher", caf::actor_cast<caf::actor>(cm_watcher)},
+                                {"leader_elector", caf::actor_cast<caf::actor>(elector)}});
+  tel->health.set_ready("actors started", true);
+
   auto stop_all = [&] {
     auto stop = [](const auto& h) {
       if (h)
         caf::anon_send_exit(h, caf::exit_reason::user_shutdown);
     };
+    stop(prober);
     stop(elector);
     stop(node_watcher);
     stop(cm_watcher);

@@ -19,10 +19,17 @@ struct health_handlers {
   std::function<probe_result()> readyz;
 };
 
-/// A small blocking HTTP server on its own thread. Bind failures throw std::runtime_error naming
-/// the address. The destructor stops it promptly.
+/// The probe endpoints on civetweb (the library prometheus-cpp's exposer already brings): a
+/// bounded pool of workers serves requests concurrently, and a client that sends nothing or
+/// trickles its request is cut off after request_timeout_ms. Bind failures throw
+/// std::runtime_error naming the address. The destructor stops it promptly.
 class health_server {
 public:
+  /// Connections served at once; more wait in a queue (64) until a worker is free.
+  static constexpr int worker_threads = 32;
+  /// The most a client may take to send its request (an idle connection holds a worker so long).
+  static constexpr int request_timeout_ms = 2000;
+
   health_server(const std::string& listen_addr, health_handlers handlers);
   ~health_server();
   health_server(const health_server&) = delete;

@@ -100,7 +100,7 @@ void check_listen_address(const std::string& flag, const std::string& value) {
   if (value.empty())
     return; // disabled
   auto colon = value.rfind(':');
-  const char* expected = "HOST:PORT like 0.0.0.0:20244, [::]:20244 or :20244 (empty disables)";
+  const char* expected = "HOST:PORT like 0.0.0.0:20264, [::]:20264 or :20264 (empty disables)";
   if (colon == std::string::npos)
     fail(flag, value, expected);
   std::string host = value.substr(0, colon);

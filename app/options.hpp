@@ -53,8 +53,8 @@ struct options {
   std::chrono::milliseconds retry_period{std::chrono::seconds{2}};
 
   // Operations.
-  std::string health_addr = "0.0.0.0:20244";  // empty = disabled
-  std::string metrics_addr = "0.0.0.0:20245"; // empty = disabled
+  std::string health_addr = "0.0.0.0:20264";  // empty = disabled
+  std::string metrics_addr = "0.0.0.0:20265"; // empty = disabled
   std::string log_level = "info";
   app::log_format log_format = log_format::text;
   bool cleanup_config = false;

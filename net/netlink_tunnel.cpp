@@ -138,7 +138,56 @@ int write_sysctl(const std::string& path, const std::string& value) {
   return err;
 }
 
+// A sysctl's integer value; -1 when unreadable or not a number.
+int read_sysctl_int(const std::string& path) {
+  std::string v = read_sysctl(path);
+  if (v.empty() || v.size() > 3 || v.find_first_not_of("0123456789") != std::string::npos)
+    return -1;
+  return std::stoi(v);
+}
+
 } // namespace
+
+rp_filter_state read_rp_filter(const std::string& proc_sys, std::string_view interface) {
+  rp_filter_state st;
+  st.all = read_sysctl_int(proc_sys + "/net/ipv4/conf/all/rp_filter");
+  st.interface =
+      read_sysctl_int(proc_sys + "/net/ipv4/conf/" + std::string(interface) + "/rp_filter");
+  return st;
+}
+
+// Loose reverse-path filtering: packets from the device arrive on the tunnel from addresses the
+// node routes elsewhere, which strict filtering (1) drops. The interface's own value 2 makes the
+// kernel's max(all, interface) loose whatever "all" says. Where /proc/sys is read-only (a
+// container) the value stays as the host has it: rep.rp_filter says what the kernel applies.
+std::optional<tunnel_error> netlink_tunnel_manager::set_loose_rp_filter(const std::string& name,
+                                                                        converge_report& rep) {
+  const std::string rp = proc_sys_ + "/net/ipv4/conf/" + name + "/rp_filter";
+  if (std::string v = read_sysctl(rp); v != "2") {
+    int err = write_sysctl(rp, "2");
+    if (err == EROFS) {
+      rep.rp_filter.writable = false;
+    } else if (err != 0) {
+      return tunnel_error{err == EACCES || err == EPERM ? tunnel_errc::permission
+                                                        : tunnel_errc::netlink_error,
+                          "setting " + rp + " to 2: " + std::strerror(err)};
+    } else {
+      rep.changes.push_back(name + ": rp_filter " + (v.empty() ? std::string("?") : v) + " -> 2");
+    }
+  }
+  bool writable = rep.rp_filter.writable;
+  rep.rp_filter = read_rp_filter(proc_sys_, name);
+  rep.rp_filter.writable = writable;
+  // Strict is the caller's to report (Event, metric, readiness); anything else is only noted.
+  if (!writable && !rep.rp_filter.strict()) {
+    int eff = rep.rp_filter.effective();
+    rep.warnings.push_back(
+        "cannot set " + rp + " to 2 (read-only /proc/sys, as in a container); " +
+        (eff < 0 ? std::string("the effective rp_filter is unknown")
+                 : "the effective rp_filter is " + std::to_string(eff) + ", not strict"));
+  }
+  return std::nullopt;
+}
 
 netlink_tunnel_manager::netlink_tunnel_manager(std::string proc_sys)
     : proc_sys_(std::move(proc_sys)) {}
@@ -325,27 +374,8 @@ tunnel_result<converge_report> netlink_tunnel_manager::do_converge(const tunnel_
     }
   }
 
-  // Loose reverse-path filtering: replies to the device arrive on the tunnel
-  // while the route back to the device's underlay IP is elsewhere.
-  const std::string rp = proc_sys_ + "/net/ipv4/conf/" + name + "/rp_filter";
-  if (std::string v = read_sysctl(rp); v != "2") {
-    int err = write_sysctl(rp, "2");
-    if (err == EROFS) {
-      // Containers get /proc/sys read-only: the tunnel works as long as the host's rp_filter
-      // for it (max of "all" and the interface) is not strict; the operator sets it on the host.
-      rep.warnings.push_back(
-          "cannot set " + rp +
-          " to 2 (read-only /proc/sys, as in a container): set "
-          "net.ipv4.conf.all.rp_filter and net.ipv4.conf.default.rp_filter to 0 or 2 "
-          "on the host if replies from pods to the device are dropped");
-    } else if (err != 0) {
-      return tunnel_error{err == EACCES || err == EPERM ? tunnel_errc::permission
-                                                        : tunnel_errc::netlink_error,
-                          "setting " + rp + " to 2: " + std::strerror(err)};
-    } else {
-      change("rp_filter " + (v.empty() ? std::string("?") : v) + " -> 2");
-    }
-  }
+  if (auto err = set_loose_rp_filter(name, rep); err)
+    return *err;
   return rep;
 }
 

@@ -39,6 +39,9 @@ tunnel_state link_state(rtnl_link* link);
 /// IP, lower device, IPIP remote or TTL differ); nullopt when it can.
 std::optional<std::string> recreate_reason(const tunnel_state& current, const link_request& want);
 
+/// The rp_filter the kernel applies to `interface`, read from `proc_sys` ("/proc/sys").
+rp_filter_state read_rp_filter(const std::string& proc_sys, std::string_view interface);
+
 class netlink_tunnel_manager final : public tunnel_manager {
 public:
   /// proc_sys: where /proc/sys is (tests may point elsewhere).
@@ -66,6 +69,7 @@ private:
   tunnel_result<cleanup_report> do_cleanup();
   tunnel_result<cleanup_report> do_remove(std::string_view name);
   tunnel_result<std::optional<tunnel_state>> do_current_state(std::string_view name);
+  std::optional<tunnel_error> set_loose_rp_filter(const std::string& name, converge_report& rep);
 
   std::string proc_sys_;
   nl::sock_ptr sock_;

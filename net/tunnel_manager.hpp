@@ -92,6 +92,29 @@ private:
   std::variant<T, tunnel_error> v_;
 };
 
+/// Reverse-path filtering as the kernel applies it to an interface (IN_DEV_RPFILTER): the max of
+/// net.ipv4.conf.all.rp_filter and net.ipv4.conf.<interface>.rp_filter (0 off, 1 strict, 2
+/// loose); -1 when either is unknown.
+constexpr int effective_rp_filter(int all, int interface) {
+  return all < 0 || interface < 0 ? -1 : (all > interface ? all : interface);
+}
+
+/// The tunnel interface's rp_filter. Strict drops the device's packets: they arrive on the
+/// tunnel from addresses the node routes elsewhere.
+struct rp_filter_state {
+  int all = -1;         ///< net.ipv4.conf.all.rp_filter; -1 when unread or unreadable
+  int interface = -1;   ///< net.ipv4.conf.<interface>.rp_filter; -1 likewise
+  bool writable = true; ///< false: setting it was refused (read-only /proc/sys, a container)
+  int effective() const { return effective_rp_filter(all, interface); }
+  bool strict() const { return effective() == 1; }
+};
+
+/// The one sysctl that makes `interface` loose whatever "all" says (max(all, 2) = 2), as an
+/// operator runs it on the node.
+inline std::string rp_filter_fix(std::string_view interface) {
+  return "sysctl -w net.ipv4.conf." + std::string(interface) + ".rp_filter=2";
+}
+
 /// What converge() did. `changes` are human-readable ("created routervxlan0",
 /// "mtu 1500 -> 1450", ...); `netlink_writes` counts every netlink request
 /// that modifies kernel state (0 when nothing drifted).
@@ -102,6 +125,8 @@ struct converge_report {
   /// What could not be made right but does not stop the tunnel from working (e.g. rp_filter on
   /// a read-only /proc/sys inside a container); the same text every time, so callers log once.
   std::vector<std::string> warnings;
+  /// The interface's rp_filter after converge (read back, also when it could not be set).
+  rp_filter_state rp_filter;
   int netlink_writes = 0;
   bool changed() const { return !changes.empty(); }
 };

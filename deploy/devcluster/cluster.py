@@ -384,7 +384,7 @@ current-context: devcluster
         return [self.binary, "--kubeconfig", self.kubeconfig(name, role),
                 "--hostname-override", name, "--overlay-network", OVERLAY,
                 "--remote-vtep", DEVICE_IP, *flags,
-                "--health-addr", f"{ip}:20244", "--metrics-addr", f"{ip}:20245",
+                "--health-addr", f"{ip}:20264", "--metrics-addr", f"{ip}:20265",
                 *self.extra_args]
 
     def start_instance(self, name):
@@ -435,7 +435,7 @@ current-context: devcluster
             name = node_name(name)
         kind, _, n = name.rpartition("-")
         ip = controller_ip(int(n)) if kind == "controller" else node_ip(int(n))
-        st, _ = ns_http(self.ns_of(name), ip, 20244, "GET", "/readyz", timeout=1)
+        st, _ = ns_http(self.ns_of(name), ip, 20264, "GET", "/readyz", timeout=1)
         return st == 200
 
     # ---- nodes -------------------------------------------------------------------

@@ -15,6 +15,8 @@ public:
   std::vector<net::tunnel_spec> converges; // every spec passed to converge(), in order
   int cleanups = 0;
   std::vector<std::string> removes;
+  /// What every successful converge reports as the interface's rp_filter (default: unknown).
+  net::rp_filter_state rp_filter;
 
   /// The next `n` converge() calls fail with `code` / `message`.
   void fail_next(int n, net::tunnel_errc code, std::string message = "injected failure") {
@@ -31,6 +33,7 @@ public:
     }
     net::converge_report r;
     r.interface = net::interface_name(spec);
+    r.rp_filter = rp_filter;
     if (!last_ || !(*last_ == spec)) {
       r.created = !last_;
       r.changes.push_back(last_ ? "address " + spec.overlay.to_string() : "created " + r.interface);

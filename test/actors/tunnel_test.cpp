@@ -1,6 +1,7 @@
 // The tunnel spec builder (table), the own-Node entry (table) and the local tunnel actor driven
 // directly: status transitions, convergence from its entry, coalescing, periodic sync, backoff.
 #include <boost/test/unit_test.hpp>
+#include <prometheus/metric_family.h>
 
 #include "actors/telemetry.hpp"
 #include "actors/tunnel.hpp"
@@ -154,6 +155,14 @@ struct tunnel_fixture : actor_fixture {
 };
 
 const auto entry_a = make_entry("node-a", "198.51.100.7", "192.168.254.1");
+
+// The value of an unlabelled gauge as a scrape would show it; -1 when absent.
+double gauge(const telemetry& tel, const std::string& name) {
+  for (const auto& f : tel.metrics.registry()->Collect())
+    if (f.name == name && !f.metric.empty())
+      return f.metric[0].gauge.value;
+  return -1;
+}
 
 } // namespace
 
@@ -335,6 +344,68 @@ BOOST_AUTO_TEST_CASE(converge_metrics_are_counted) {
   BOOST_TEST(text.find("created=1") != std::string::npos);
   BOOST_TEST(text.find("unchanged=1") != std::string::npos);
   BOOST_TEST(text.find("error=1") != std::string::npos);
+}
+
+// A strict effective rp_filter (all=1, interface=0 on a read-only /proc/sys) leaves the tunnel
+// converged but is said three ways until it is fixed: one Warning Event naming the sysctl, the
+// gauge at 1 and a red /readyz line with the command.
+BOOST_AUTO_TEST_CASE(strict_rp_filter_is_an_event_a_metric_and_a_readiness_detail) {
+  log_capture logs;
+  const std::string rp = "kube_chorus_router_rp_filter_strict";
+  const std::string fix = "sysctl -w net.ipv4.conf.routervxlan0.rp_filter=2";
+  BOOST_TEST(gauge(*tel, rp) == 0); // the series exists from the start
+  auto t = spawn_tunnel("node-a");
+  mgr->rp_filter = net::rp_filter_state{1, 0, false};
+  observe(t, entry_a);
+  BOOST_TEST(status(t).starts_with("node-a converged"));
+  BOOST_REQUIRE(events->size() == 1u);
+  BOOST_TEST((*events)[0].warning);
+  BOOST_TEST((*events)[0].reason == "RpFilterStrict");
+  BOOST_TEST((*events)[0].uid == "uid-node-a");
+  BOOST_TEST((*events)[0].message.find(fix) != std::string::npos, (*events)[0].message);
+  BOOST_TEST(gauge(*tel, rp) == 1);
+  auto ready = tel->health.readyz();
+  BOOST_TEST(!ready.ok);
+  BOOST_TEST(ready.text.find("[-]tunnel rp_filter not strict: net.ipv4.conf.all.rp_filter=1 and "
+                             "net.ipv4.conf.routervxlan0.rp_filter=0 make it strict") !=
+                 std::string::npos,
+             ready.text);
+  BOOST_TEST(ready.text.find("; on the node run: " + fix) != std::string::npos, ready.text);
+  BOOST_TEST(ready.text.find("[+]local tunnel converged") != std::string::npos, ready.text);
+  // Still strict at the next syncs: no more Events or warnings.
+  advance(settings.tunnel_sync_period);
+  advance(settings.tunnel_sync_period);
+  BOOST_TEST(mgr->converges.size() == 3u);
+  BOOST_TEST(events->size() == 1u);
+  BOOST_TEST(logs.count(fix) == 1u);
+  // The operator sets the interface to 2 on the node: max(1, 2) is loose.
+  mgr->rp_filter = net::rp_filter_state{1, 2, false};
+  advance(settings.tunnel_sync_period);
+  BOOST_TEST(gauge(*tel, rp) == 0);
+  ready = tel->health.readyz();
+  BOOST_TEST(ready.ok, ready.text);
+  BOOST_TEST(ready.text.find("[+]tunnel rp_filter not strict\n") != std::string::npos, ready.text);
+  BOOST_TEST(logs.count("rp_filter is no longer strict (effective 2)") == 1u);
+  // Strict again (e.g. the interface was recreated from a strict default): news again.
+  mgr->rp_filter = net::rp_filter_state{0, 1, false};
+  advance(settings.tunnel_sync_period);
+  BOOST_TEST(events->size() == 2u);
+  BOOST_TEST(gauge(*tel, rp) == 1);
+  BOOST_TEST(!tel->health.readyz().ok);
+}
+
+// Unknown (unreadable) or loose values are not strict: ready, gauge 0, no Event.
+BOOST_AUTO_TEST_CASE(loose_or_unknown_rp_filter_is_ready) {
+  auto t = spawn_tunnel("node-a");
+  for (auto rp : {net::rp_filter_state{}, net::rp_filter_state{2, 0, true},
+                  net::rp_filter_state{0, 0, true}}) {
+    mgr->rp_filter = rp;
+    observe(t, entry_a);
+    advance(settings.tunnel_sync_period);
+    BOOST_TEST(tel->health.readyz().ok, tel->health.readyz().text);
+    BOOST_TEST(gauge(*tel, "kube_chorus_router_rp_filter_strict") == 0);
+  }
+  BOOST_TEST(events->empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

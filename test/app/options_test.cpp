@@ -259,7 +259,7 @@ BOOST_AUTO_TEST_CASE(empty_endpoint_addresses_disable_them) {
   unsetenv("KCR_HEALTH_ADDR");
   BOOST_TEST_REQUIRE(!env.exit_now, env.err);
   BOOST_TEST(env.opts.health_addr.empty());
-  BOOST_TEST(env.opts.metrics_addr == "0.0.0.0:20245");
+  BOOST_TEST(env.opts.metrics_addr == "0.0.0.0:20265");
 }
 
 BOOST_AUTO_TEST_CASE(cleanup_needs_no_overlay_settings) {

@@ -48,8 +48,8 @@ SETTINGS = "kube-chorus-router-settings"
 IMAGE = "kube-chorus-router:" + subprocess.run(
     [os.path.join(SOURCE_DIR, "deploy", "set-version.sh")], capture_output=True, text=True,
     check=True).stdout.strip()
-HEALTH_PORT = 20244
-METRICS_PORT = 20245
+HEALTH_PORT = 20264
+METRICS_PORT = 20265
 CONTROLLER = NAME + "-controller"  # the Deployment (publisher role)
 AGENT_SA = NAME + "-agent"
 # ServiceAccount name -> what runs as it. The controller's account keeps the

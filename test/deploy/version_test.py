@@ -1,7 +1,7 @@
 """The version has one source, `project(... VERSION)` in CMakeLists.txt:
 every place that must spell it out (the kustomize image tags, the Helm chart)
 agrees with it, deploy/set-version.sh rewrites them all (tried on a scratch
-copy), and the built binary's
+copy), the Dockerfile takes it as a build argument, and the built binary's
 --version prints it with the git revision it was built from; --help names
 the `render` subcommand."""
 
@@ -62,6 +62,9 @@ def main():
                  "deploy/kubernetes/cleanup/daemonset.yaml"]:
         text = open(os.path.join(SOURCE_DIR, path)).read()
         check(f"kube-chorus-router:{version}" not in text, f"{path} leaves the tag to kustomize")
+    docker = open(os.path.join(SOURCE_DIR, "deploy", "Dockerfile")).read()
+    check(not re.search(r'image\.version="\d', docker),
+          "the Dockerfile's version label is a build argument, not a literal")
 
     # set-version.sh on a scratch copy of the files it writes.
     with tempfile.TemporaryDirectory() as tmp:

@@ -452,3 +452,70 @@ BOOST_AUTO_TEST_CASE(read_only_proc_sys_is_a_warning_not_a_failure) {
   BOOST_TEST(second.changes.empty(), changes_text(second));
   BOOST_TEST(second.warnings == first.warnings, boost::test_tools::per_element());
 }
+
+// The effective rp_filter where /proc/sys is read-only, for every all x interface value: the
+// tunnel converges, nothing is written, and the report says what the kernel applies (the max;
+// 1 = strict, which the tunnel actor turns into an Event, a metric and a readiness detail). The
+// values are written through a writable path to the directory the manager sees read-only.
+BOOST_AUTO_TEST_CASE(read_only_proc_sys_reports_the_effective_rp_filter) {
+  namespace fs = std::filesystem;
+  fs::path base = fs::temp_directory_path() / ("kcr-rp-base-" + std::to_string(::getpid()));
+  fs::path ro = fs::temp_directory_path() / ("kcr-rp-ro-" + std::to_string(::getpid()));
+  fs::create_directories(base / "net/ipv4/conf/all");
+  fs::create_directories(base / "net/ipv4/conf/routervxlan0");
+  fs::create_directories(ro);
+  struct unmount_at_exit {
+    fs::path b, r;
+    ~unmount_at_exit() {
+      std::system(("umount " + r.string() + " 2>/dev/null").c_str());
+      std::error_code ec;
+      fs::remove_all(r, ec);
+      fs::remove_all(b, ec);
+    }
+  } guard{base, ro};
+  BOOST_TEST_REQUIRE(std::system(("mount --bind " + base.string() + " " + ro.string() +
+                                  " && mount -o remount,ro,bind " + ro.string())
+                                     .c_str()) == 0);
+  auto put = [&](const char* iface, int v) {
+    std::ofstream(base / "net/ipv4/conf" / iface / "rp_filter") << v << "\n";
+  };
+  node_ns n;
+  enter_netns in(n.ns);
+  netlink_tunnel_manager m(ro.string());
+  for (int all = 0; all <= 2; ++all)
+    for (int iface = 0; iface <= 2; ++iface) {
+      BOOST_TEST_CONTEXT("all=" << all << " interface=" << iface) {
+        put("all", all);
+        put("routervxlan0", iface);
+        auto r = must_converge(m, node_spec());
+        BOOST_TEST(r.rp_filter.all == all);
+        BOOST_TEST(r.rp_filter.interface == iface);
+        BOOST_TEST(r.rp_filter.writable == (iface == 2)); // 2 is not rewritten: no write tried
+        BOOST_TEST(r.rp_filter.effective() == std::max(all, iface));
+        BOOST_TEST(r.rp_filter.strict() == (std::max(all, iface) == 1));
+        // Strict is reported through rp_filter alone; a read-only non-strict value is a note.
+        BOOST_TEST(r.warnings.size() == (iface != 2 && std::max(all, iface) != 1 ? 1u : 0u),
+                   r.warnings.size());
+        std::ifstream f(base / "net/ipv4/conf/routervxlan0/rp_filter");
+        int now = -1;
+        f >> now;
+        BOOST_TEST(now == iface); // nothing written
+      }
+    }
+}
+
+// With a writable /proc/sys (the namespace's own), a strict "all" is made harmless by setting the
+// interface to 2: the report reads back an effective 2.
+BOOST_AUTO_TEST_CASE(writable_proc_sys_makes_strict_all_loose_on_the_tunnel) {
+  node_ns n;
+  n.ns.must("sysctl -qw net.ipv4.conf.all.rp_filter=1");
+  enter_netns in(n.ns);
+  netlink_tunnel_manager m;
+  auto r = must_converge(m, node_spec());
+  BOOST_TEST(r.rp_filter.writable);
+  BOOST_TEST(r.rp_filter.all == 1);
+  BOOST_TEST(r.rp_filter.interface == 2);
+  BOOST_TEST(r.rp_filter.effective() == 2);
+  BOOST_TEST(!r.rp_filter.strict());
+  BOOST_TEST(r.warnings.empty());
+}
