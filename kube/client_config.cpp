@@ -572,46 +572,4 @@ client_config load_client_config(const config_options& opts, const env_getter& e
   return *cfg;
 }
 
-// ---------------------------------------------------------------- base64
-
-std::optional<std::string> base64_decode(const std::string& text) {
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z')
-      return c - 'A';
-    if (c >= 'a' && c <= 'z')
-      return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-      return c - '0' + 52;
-    if (c == '+' || c == '-')
-      return 62;
-    if (c == '/' || c == '_')
-      return 63;
-    return -1;
-  };
-  std::string out;
-  unsigned acc = 0;
-  int bits = 0;
-  bool padding = false;
-  for (char c : text) {
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-      continue;
-    if (c == '=') {
-      padding = true;
-      continue;
-    }
-    int v = val(c);
-    if (v < 0 || padding)
-      return std::nullopt;
-    acc = (acc << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  if (bits >= 6) // a lone trailing character cannot encode a byte
-    return std::nullopt;
-  return out;
-}
-
 } // namespace kcr::kube

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kube/api_error.hpp"
+#include "kube/base64.hpp" // base64_decode, used with the kubeconfig's data fields
 #include "kube/exec_credential.hpp"
 
 namespace kcr::kube {
@@ -140,8 +141,5 @@ struct config_options {
 /// else ~/.kube/config if it exists, else --master alone (no credentials). --master replaces the
 /// server in every case. Throws config_error when nothing usable is found.
 client_config load_client_config(const config_options& opts, const env_getter& env = process_env());
-
-/// Standard base64 (with or without padding, whitespace ignored); nullopt on bad input.
-std::optional<std::string> base64_decode(const std::string& text);
 
 } // namespace kcr::kube

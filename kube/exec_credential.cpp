@@ -16,6 +16,8 @@
 
 #include <boost/json.hpp>
 
+#include "kube/base64.hpp"
+
 extern char** environ;
 
 namespace kcr::kube {
@@ -24,26 +26,6 @@ namespace json = boost::json;
 using std::chrono::system_clock;
 
 namespace {
-
-std::string base64_encode(const std::string& in) {
-  static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  unsigned acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(tbl[(acc >> bits) & 63]);
-    }
-  }
-  if (bits > 0)
-    out.push_back(tbl[(acc << (6 - bits)) & 63]);
-  while (out.size() % 4)
-    out.push_back('=');
-  return out;
-}
 
 std::string str_field(const json::object& o, const char* key) {
   auto it = o.find(key);

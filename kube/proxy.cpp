@@ -6,6 +6,8 @@
 #include <cstring>
 #include <vector>
 
+#include "kube/base64.hpp"
+
 namespace kcr::kube {
 
 namespace {
@@ -33,26 +35,6 @@ std::string percent_decode(const std::string& s) {
       out.push_back(s[i]);
     }
   }
-  return out;
-}
-
-std::string base64(const std::string& in) {
-  static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  unsigned acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(tbl[(acc >> bits) & 63]);
-    }
-  }
-  if (bits > 0)
-    out.push_back(tbl[(acc << (6 - bits)) & 63]);
-  while (out.size() % 4)
-    out.push_back('=');
   return out;
 }
 
@@ -162,7 +144,7 @@ std::string proxy_url::to_string() const {
 }
 
 std::string proxy_url::authorization() const {
-  return has_auth ? "Basic " + base64(username + ":" + password) : std::string();
+  return has_auth ? "Basic " + base64_encode(username + ":" + password) : std::string();
 }
 
 proxy_url parse_proxy_url(const std::string& url) {
