@@ -12,6 +12,7 @@
 #include "kube/client_config.hpp"
 #include "kube/exec_credential.hpp"
 #include "kube/proxy.hpp"
+#include "test/kube/temp_dir.hpp"
 
 using namespace kcr::kube;
 namespace fs = std::filesystem;
@@ -19,26 +20,7 @@ using std::chrono::system_clock;
 
 namespace {
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    char tmpl[] = "/tmp/kcr-auth-test-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~temp_dir() { fs::remove_all(path); }
-  std::string write(const std::string& name, const std::string& text, bool exec = false) const {
-    auto p = path / name;
-    fs::create_directories(p.parent_path());
-    std::ofstream(p) << text;
-    if (exec)
-      ::chmod(p.c_str(), 0755);
-    return p.string();
-  }
-  std::string read(const std::string& name) const {
-    std::ifstream in(path / name);
-    return {std::istreambuf_iterator<char>(in), {}};
-  }
-};
+using kcr::test::temp_dir;
 
 env_getter env_of(std::map<std::string, std::string> m) {
   return [m](const std::string& k) -> std::optional<std::string> {
