@@ -306,8 +306,15 @@ class WatchTest(ServerCase):
         self.assertEqual((ev["type"], ev["object"]["kind"]), ("ADDED", "ConfigMap"))
         self.assertEqual(ev["object"]["metadata"]["name"], "mine")
         w.close()
-        emitted = self.srv.ctl("GET", "/emitted")
-        self.assertTrue(any(e["name"] == "mine" and e["type"] == "ADDED" for e in emitted))
+        # The log entry is added just after the bytes reach the socket, so the
+        # client can read the event before the server has recorded it.
+        deadline = time.monotonic() + 5
+        while True:
+            emitted = self.srv.ctl("GET", "/emitted")
+            if any(e["name"] == "mine" and e["type"] == "ADDED" for e in emitted):
+                break
+            self.assertLess(time.monotonic(), deadline, f"never recorded: {emitted}")
+            time.sleep(0.02)
 
     def test_faults_drop_watches_and_drop_mid_event(self):
         w = self.srv.raw_watch(NODES + f"?watch=true&resourceVersion={self.rv()}")
