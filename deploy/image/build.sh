@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make image: builds deploy/Dockerfile without a Docker engine (buildah, chroot
 # isolation) and writes the image as an OCI archive:
-#   deploy/image/build.sh [OUT_DIR]     (default build/image; root: sudo when not)
+#   deploy/image/build.sh [--binary FILE] [OUT_DIR]
+#                                   (default build/image; root: sudo when not)
 # -> OUT_DIR/kube-chorus-router-<version>.oci.tar, named
 #    docker.io/library/kube-chorus-router:<version> inside (what the manifests'
 #    `image: kube-chorus-router:<version>` resolves to), and the same image as
@@ -18,12 +19,22 @@
 #   CMakeLists.txt, org.opencontainers.image.revision = `git rev-parse
 #   --short=12 HEAD` (as the binary's --version), "-dirty" with uncommitted changes.
 # - --layers: a second run with nothing changed reuses every layer.
+# - --binary FILE (what `make test` does): the runtime stage of the same
+#   Dockerfile around a binary already built on this Debian 12 machine, instead
+#   of compiling it again in the build stage (a fresh machine saves ~15 min; the
+#   runtime stage, its library list, its checks and labels are the shipped
+#   ones). The labels then carry the revision the binary prints.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+binary=
+if [ "${1:-}" = --binary ]; then
+  binary=$(realpath "$2")
+  shift 2
+fi
 out_dir=$(realpath -m "${1:-build/image}")
 
 if [ "$(id -u)" -ne 0 ]; then
-  exec sudo bash "$0" "$out_dir"
+  exec sudo bash "$0" ${binary:+--binary "$binary"} "$out_dir"
 fi
 export STORAGE_DRIVER=vfs
 t0=$(date +%s)
@@ -70,15 +81,26 @@ make_base() {
 
 ensure_base() {
   local tag ref
-  for tag in 12 12-slim; do
+  for tag in "$@"; do
     ref=docker.io/library/debian:$tag
     have_image "$ref" && continue
     timeout 120 buildah pull -q "$ref" >/dev/null 2>&1 || make_base "$tag"
   done
 }
 
+# deploy/Dockerfile with its build stage replaced by the given binary: the
+# context is a temporary directory holding only the stripped binary.
+prebuilt_context() {
+  local ctx=$1
+  install -m 0755 -s "$binary" "$ctx/kube-chorus-router"
+  awk '/^# --- build/ { print "FROM scratch AS build"
+                        print "COPY kube-chorus-router /out/kube-chorus-router"
+                        skip = 1; next }
+       /^# --- runtime/ { skip = 0 }
+       !skip' deploy/Dockerfile >"$ctx/Dockerfile"
+}
+
 ensure_tools
-ensure_base
 version=$(sed -n 's/^project(kube-chorus-router VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
 [ -n "$version" ] || { echo "image: no project(... VERSION) in CMakeLists.txt" >&2; exit 1; }
 if revision=$(git rev-parse --short=12 HEAD 2>/dev/null); then
@@ -87,9 +109,21 @@ else
   revision=unknown
 fi
 image=localhost/kube-chorus-router:$version
-echo "image: building $image (version $version, revision $revision)"
-buildah bud --isolation chroot --pull=never --layers -f deploy/Dockerfile \
-  --build-arg VERSION="$version" --build-arg REVISION="$revision" -t "$image" .
+context=. dockerfile=deploy/Dockerfile
+if [ -n "$binary" ]; then
+  ensure_base 12-slim
+  # "kube-chorus-router 0.1.0 (git 1c4bfeb0a1b2)" -> 1c4bfeb0a1b2
+  revision=$("$binary" --version | sed -n 's/.*(git \(.*\))$/\1/p')
+  context=$(mktemp -d) dockerfile=$context/Dockerfile
+  trap 'rm -rf "$context"' EXIT
+  prebuilt_context "$context"
+  echo "image: building $image around $binary (version $version, revision ${revision:=unknown})"
+else
+  ensure_base 12 12-slim
+  echo "image: building $image (version $version, revision $revision)"
+fi
+buildah bud --isolation chroot --pull=never --layers -f "$dockerfile" \
+  --build-arg VERSION="$version" --build-arg REVISION="$revision" -t "$image" "$context"
 
 archive=$out_dir/kube-chorus-router-$version.oci.tar
 mkdir -p "$out_dir"

@@ -43,7 +43,7 @@ tunnel and logs the permission error (the confinement is real).
 
 Exit 77 (skipped, reason printed) when not root, without umoci, unshare or
 chroot, without veth/vxlan in the kernel, or (--skip-without-archive, as ctest
-runs it: `make test` does not build the image) without the archive; FAILS
+runs it; `make test` builds the archive first) without the archive; FAILS
 when the archive is missing otherwise (`make image-test`) or the control
 plane is not built (`make controlplane`).
 """
@@ -123,7 +123,8 @@ def unpack(archive, workdir):
     layers (whiteouts included) as a runtime would."""
     layout = os.path.join(workdir, "oci")
     os.makedirs(layout)
-    H.sh("tar", "-xf", archive, "-C", layout)
+    # Unpacking 83 MB takes seconds when idle, more under load.
+    H.sh("tar", "-xf", archive, "-C", layout, timeout=300)
     with open(os.path.join(layout, "index.json")) as f:
         [desc] = json.load(f)["manifests"]
     ref = desc.get("annotations", {}).get("org.opencontainers.image.ref.name")
@@ -136,7 +137,7 @@ def unpack(archive, workdir):
     with open(os.path.join(layout, "index.json"), "w") as f:
         json.dump({"schemaVersion": 2, "manifests": [desc]}, f)
     bundle = os.path.join(workdir, "bundle")
-    H.sh("umoci", "unpack", "--image", f"{layout}:test", bundle)
+    H.sh("umoci", "unpack", "--image", f"{layout}:test", bundle, timeout=300)
     rootfs = os.path.join(bundle, "rootfs")
     for d in ("proc", "sys", "dev", "run/secrets/kubernetes.io/serviceaccount"):
         os.makedirs(os.path.join(rootfs, d), exist_ok=True)
@@ -532,8 +533,8 @@ def parse_args():
         os.environ.get("KCR_BINARY_DIR", os.path.join(ROOT, "build")), "image"),
         help="where `make image` wrote kube-chorus-router-<version>.oci.tar")
     p.add_argument("--skip-without-archive", action="store_true",
-                   help="no archive: skip (ctest; `make test` does not build "
-                   "the image) instead of failing (make image-test)")
+                   help="no archive: skip (ctest run alone; `make test` builds "
+                   "it first) instead of failing (make image-test)")
     return p.parse_args()
 
 

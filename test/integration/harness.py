@@ -86,10 +86,10 @@ def wait_for(pred, timeout, what, interval=POLL):
         time.sleep(interval)
 
 
-def sh(*cmd, check=True):
+def sh(*cmd, check=True, timeout=30):
     """Runs a command (e.g. `ip`); -> CompletedProcess; raises with its
     stderr when it fails and `check`."""
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if check and r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}: exit {r.returncode}: "
                            f"{r.stderr.strip()}")
