@@ -8,7 +8,8 @@ namespace kcr::kube {
 reflector::reflector(std::shared_ptr<const client_config> cfg, reflector_options opts,
                      reflector_callbacks cb)
     : opts_(std::move(opts)), cb_(std::move(cb)), client_(std::move(cfg)),
-      backoff_(opts_.retry_backoff) {}
+      clock_(opts_.clock ? opts_.clock : std::make_shared<steady_retry_clock>()),
+      backoff_(opts_.retry_backoff, [c = clock_] { return c->now(); }) {}
 
 reflector::~reflector() {
   stop();
@@ -49,7 +50,12 @@ std::string reflector::last_resource_version() const {
 
 bool reflector::sleep_for(std::chrono::milliseconds d) {
   std::unique_lock lock(mutex_);
-  return !cv_.wait_for(lock, d, [this] { return stop_.load(); });
+  return clock_->wait(lock, cv_, d, [this] { return stop_.load(); });
+}
+
+void reflector::set_rv(std::string rv) {
+  std::lock_guard lock(mutex_);
+  rv_ = std::move(rv);
 }
 
 void reflector::report(const std::string& msg) {
@@ -84,146 +90,17 @@ void reflector::list() {
 }
 
 void reflector::run() {
-  const auto& what = opts_.resource.resource;
-  bool need_list = true;
-  bool after_watch = false; // the next watch resumes from a previous watch's RV
-  auto set_rv = [this](std::string rv) {
-    std::lock_guard lock(mutex_);
-    rv_ = std::move(rv);
-  };
   while (!stop_) {
-    // What to do after a failure: wait (backoff), then relist or re-watch.
+    bool streaming = false; // this watch is the (re)list: its initial events are the list
     bool failed = false;
-    // This watch is the (re)list: its initial events are the list, the rest are changes.
-    bool streaming = false;
     try {
-      if (need_list && cb_.on_list_start)
-        cb_.on_list_start();
-      if (need_list && !(opts_.watch_list && !watch_list_off_)) {
-        list();
-        need_list = false;
-        after_watch = false;
-      }
-      streaming = need_list;
-      watch_options wo;
-      wo.resource_version = streaming ? relist_rv_ : last_resource_version();
-      wo.send_initial_events = streaming;
-      wo.timeout = pick_timeout();
-      {
-        std::lock_guard lock(mutex_);
-        ++stats_.watches;
-        if (after_watch && !streaming)
-          ++stats_.watch_restarts;
-      }
-      after_watch = true;
-      auto started = std::chrono::steady_clock::now();
-      std::size_t changes = 0;
-      bool expired = false, too_slow = false;
-      std::string error_status;
-      std::vector<boost::json::object> items; // a streamed list without on_list_item
-      client_.watch(opts_.resource, wo, [&](watch_event&& ev) {
-        if (stop_)
-          return false;
-        if (ev.type == watch_event_type::error) {
-          expired = ev.is_expired();
-          error_status = ev.status_message();
-          return false; // the server closes after an ERROR anyway
-        }
-        if (need_list) {
-          // The initial burst: ADDED per object in no RV order, then the end bookmark with
-          // the list's RV (other bookmarks carry nothing to resume from before it).
-          if (ev.type == watch_event_type::added) {
-            if (cb_.on_list_item)
-              cb_.on_list_item(std::move(ev.object));
-            else
-              items.push_back(std::move(ev.object));
-          } else if (ev.initial_events_end()) {
-            auto rv = ev.resource_version();
-            {
-              std::lock_guard lock(mutex_);
-              rv_ = rv;
-              if (++stats_.lists > 1)
-                ++stats_.relists;
-            }
-            need_list = false;
-            ++changes;
-            if (cb_.on_list)
-              cb_.on_list(std::move(items), rv);
-          }
-          too_slow = need_list && std::chrono::steady_clock::now() - started >
-                                      std::chrono::milliseconds(opts_.watch_list_timeout);
-          return !too_slow;
-        }
-        ++changes;
-        if (auto rv = ev.resource_version(); !rv.empty())
-          set_rv(std::move(rv)); // bookmarks advance the resume point too
-        if (ev.type != watch_event_type::bookmark) {
-          {
-            std::lock_guard lock(mutex_);
-            ++stats_.events;
-          }
-          if (cb_.on_event)
-            cb_.on_event(ev.type, ev.object);
-        }
-        return true;
-      });
-      if (expired) {
-        report("watch " + what + ": resource version expired (" + error_status + "), relisting");
-        need_list = failed = true;
-        relist_rv_.clear(); // the history is gone: only a fresh read is consistent
-      } else if (!error_status.empty()) {
-        report("watch " + what + ": ERROR event: " + error_status + ", relisting");
-        need_list = failed = true;
-        relist_rv_ = last_resource_version();
-      } else if (need_list && !stop_) {
-        // Ended (or too slow) without the end bookmark: the server ignores sendInitialEvents.
-        report("watch list " + what + ": no initial-events-end bookmark " +
-               (too_slow ? "within " + std::to_string(opts_.watch_list_timeout.count()) + " s"
-                         : std::string("before the stream ended")) +
-               ", listing with LIST from now on");
-        watch_list_off_ = true;
-      } else if (changes == 0 &&
-                 std::chrono::steady_clock::now() - started < opts_.min_watch_duration) {
-        // A watch that closes at once is a server in trouble: do not hammer it.
-        report("watch " + what + ": closed after less than " +
-               std::to_string(opts_.min_watch_duration.count()) + " ms without events, relisting");
-        need_list = failed = true;
-        relist_rv_ = last_resource_version();
-      }
+      failed = step(streaming);
     } catch (const stopped_error&) {
       break;
     } catch (const api_error& e) {
       if (stop_)
         break;
-      failed = true;
-      // A relist after an error asks for data not older than what was seen; after "too old"
-      // (410) or "too large" (504) resource versions, for a fresh read.
-      bool refused = streaming && need_list && (e.code == 400 || e.code == 422);
-      if (!refused)
-        relist_rv_ = e.is_expired() || e.code == 504 ? std::string{} : last_resource_version();
-      if (refused) {
-        // The server refuses the watch-list parameters: LIST (from the same RV) at once, and
-        // from now on.
-        report("watch list " + what + " refused (" + e.what() + "), listing with LIST from now on");
-        watch_list_off_ = true;
-        failed = false;
-      } else if (e.is_forbidden()) {
-        report(std::string(e.what()) + "; " + e.rbac_hint());
-        need_list = true;
-      } else if (e.is_unauthorized()) {
-        report(std::string(e.what()) +
-               "; the API server does not accept the credentials: check the token or client "
-               "certificate of " +
-               client_.config().source);
-        need_list = true;
-      } else if (e.is_too_many_requests()) {
-        report(e.what()); // overload: same request again after the backoff
-      } else {
-        // 410 (HTTP), 5xx, 504 "too large resource version", 401 after a token re-read:
-        // start over from a fresh list.
-        report(e.what());
-        need_list = true;
-      }
+      failed = classify(e, streaming);
     } catch (const transport_error& e) {
       if (stop_)
         break;
@@ -235,6 +112,152 @@ void reflector::run() {
     if (failed && !sleep_for(backoff_.next()))
       break;
   }
+}
+
+bool reflector::step(bool& streaming) {
+  if (need_list_ && cb_.on_list_start)
+    cb_.on_list_start();
+  if (need_list_ && !(opts_.watch_list && !watch_list_off_)) {
+    list();
+    need_list_ = false;
+    after_watch_ = false;
+  }
+  streaming = need_list_;
+  return classify(watch_once(streaming));
+}
+
+reflector::watch_end reflector::watch_once(bool streaming) {
+  watch_options wo;
+  wo.resource_version = streaming ? relist_rv_ : last_resource_version();
+  wo.send_initial_events = streaming;
+  wo.timeout = pick_timeout();
+  {
+    std::lock_guard lock(mutex_);
+    ++stats_.watches;
+    if (after_watch_ && !streaming)
+      ++stats_.watch_restarts;
+  }
+  after_watch_ = true;
+  watch_end end;
+  std::vector<boost::json::object> items; // a streamed list without on_list_item
+  auto started = std::chrono::steady_clock::now();
+  client_.watch(opts_.resource, wo, [&](watch_event&& ev) {
+    return deliver(std::move(ev), streaming, end, items, started);
+  });
+  end.took = std::chrono::steady_clock::now() - started;
+  return end;
+}
+
+bool reflector::deliver(watch_event&& ev, bool streaming, watch_end& end,
+                        std::vector<boost::json::object>& items,
+                        std::chrono::steady_clock::time_point started) {
+  if (stop_)
+    return false;
+  if (ev.type == watch_event_type::error) {
+    end.expired = ev.is_expired();
+    end.error_status = ev.status_message();
+    return false; // the server closes after an ERROR anyway
+  }
+  if (streaming && need_list_) {
+    // The initial burst: ADDED per object in no RV order, then the end bookmark with the
+    // list's RV (other bookmarks carry nothing to resume from before it).
+    if (ev.type == watch_event_type::added) {
+      if (cb_.on_list_item)
+        cb_.on_list_item(std::move(ev.object));
+      else
+        items.push_back(std::move(ev.object));
+    } else if (ev.initial_events_end()) {
+      auto rv = ev.resource_version();
+      {
+        std::lock_guard lock(mutex_);
+        rv_ = rv;
+        if (++stats_.lists > 1)
+          ++stats_.relists;
+      }
+      need_list_ = false;
+      ++end.changes;
+      if (cb_.on_list)
+        cb_.on_list(std::move(items), rv);
+    }
+    end.too_slow = need_list_ && std::chrono::steady_clock::now() - started >
+                                     std::chrono::milliseconds(opts_.watch_list_timeout);
+    return !end.too_slow;
+  }
+  ++end.changes;
+  if (auto rv = ev.resource_version(); !rv.empty())
+    set_rv(std::move(rv)); // bookmarks advance the resume point too
+  if (ev.type != watch_event_type::bookmark) {
+    {
+      std::lock_guard lock(mutex_);
+      ++stats_.events;
+    }
+    if (cb_.on_event)
+      cb_.on_event(ev.type, ev.object);
+  }
+  return true;
+}
+
+bool reflector::classify(const watch_end& end) {
+  const auto& what = opts_.resource.resource;
+  if (end.expired) {
+    report("watch " + what + ": resource version expired (" + end.error_status + "), relisting");
+    relist_rv_.clear(); // the history is gone: only a fresh read is consistent
+    return need_list_ = true;
+  }
+  if (!end.error_status.empty()) {
+    report("watch " + what + ": ERROR event: " + end.error_status + ", relisting");
+    relist_rv_ = last_resource_version();
+    return need_list_ = true;
+  }
+  if (need_list_ && !stop_) {
+    // Ended (or too slow) without the end bookmark: the server ignores sendInitialEvents.
+    report("watch list " + what + ": no initial-events-end bookmark " +
+           (end.too_slow ? "within " + std::to_string(opts_.watch_list_timeout.count()) + " s"
+                         : std::string("before the stream ended")) +
+           ", listing with LIST from now on");
+    watch_list_off_ = true;
+    return false;
+  }
+  if (end.changes == 0 && end.took < opts_.min_watch_duration) {
+    // A watch that closes at once is a server in trouble: do not hammer it.
+    report("watch " + what + ": closed after less than " +
+           std::to_string(opts_.min_watch_duration.count()) + " ms without events, relisting");
+    relist_rv_ = last_resource_version();
+    return need_list_ = true;
+  }
+  return false;
+}
+
+bool reflector::classify(const api_error& e, bool streaming) {
+  const auto& what = opts_.resource.resource;
+  if (streaming && need_list_ && (e.code == 400 || e.code == 422)) {
+    // The server refuses the watch-list parameters: LIST (from the same RV) at once, and
+    // from now on.
+    report("watch list " + what + " refused (" + e.what() + "), listing with LIST from now on");
+    watch_list_off_ = true;
+    return false;
+  }
+  // A relist after an error asks for data not older than what was seen; after "too old"
+  // (410) or "too large" (504) resource versions, for a fresh read.
+  relist_rv_ = e.is_expired() || e.code == 504 ? std::string{} : last_resource_version();
+  if (e.is_forbidden()) {
+    report(std::string(e.what()) + "; " + e.rbac_hint());
+    need_list_ = true;
+  } else if (e.is_unauthorized()) {
+    report(std::string(e.what()) +
+           "; the API server does not accept the credentials: check the token or client "
+           "certificate of " +
+           client_.config().source);
+    need_list_ = true;
+  } else if (e.is_too_many_requests()) {
+    report(e.what()); // overload: same request again after the backoff
+  } else {
+    // 410 (HTTP), 5xx, 504 "too large resource version", 401 after a token re-read: start
+    // over from a fresh list.
+    report(e.what());
+    need_list_ = true;
+  }
+  return true;
 }
 
 } // namespace kcr::kube

@@ -24,6 +24,7 @@
 
 #include "kube/api_client.hpp"
 #include "kube/backoff.hpp"
+#include "kube/retry_clock.hpp"
 
 namespace kcr::kube {
 
@@ -44,6 +45,9 @@ struct reflector_options {
   /// the k8s.io/initial-events-end bookmark (a server that ignores them).
   bool watch_list = false;
   std::chrono::seconds watch_list_timeout{60};
+  /// Drives the backoff between attempts (null: the steady clock). The durations of the
+  /// requests themselves are measured on the steady clock.
+  std::shared_ptr<retry_clock> clock;
 };
 
 struct reflector_callbacks {
@@ -95,10 +99,31 @@ public:
   std::string last_resource_version() const;
 
 private:
+  /// How one watch ended, for classify().
+  struct watch_end {
+    std::size_t changes = 0;
+    bool expired = false;  // a 410 ERROR event
+    bool too_slow = false; // a watch list past watch_list_timeout without its end bookmark
+    std::string error_status;
+    std::chrono::steady_clock::duration took{};
+  };
+
   bool sleep_for(std::chrono::milliseconds d); // false when stopped meanwhile
   void report(const std::string& msg);
   std::chrono::seconds pick_timeout();
   void list(); // a plain LIST, delivered to on_list
+  /// One step: (re)list when needed, then one watch; true when it failed (back off).
+  bool step(bool& streaming);
+  watch_end watch_once(bool streaming);
+  /// A watch event; false ends the watch.
+  bool deliver(watch_event&& ev, bool streaming, watch_end& end,
+               std::vector<boost::json::object>& items,
+               std::chrono::steady_clock::time_point started);
+  /// What the end of a watch means: true when it calls for a backoff.
+  bool classify(const watch_end& end);
+  /// What an API error means: true when it calls for a backoff.
+  bool classify(const api_error& e, bool streaming);
+  void set_rv(std::string rv);
 
   reflector_options opts_;
   reflector_callbacks cb_;
@@ -106,6 +131,9 @@ private:
   /// resourceVersion of the next list: "0" first (cache), then "not older than" or "" (fresh).
   std::string relist_rv_ = "0";
   bool watch_list_off_ = false; // the server does not do watch lists: LIST from now on
+  bool need_list_ = true;
+  bool after_watch_ = false; // the next watch resumes from a previous watch's RV
+  std::shared_ptr<retry_clock> clock_;
   backoff backoff_;
   std::atomic<bool> stop_{false};
   mutable std::mutex mutex_;

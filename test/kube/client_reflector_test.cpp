@@ -11,12 +11,14 @@
 
 #include "kube/reflector.hpp"
 #include "test/kube/api_under_test.hpp"
+#include "test/kube/manual_clock.hpp"
 
 namespace json = boost::json;
 using namespace kcr::kube;
 using kcr::test::api_under_test;
 using kcr::test::fake_apiserver;
 using kcr::test::fake_only;
+using kcr::test::manual_clock;
 using kcr::test::skip_rest_on_real;
 using namespace std::chrono_literals;
 
@@ -205,13 +207,27 @@ BOOST_AUTO_TEST_CASE(faults_500_429_and_refused_back_off_and_recover,
   fake_apiserver fake({"--seed-nodes", "1"});
   fake.fault({{"fail", {{"status", 500}, {"count", 3}, {"path_prefix", "/api/v1/nodes"}}}});
   recorder rec;
-  reflector r(fake.config(), fast_options(), rec.callbacks());
-  auto t0 = std::chrono::steady_clock::now();
+  auto clock = std::make_shared<manual_clock>();
+  auto o = fast_options();
+  o.clock = clock;
+  reflector r(fake.config(), o, rec.callbacks());
   r.start();
+  // Each 500 is followed by one wait, doubling from 50 ms (jitter adds at most 25 %); nothing
+  // is retried before the test moves the clock.
+  for (std::size_t i = 0; i < 3; ++i) {
+    BOOST_TEST_REQUIRE(clock->await_waits(i + 1));
+    auto d = clock->waits()[i];
+    auto base = std::chrono::milliseconds(50 << i);
+    BOOST_TEST((d >= base && d <= base * 5 / 4), "wait " << i << ": " << d.count() << " ms");
+    std::this_thread::sleep_for(50ms); // in real time: still waiting, no request
+    BOOST_TEST(rec.errors.size() == i + 1);
+    BOOST_TEST(rec.list_sizes.empty());
+    clock->advance(d);
+  }
   BOOST_TEST_REQUIRE(rec.wait([](auto& x) { return !x.list_sizes.empty(); }));
   BOOST_TEST(rec.errors.size() == 3u);
-  // Backoff: 50 + 100 + 200 ms at least (jitter only adds).
-  BOOST_TEST((std::chrono::steady_clock::now() - t0 >= 350ms));
+  BOOST_TEST(clock->waits().size() == 3u);
+  clock->auto_advance(true); // the rest: recovery, not timing
 
   fake.fault({{"fail", {{"status", 429}, {"count", 2}, {"path_prefix", "/api/v1/nodes"}}}});
   fake.fault({{"drop_watches", true}});
