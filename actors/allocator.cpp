@@ -9,22 +9,6 @@
 
 namespace kcr::actors {
 
-namespace {
-
-const char* not_ready_kind(const kube::node_info& n) {
-  return n.underlay_ip ? "no-pod-range" : "no-address";
-}
-
-std::string why_not_ready(const kube::node_info& n) {
-  if (!n.problems.empty())
-    return join(n.problems);
-  if (!n.underlay_ip)
-    return "Node " + n.name + " has no usable InternalIP/ExternalIP address";
-  return "Node " + n.name + " has no pod CIDR (spec.podCIDRs, spec.podCIDR or a CNI annotation)";
-}
-
-} // namespace
-
 // --- inputs
 // ---------------------------------------------------------------------------------------
 
@@ -156,14 +140,26 @@ allocator_outbox allocator_state::try_become_ready() {
   restore_from_snapshot(out);
   size_t restored = pool->size();
   desired_entries scratch;
-  bulk = true;
+  cold_start = true;
   // Published nodes first: of two nodes claiming one underlay IP or pod range, the one the
-  // device already routes to keeps it across a restart or a failover.
-  for (bool published : {true, false})
-    for (const auto& [name, _] : nodes)
-      if (pool->lookup(name).has_value() == published)
+  // device already routes to keeps it across a restart or a failover. Of the published ones,
+  // those whose ranges are still the published ones go first: a node that took another's range
+  // while no leader was there must not win it by its name (the fault campaign found that).
+  std::map<net::ip_address, const std::vector<net::cidr>*> published_ranges; // by overlay IP
+  for (const auto& e : snapshot->state().entries)
+    published_ranges.emplace(e.overlay_ip, &e.pod_cidrs);
+  auto pass_of = [&](const std::string& name, const kube::node_info& n) {
+    auto ip = pool->lookup(name);
+    if (!ip)
+      return 2;
+    auto p = published_ranges.find(*ip);
+    return p != published_ranges.end() && *p->second == n.pod_cidrs ? 0 : 1;
+  };
+  for (int pass : {0, 1, 2})
+    for (const auto& [name, n] : nodes)
+      if (pass_of(name, n) == pass)
         reconcile(name, out, scratch);
-  bulk = false;
+  cold_start = false;
   desired_entries full;
   full.full = true;
   for (const auto& [_, e] : entries)
@@ -214,86 +210,70 @@ void allocator_state::restore_from_snapshot(allocator_outbox& out) {
 
 void allocator_state::reconcile(const std::string& name, allocator_outbox& out,
                                 desired_entries& delta) {
-  auto withdraw = [&](const std::string& reason) {
-    if (erase_entry(name)) {
-      delta.removed.push_back(name);
-      spdlog::debug("allocator: entry of Node {} withdrawn: {}", name, reason);
-    }
-  };
-
   auto it = nodes.find(name);
   if (it == nodes.end()) {
-    if (auto freed = pool->release(name))
-      spdlog::info("allocator: Node {} deleted, overlay address {} released", name,
-                   freed->to_string());
-    waiting.erase(name);
-    note_refusal(name, nullptr);
-    withdraw("Node deleted");
+    forget(name, delta);
     return;
   }
   const auto& node = it->second;
-  if (!node.ready_for_entry()) {
-    // Keep an address it already holds (stable across the gap); give it none until it is usable.
-    withdraw(why_not_ready(node));
-    set_waiting(name, not_ready_kind(node), why_not_ready(node), false, out);
-    note_refusal(name, nullptr);
+  if (auto why = held_back(name, node, out)) {
+    withdraw(name, *why, delta);
     return;
   }
-  // Two Nodes reporting one underlay IP would share the Node-<ip> keys: the first one keeps it.
-  if (auto owner = by_node_ip.find(*node.underlay_ip);
-      owner != by_node_ip.end() && owner->second != name) {
-    auto other = owner->second;
-    withdraw("duplicate underlay IP");
-    note_refusal(name, nullptr); // its ranges are not judged while it waits for this
-    set_waiting(name, "duplicate-ip",
-                "Node " + name + " reports underlay IP " + node.underlay_ip->to_string() +
-                    ", which Node " + other + " already publishes",
-                true, out);
-    return;
-  }
-  auto refusal = refuse_ranges(name, node);
-  note_refusal(name, refusal ? &*refusal : nullptr);
-  if (refusal) {
-    withdraw("pod range refused");
-    set_waiting(name, "pod-range-refused",
-                "pod range " + refusal->range.to_string() + " of Node " + name +
-                    " refused: " + refusal->why.detail + "; the node's entry waits",
-                true, out, "PodRangeRefused");
-    return;
-  }
-  auto ip = pool->lookup(name);
-  bool fresh = false;
+  auto ip = address_for(name, node, out);
   if (!ip) {
-    auto allocated = pool->allocate(name);
-    if (!allocated) {
-      withdraw(allocated.error().message);
-      bool exhausted = allocated.error().code == net::pool_errc::exhausted;
-      set_waiting(name, exhausted ? "pool-exhausted" : "allocation-failed",
-                  "Node " + name + " gets no overlay address: " + allocated.error().message, true,
-                  out);
-      return;
-    }
-    ip = *allocated;
-    fresh = true;
+    withdraw(name, "no overlay address", delta);
+    return;
   }
   kube::node_entry entry{name, node.uid, *node.underlay_ip, *ip, std::nullopt, node.pod_cidrs};
   if (waiting.erase(name))
     spdlog::info("allocator: Node {} no longer waits", name);
-  if (fresh) {
-    // A cold start allocates for every node at once: one summary line then, one line per node
-    // afterwards.
-    spdlog::log(bulk ? spdlog::level::debug : spdlog::level::info,
-                "allocator: Node {} ({}) gets overlay address {}", name,
-                node.underlay_ip->to_string(), ip->to_string());
-    out.events.push_back({name, node.uid, false, "OverlayIPAllocated",
-                          "allocated overlay IP " + ip->to_string() + " for underlay IP " +
-                              node.underlay_ip->to_string()});
-  }
   auto cur = entries.find(name);
   if (cur != entries.end() && cur->second == entry)
     return;
   set_entry(entry);
   delta.upserted.push_back(std::move(entry));
+}
+
+void allocator_state::forget(const std::string& name, desired_entries& delta) {
+  if (auto freed = pool->release(name))
+    spdlog::info("allocator: Node {} deleted, overlay address {} released", name,
+                 freed->to_string());
+  waiting.erase(name);
+  note_refusal(name, nullptr);
+  withdraw(name, "Node deleted", delta);
+}
+
+void allocator_state::withdraw(const std::string& name, const std::string& reason,
+                               desired_entries& delta) {
+  if (erase_entry(name)) {
+    delta.removed.push_back(name);
+    spdlog::debug("allocator: entry of Node {} withdrawn: {}", name, reason);
+  }
+}
+
+std::optional<net::ip_address> allocator_state::address_for(const std::string& name,
+                                                            const kube::node_info& node,
+                                                            allocator_outbox& out) {
+  if (auto ip = pool->lookup(name))
+    return ip;
+  auto allocated = pool->allocate(name);
+  if (!allocated) {
+    bool exhausted = allocated.error().code == net::pool_errc::exhausted;
+    set_waiting(name, exhausted ? "pool-exhausted" : "allocation-failed",
+                "Node " + name + " gets no overlay address: " + allocated.error().message, true,
+                out);
+    return std::nullopt;
+  }
+  // A cold start allocates for every node at once: one summary line then, one line per node
+  // afterwards.
+  spdlog::log(cold_start ? spdlog::level::debug : spdlog::level::info,
+              "allocator: Node {} ({}) gets overlay address {}", name,
+              node.underlay_ip->to_string(), allocated->to_string());
+  out.events.push_back({name, node.uid, false, "OverlayIPAllocated",
+                        "allocated overlay IP " + allocated->to_string() + " for underlay IP " +
+                            node.underlay_ip->to_string()});
+  return *allocated;
 }
 
 void allocator_state::set_entry(const kube::node_entry& e) {
@@ -322,77 +302,6 @@ void allocator_state::retry_waiting(allocator_outbox& out, desired_entries& delt
     names.push_back(name);
   for (const auto& name : names)
     reconcile(name, out, delta);
-}
-
-void allocator_state::set_waiting(const std::string& name, const char* kind,
-                                  const std::string& reason, bool warn, allocator_outbox& out,
-                                  const char* event_reason) {
-  auto& current = waiting[name];
-  current.kind = kind;
-  if (current.text == reason)
-    return; // logged once, not per sync
-  current.text = reason;
-  spdlog::warn("allocator: entry of Node {} waits: {}", name, reason);
-  if (warn) {
-    auto n = nodes.find(name);
-    out.events.push_back(
-        {name, n == nodes.end() ? "" : n->second.uid, true,
-         current.kind == "pool-exhausted" ? "OverlayNetworkExhausted" : event_reason, reason});
-  }
-}
-
-std::optional<allocator_state::range_refused>
-allocator_state::refuse_ranges(const std::string& name, const kube::node_info& node) const {
-  const net::range_rules rules{settings.pod_networks, settings.overlay_network};
-  for (const auto& range : node.pod_cidrs) {
-    auto refuse = [&](std::string reason, std::string detail) {
-      return range_refused{range, {std::move(reason), std::move(detail)}};
-    };
-    if (auto why = net::check_range(range, rules))
-      return range_refused{range, *why};
-    // Node addresses are sorted: the first at or after the range's start is the only candidate.
-    if (auto it = node_ips.lower_bound(range.network().address());
-        it != node_ips.end() && range.contains(it->first))
-      return refuse("node-ip", "contains the underlay address " + it->first.to_string() +
-                                   " of Node " + it->second);
-    if (range.contains(settings.remote_vtep))
-      return refuse("device-ip",
-                    "contains the device's address " + settings.remote_vtep.to_string());
-    if (auto c = range_owners.find_conflict(range, name))
-      return refuse("overlap", "overlaps " + c->range.to_string() + ", which Node " + c->owner +
-                                   " already publishes");
-  }
-  return std::nullopt;
-}
-
-void allocator_state::note_refusal(const std::string& name, const range_refused* r) {
-  auto it = refused.find(name);
-  std::string label = r ? r->range.to_string() + " " + r->why.reason : "";
-  if (it != refused.end() && it->second == label)
-    return;
-  if (tel && it != refused.end())
-    tel->metrics.pod_range_cleared(name);
-  if (!r) {
-    if (it != refused.end())
-      refused.erase(it);
-    return;
-  }
-  refused[name] = label;
-  if (tel)
-    tel->metrics.pod_range_refused(name, r->range.to_string(), r->why.reason);
-}
-
-void allocator_state::track_node_ip(const std::string& name, const kube::node_info* node) {
-  if (auto old = nodes.find(name); old != nodes.end() && old->second.underlay_ip) {
-    auto [first, last] = node_ips.equal_range(*old->second.underlay_ip);
-    for (auto it = first; it != last; ++it)
-      if (it->second == name) {
-        node_ips.erase(it);
-        break;
-      }
-  }
-  if (node && node->underlay_ip)
-    node_ips.emplace(*node->underlay_ip, name);
 }
 
 void allocator_state::update_metrics() const {

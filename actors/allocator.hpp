@@ -55,7 +55,7 @@ struct allocator_state {
   net::range_owners range_owners;                       // entries' pod ranges -> node (overlaps)
   std::multimap<net::ip_address, std::string> node_ips; // every Node's underlay IP -> node
   std::map<std::string, std::string> refused;           // node -> its refused range (metric)
-  bool bulk = false; // allocating for every node at once (becoming ready): per-node logs at debug
+  bool cold_start = false; // allocating for every node at once: per-node logs at debug
 
   bool ready() const { return pool.has_value(); }
 
@@ -75,6 +75,15 @@ private:
   void restore_from_snapshot(allocator_outbox& out);
   /// Recomputes one node's entry; records the change in `out` and `delta`.
   void reconcile(const std::string& name, allocator_outbox& out, desired_entries& delta);
+  /// The Node is gone: its address is freed and its entry withdrawn.
+  void forget(const std::string& name, desired_entries& delta);
+  void withdraw(const std::string& name, const std::string& reason, desired_entries& delta);
+  /// Why the node may not have an entry now (it waits, with a log line and maybe an Event).
+  std::optional<std::string> held_back(const std::string& name, const kube::node_info& node,
+                                       allocator_outbox& out);
+  /// Its address: kept, or newly allocated (Event); none when the pool refuses (it waits).
+  std::optional<net::ip_address> address_for(const std::string& name, const kube::node_info& node,
+                                             allocator_outbox& out);
   /// After an address was freed: nodes waiting for one get another chance.
   void retry_waiting(allocator_outbox& out, desired_entries& delta);
   void set_waiting(const std::string& name, const char* kind, const std::string& reason, bool warn,
