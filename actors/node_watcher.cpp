@@ -15,7 +15,7 @@ void node_watcher_state::listed_all(std::vector<kube::node_info> all) {
   size_t upserts = 0;
   for (auto& n : all) {
     present.insert(n.name);
-    if (remember(std::move(n)))
+    if (store_and_forward(std::move(n)))
       ++upserts;
   }
   // Whatever we knew that the list no longer has was deleted while the watch was away.
@@ -41,7 +41,7 @@ void node_watcher_state::listed_all(std::vector<kube::node_info> all) {
   if (tel)
     tel->health.set_ready("nodes listed", true);
   maybe_synced();
-  done();
+  record_progress();
 }
 
 void node_watcher_state::maybe_synced() {
@@ -129,7 +129,7 @@ void node_watcher_state::objects_all(std::vector<kube::range_object> all) {
       tel->health.set_ready("pod range objects listed", true);
     maybe_synced();
   }
-  done();
+  record_progress();
 }
 
 void node_watcher_state::object_changed(kube::range_object o) {
@@ -141,7 +141,7 @@ void node_watcher_state::object_changed(kube::range_object o) {
   put_object(name, std::move(o));
   for (const auto& [node, b] : before)
     refresh(node, b);
-  done();
+  record_progress();
 }
 
 void node_watcher_state::object_removed(const std::string& name) {
@@ -155,12 +155,12 @@ void node_watcher_state::object_removed(const std::string& name) {
   put_object(name, std::nullopt);
   if (before)
     refresh(node, *before);
-  done();
+  record_progress();
 }
 
 void node_watcher_state::changed(kube::node_info node) {
-  remember(std::move(node));
-  done();
+  store_and_forward(std::move(node));
+  record_progress();
 }
 
 void node_watcher_state::removed(const std::string& name) {
@@ -173,10 +173,10 @@ void node_watcher_state::removed(const std::string& name) {
   reported.erase(name);
   self->send(allocator, node_deleted{name});
   report_gone(name);
-  done();
+  record_progress();
 }
 
-bool node_watcher_state::remember(kube::node_info node) {
+bool node_watcher_state::store_and_forward(kube::node_info node) {
   auto now = effective(node);
   if (objects_listed) // before, every node would lack the ranges its objects give it
     report_problems(now);
@@ -247,7 +247,7 @@ void node_watcher_state::report_gone(const std::string& name) {
     self->send(annotator, node_annotation_seen{name, false, std::nullopt, ""});
 }
 
-void node_watcher_state::done() {
+void node_watcher_state::record_progress() {
   if (tel) {
     tel->metrics.set_nodes(static_cast<double>(nodes.size()));
     tel->health.beat("node_watcher");

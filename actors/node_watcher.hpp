@@ -72,13 +72,14 @@ private:
   void refresh(const std::string& node, const kube::node_info& before);
   /// nodes_synced once the Nodes and (when used) the range objects are both listed.
   void maybe_synced();
-  /// Stores `node`; true when the allocator must hear about it.
-  bool remember(kube::node_info node);
+  /// Stores `node` and sends it to the allocator when its entry inputs changed (then true).
+  bool store_and_forward(kube::node_info node);
   void report_problems(const kube::node_info& node);
   /// Tells the annotator when the Node is new or its overlay annotation changed.
   void report_annotation(const kube::node_info* before, const kube::node_info& now);
   void report_gone(const std::string& name);
-  void done();
+  /// After each input: the node count metric and the liveness beat.
+  void record_progress();
 };
 
 /// Spawn: `sys.spawn(node_watcher, allocator, annotator_or_null, recorder_or_null, tel)`. Never
