@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "net/ip.hpp"
+#include "net/result.hpp"
 
 namespace kcr::net {
 
@@ -40,30 +41,8 @@ struct pool_error {
   std::string message;
 };
 
-/// Either a value or a pool_error (std::expected is C++23).
 template <class T>
-class pool_result {
-public:
-  pool_result(T value) : v_(std::move(value)) {}
-  pool_result(pool_error error) : v_(std::move(error)) {}
-
-  bool ok() const { return v_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-
-  /// The value; only when ok().
-  T& value() { return std::get<0>(v_); }
-  const T& value() const { return std::get<0>(v_); }
-  T& operator*() { return value(); }
-  const T& operator*() const { return value(); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-
-  /// The error; only when !ok().
-  const pool_error& error() const { return std::get<1>(v_); }
-
-private:
-  std::variant<T, pool_error> v_;
-};
+using pool_result = result<T, pool_error>;
 
 /// Why restore() refused a published assignment.
 enum class restore_reason {

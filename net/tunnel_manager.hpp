@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "net/ip.hpp"
+#include "net/result.hpp"
 #include "net/tunnel_spec.hpp"
 
 namespace kcr::net {
@@ -73,24 +74,8 @@ inline std::ostream& operator<<(std::ostream& os, const tunnel_error& e) {
   return os << to_string(e.code) << ": " << e.message;
 }
 
-/// Either a value or a tunnel_error (C++20 has no std::expected).
 template <class T>
-class tunnel_result {
-public:
-  tunnel_result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
-  tunnel_result(tunnel_error err) : v_(std::in_place_index<1>, std::move(err)) {}
-
-  bool ok() const { return v_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-  T& value() { return std::get<0>(v_); }
-  const T& value() const { return std::get<0>(v_); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  const tunnel_error& error() const { return std::get<1>(v_); }
-
-private:
-  std::variant<T, tunnel_error> v_;
-};
+using tunnel_result = result<T, tunnel_error>;
 
 /// Reverse-path filtering as the kernel applies it to an interface (IN_DEV_RPFILTER): the max of
 /// net.ipv4.conf.all.rp_filter and net.ipv4.conf.<interface>.rp_filter (0 off, 1 strict, 2
