@@ -4,7 +4,8 @@ BUILD_TYPE ?= Release
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps configure build controlplane test run clean format bench image image-runtime image-test
+.PHONY: all deps configure build controlplane test run clean format bench image image-runtime image-test fault-campaign \
+        test-asan test-tsan fuzz
 
 all: build
 
@@ -30,6 +31,8 @@ test:
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory image-runtime
 	@cd $(BUILD) && ctest --output-on-failure $(CTEST_ARGS)
+	@bash test/sanitizers/run.sh asan build-asan $(abspath $(BUILD))/controlplane/bin $(CI_ASAN_ARGS)
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
 
 # make run: with KUBECONFIG, the controller against that cluster (flags in ARGS);
 # without, the local dev cluster of network namespaces (deploy/devcluster, root:
@@ -57,6 +60,23 @@ run:
 	exec $$sudo env KCR_BINARY_DIR=$(BUILD) python3 deploy/devcluster/devcluster.py run \
 	  --binary $(BUILD)/kube-chorus-router --nodes $(NODES) --api $(API) --shape $(SHAPE)
 
+# The fault campaign (test/fault/campaign.py; root; docs/reliability.md): FAULTS
+# randomized faults (kill -9, SIGSTOP of the leader past its Lease, etcd and
+# kube-apiserver restarts, partitions, tunnel deleted or changed, the ConfigMap
+# edited by hand) with node churn on the dev cluster and the real control plane,
+# invariants checked on every ConfigMap revision; SEED repeats a run (default:
+# random, printed); API=fake: the fake API server (watch drops, 500/429, slow
+# answers). `make test` runs a short one (ctest -L fault).
+FAULTS ?= 1000
+SEED   ?=
+fault-campaign: configure
+	@if [ "$(API)" = real ]; then $(MAKE) --no-print-directory controlplane || exit $$?; fi
+	@cmake --build $(BUILD) -j$(JOBS) --target kube-chorus-router
+	@if [ "$$(id -u)" -eq 0 ]; then sudo=; else sudo=sudo; fi; \
+	  $$sudo env KCR_BINARY_DIR=$(BUILD) python3 test/fault/campaign.py \
+	  --binary $(BUILD)/kube-chorus-router --api $(API) --faults $(FAULTS) \
+	  $(if $(SEED),--seed $(SEED)) --json $(BUILD)/fault-campaign-$(API).json
+
 # Benchmarks (not part of `make test`): the real binary against the real
 # kube-apiserver + etcd (BENCH_ARGS=--api fake: the fake API server); prints one
 # table and rewrites its block in docs/benchmarks.md.
@@ -81,6 +101,32 @@ image-runtime:
 # archive that `make test` builds with image-runtime).
 image-test: image controlplane
 	@KCR_BINARY_DIR=$(BUILD) python3 test/deploy/image_test.py --archive-dir $(BUILD)/image
+
+# Sanitizer builds (test/sanitizers/run.sh; docs/reliability.md): ASan+UBSan in
+# build-asan/, TSan in build-tsan/; the unit, kube (with the integration tests)
+# and actors labels unless SAN_CTEST_ARGS says otherwise. `make test` runs the
+# ASan+UBSan build on CI_ASAN_ARGS, the part that fits its time budget: the C++
+# suites (the kube client ones on the fake API server) and three integration
+# tests of the binary on the real control plane.
+SAN_CTEST_ARGS ?= -L 'unit|kube|actors' -E 'privileged|uml|^test_library_consumer$$|^deploy_'
+CI_ASAN_ARGS   ?= -R '^(test_|integration_(seed_format|hand_edit|bad_node)_test$$)' \
+  -E '_real$$|privileged|uml|^test_library_consumer$$|^test_fakeapi_selftest$$|^test_kubectl_fidelity$$'
+test-asan: controlplane
+	@bash test/sanitizers/run.sh asan build-asan $(abspath $(BUILD))/controlplane/bin $(SAN_CTEST_ARGS)
+test-tsan: controlplane
+	@bash test/sanitizers/run.sh tsan build-tsan $(abspath $(BUILD))/controlplane/bin $(SAN_CTEST_ARGS)
+
+# libFuzzer targets (test/fuzz/, Debian's clang, ASan+UBSan) in build-fuzz/,
+# FUZZ_SECONDS each; a crash fails and keeps its input (build-fuzz/fuzz/crashes/).
+# `make test` gives each CI_FUZZ_SECONDS: 6 targets x 30 s keep its share of the
+# time budget (docs/reliability.md).
+FUZZ_SECONDS    ?= 60
+CI_FUZZ_SECONDS ?= 30
+fuzz:
+	@cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ \
+	  -DKCR_SANITIZE=address,undefined -DKCR_FUZZ=ON -DKCR_BUILD_TESTS=OFF >/dev/null
+	@cmake --build build-fuzz -j$(JOBS) --target fuzzers
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash test/fuzz/run.sh build-fuzz
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -206,6 +206,19 @@ void allocator_state::restore_from_snapshot(allocator_outbox& out) {
     restore(e);
   for (const auto& e : snapshot->partial())
     restore(e);
+  // A hand edit that garbled a node's other keys (e.g. Node- or Host-) leaves its entry out of
+  // both, but its Interface- key may still hold its address: keep that one rather than give the
+  // node a new address (the fault campaign saw a node re-addressed after such an edit made while
+  // no leader ran). A taken or unusable address is refused by the pool as above.
+  for (const auto& [name, n] : nodes) {
+    if (!n.underlay_ip || pool->lookup(name))
+      continue;
+    auto it = snapshot->data().find("Interface-" + kube::ip_key(*n.underlay_ip));
+    auto ip = it == snapshot->data().end() ? std::nullopt : net::ip_address::parse(it->second);
+    if (ip && !pool->restore(name, *ip))
+      spdlog::info("allocator: Node {} keeps {} from its Interface- key (its entry is malformed)",
+                   name, ip->to_string());
+  }
 }
 
 void allocator_state::reconcile(const std::string& name, allocator_outbox& out,

@@ -1,6 +1,8 @@
 // event_recorder: see event_recorder.hpp.
 #include "actors/event_recorder.hpp"
 
+#include <cstdio>
+
 #include <spdlog/spdlog.h>
 
 namespace kcr::actors {
@@ -11,7 +13,29 @@ const char* type_of(bool warning) {
   return warning ? "Warning" : "Normal";
 }
 
+// FNV-1a: stable across runs and builds (std::hash is neither promised).
+uint32_t fnv1a(std::string_view text) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : text)
+    h = (h ^ c) * 16777619u;
+  return h;
+}
+
 } // namespace
+
+std::string event_name(std::string_view object, std::string_view suffix) {
+  if (object.size() + 1 + suffix.size() <= event_name_limit)
+    return std::string{object}.append(".").append(suffix);
+  char hash[9];
+  std::snprintf(hash, sizeof hash, "%08x", fnv1a(object));
+  // "<prefix>-<8 hex>.<suffix>"; a label must not end in '-' or '.', so trim those off the cut.
+  size_t tail = suffix.size() + 1 + 9; // "-<hash>.<suffix>"
+  size_t keep = event_name_limit > tail ? event_name_limit - tail : 0;
+  auto prefix = object.substr(0, std::min(keep, object.size()));
+  while (!prefix.empty() && (prefix.back() == '-' || prefix.back() == '.'))
+    prefix.remove_suffix(1);
+  return std::string{prefix}.append("-").append(hash).append(".").append(suffix);
+}
 
 bool event_recorder_state::admit(time_point now) {
   if (refilled) {
@@ -59,8 +83,9 @@ void event_recorder_state::record(const node_event& e, time_point now) {
     post(key, e, now);
     return;
   }
-  spdlog::debug("event_recorder: updating Event {} for node {} failed: {}", c.event.name, e.node,
-                r.failure().describe());
+  spdlog::warn("event_recorder: updating Event {} for node {} failed, occurrence lost (not "
+               "retried): {}",
+               c.event.name, e.node, r.failure().describe());
 }
 
 void event_recorder_state::post(const key_type& key, const node_event& e, time_point now) {
@@ -73,8 +98,9 @@ void event_recorder_state::post(const key_type& key, const node_event& e, time_p
   rec.count = 1;
   auto r = port->create(rec);
   if (!r) {
-    spdlog::debug("event_recorder: posting {} Event {} for node {} failed: {}", type_of(e.warning),
-                  e.reason, e.node, r.failure().describe());
+    spdlog::warn("event_recorder: posting {} Event {} for node {} failed, Event lost (not "
+                 "retried): {}",
+                 type_of(e.warning), e.reason, e.node, r.failure().describe());
     return;
   }
   if (tel)

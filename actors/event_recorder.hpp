@@ -1,8 +1,8 @@
 // event_recorder: posts Kubernetes Events about Nodes through an event_port, deduplicated the way
 // client-go's event correlator does it: the first occurrence of (node, reason, message) is a new
 // Event; a repeat within the dedup window raises the count of that Event (PATCH) instead.
-// Events are best effort: a failure is logged at debug and dropped, never retried, so a broken
-// API never holds up other work. Blocking port calls: production spawns it detached.
+// Events are best effort: a failure is logged as a warning and dropped, never retried, so a
+// broken API never holds up other work. Blocking port calls: production spawns it detached.
 #pragma once
 
 #include <chrono>
@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <tuple>
 
 #include <caf/actor_clock.hpp>
@@ -65,6 +66,15 @@ private:
   void post(const key_type& key, const node_event& e, time_point now);
   void touch(cached& c);
 };
+
+/// Longest metadata.name the API server accepts (a DNS subdomain).
+inline constexpr size_t event_name_limit = 253;
+
+/// The Event name `<object>.<suffix>` (client-go's shape). When that passes event_name_limit (a
+/// Node name of ~236+ characters), the object part is cut and a hash of the whole object name
+/// appended, so two long names with a common prefix still get distinct Events; the result stays
+/// a valid DNS subdomain. The Event's involvedObject keeps naming the full object.
+std::string event_name(std::string_view object, std::string_view suffix);
 
 /// Spawn: `sys.spawn(event_recorder, port, tel, event_cache_capacity)` (detached in production).
 event_recorder_actor::behavior_type

@@ -97,6 +97,16 @@ using tunnel_supervisor_actor =
                      // diagnostics: "" = the local tunnel actor's status, "*" = a summary
                      caf::replies_to<status_atom, std::string>::with<std::string>>;
 
+/// Keeps the local Node's condition ChorusTunnelReady (and removes the startup taint). Takes the
+/// tunnel supervisor's messages too: it sits in front of it on the own-Node stream and forwards.
+using node_readiness_actor = tunnel_supervisor_actor::extend<
+    // reporting_tunnel_manager: the outcome of one converge of the local tunnel
+    caf::reacts_to<converge_outcome>,
+    // internal: write what the rules want (coalesced)
+    caf::reacts_to<flush_atom>,
+    // internal timer: backoff after a failed write ended
+    caf::reacts_to<retry_atom>>;
+
 /// Holds or waits for the Lease; tells the allocator and the publisher.
 using leader_elector_actor = caf::typed_actor<
     // internal timer: acquire or renew

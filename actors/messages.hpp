@@ -15,6 +15,7 @@
 #include <caf/atom.hpp>
 #include <caf/meta/type_name.hpp>
 
+#include "actors/readiness_rules.hpp"
 #include "kube/configmap_codec.hpp"
 #include "kube/node.hpp"
 #include "kube/pod_sources.hpp"
@@ -297,6 +298,12 @@ typename I::result_type inspect(I& f, entry_observed& x) {
 template <class I>
 typename I::result_type inspect(I& f, link_changed& x) {
   return f(caf::meta::type_name("link_changed"), x.interface, x.what);
+}
+// reporting_tunnel_manager -> node_readiness: one converge of the local tunnel.
+template <class I>
+typename I::result_type inspect(I& f, converge_outcome& x) {
+  return f(caf::meta::type_name("converge_outcome"), x.ok, x.overlay_ip, x.interface, x.error,
+           x.rp_filter_fix);
 }
 template <class I>
 typename I::result_type inspect(I& f, node_event& x) {

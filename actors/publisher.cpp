@@ -26,7 +26,12 @@ void publisher_state::rebuild_own() {
     st.vni = settings.vni;
     st.port = settings.vxlan_port;
   }
-  st.remote_vtep = settings.remote_vtep;
+  // Unset in route-only mode without --remote-vtep: no RemoteVTEP key then.
+  if (settings.remote_vtep != net::ip_address{})
+    st.remote_vtep = settings.remote_vtep;
+  // The list only when there are several devices: a one-device ConfigMap stays as it was.
+  if (settings.remote_vteps.size() > 1)
+    st.remote_vteps = settings.remote_vteps;
   fixed = kube::encode(st);
   own = fixed;
   for (const auto& [_, e] : desired)

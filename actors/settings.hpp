@@ -18,7 +18,9 @@ struct controller_settings {
   net::overlay_type overlay_type = net::overlay_type::vxlan;
   net::cidr overlay_network;
   net::ip_address endpoint_ip;
-  net::ip_address remote_vtep;
+  net::ip_address remote_vtep; // the first device VTEP (unset in route-only mode without one)
+  /// Every device VTEP (--remote-vtep A,B), remote_vtep first; empty = remote_vtep alone.
+  std::vector<net::ip_address> remote_vteps;
   std::optional<net::mac_address> remote_vtep_mac;
   uint32_t vni = 1;
   uint16_t vxlan_port = 4789;

@@ -26,6 +26,15 @@ net::tunnel_result<net::converge_report> safe_converge(net::tunnel_manager& mgr,
   }
 }
 
+net::tunnel_result<net::cleanup_report> safe_cleanup(net::tunnel_manager& mgr) {
+  try {
+    return mgr.cleanup();
+  } catch (const std::exception& e) {
+    return net::tunnel_error{net::tunnel_errc::netlink_error,
+                             std::string("unexpected exception: ") + e.what()};
+  }
+}
+
 } // namespace
 
 std::string_view to_string(tunnel_status s) {
@@ -94,6 +103,8 @@ void tunnel_state::converge() {
   converge_queued = false;
   if (!observed)
     return; // no entry for this node yet
+  if (cfg.settings->overlay_type == net::overlay_type::none)
+    return converge_route_only();
   const auto spec = build_tunnel_spec(*observed, *cfg.settings);
   ++converges;
   const auto start = std::chrono::steady_clock::now(); // wall time: the call's real cost
@@ -103,6 +114,24 @@ void tunnel_state::converge() {
     converged_ok(result.value(), took);
   else
     converge_failed(result.error(), took);
+}
+
+// A cluster switched from VXLAN/IPIP to none: the old tunnel goes (and again should one be made
+// by hand with our mark); the node is converged once none of ours is left. Only interfaces with
+// our ownership mark are touched, whatever their name.
+void tunnel_state::converge_route_only() {
+  ++converges;
+  const auto start = std::chrono::steady_clock::now();
+  auto result = safe_cleanup(*cfg.manager);
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  if (!result)
+    return converge_failed(result.error(), took);
+  net::converge_report report;
+  report.interface = interface_name();
+  report.netlink_writes = result->netlink_writes;
+  for (const auto& name : result->removed)
+    report.changes.push_back("removed " + name + " (route-only mode has no tunnel)");
+  converged_ok(report, took);
 }
 
 void tunnel_state::converged_ok(const net::converge_report& report,
@@ -198,6 +227,8 @@ void tunnel_state::converge_failed(const net::tunnel_error& err,
 
 std::string tunnel_state::interface_name() const {
   const auto& s = *cfg.settings;
+  if (s.overlay_type == net::overlay_type::none)
+    return "(route-only)";
   return s.tunnel_interface.empty() ? std::string(net::default_interface_name(s.overlay_type))
                                     : s.tunnel_interface;
 }

@@ -84,6 +84,8 @@ struct tunnel_state {
   std::string status_line() const;
 
 private:
+  /// Route-only (overlay type none): converging means removing every tunnel of ours.
+  void converge_route_only();
   void converged_ok(const net::converge_report& report, std::chrono::duration<double> took);
   void converge_failed(const net::tunnel_error& err, std::chrono::duration<double> took);
   void report_rp_filter(const std::string& iface, const net::rp_filter_state& rp);

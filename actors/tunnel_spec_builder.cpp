@@ -57,6 +57,9 @@ net::tunnel_spec build_tunnel_spec(const kube::node_entry& entry,
     // keeps an IPIP spec free of fields validate() would have to explain away.
     spec.vni = settings.vni;
     spec.port = settings.vxlan_port;
+    for (const auto& vtep : settings.remote_vteps)
+      if (vtep != spec.remote)
+        spec.extra_remotes.push_back(vtep);
     // The MAC the publisher announced (Mac- key): what the device sends to.
     spec.mac = entry.effective_mac();
     if (settings.remote_vtep_mac)

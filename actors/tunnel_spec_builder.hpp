@@ -31,7 +31,8 @@ own_entry_result own_entry(const kube::node_info& node, const controller_setting
 /// default), local = entry.node_ip, remote = settings.remote_vtep, overlay = entry.overlay_ip with
 /// the overlay network's prefix, MTU when settings.tunnel_mtu > 0. VXLAN only: VNI, port, MAC
 /// (entry.effective_mac()) and the EndpointIP's static neighbour when settings.remote_vtep_mac is
-/// set. The result is not validated here: net::validate() / the tunnel manager report problems.
+/// set; every further settings.remote_vteps entry as spec.extra_remotes (one FDB entry each).
+/// The result is not validated here: net::validate() / the tunnel manager report problems.
 net::tunnel_spec build_tunnel_spec(const kube::node_entry& entry,
                                    const controller_settings& settings);
 

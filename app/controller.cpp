@@ -16,6 +16,7 @@
 #include "actors/event_recorder.hpp"
 #include "actors/leader_elector.hpp"
 #include "actors/node_annotator.hpp"
+#include "actors/node_readiness.hpp"
 #include "actors/node_watcher.hpp"
 #include "actors/publisher.hpp"
 #include "actors/telemetry.hpp"
@@ -84,6 +85,13 @@ std::string local_node_name(const options& o) {
   return host;
 }
 
+static std::string join_ips(const std::vector<net::ip_address>& ips) {
+  std::string out;
+  for (const auto& ip : ips)
+    out += (out.empty() ? "" : ",") + ip.to_string();
+  return out;
+}
+
 actors::controller_settings make_settings(const options& o, const std::string& node_name) {
   actors::controller_settings s;
   s.node_name = node_name;
@@ -92,6 +100,7 @@ actors::controller_settings make_settings(const options& o, const std::string& n
   s.pod_networks = o.pod_networks;
   s.endpoint_ip = o.endpoint_ip;
   s.remote_vtep = o.remote_vtep;
+  s.remote_vteps = o.remote_vteps;
   s.remote_vtep_mac = o.remote_vtep_mac;
   s.vni = o.vni;
   s.vxlan_port = o.vxlan_port;
@@ -131,7 +140,8 @@ int run_controller(const options& o) {
   spdlog::info("kube-chorus-router {} (git {}) on node {}: overlay {} {} endpoint {} remote VTEP "
                "{}{}{}",
                version(), git_revision(), node_name, net::flag_name(o.overlay_type),
-               o.overlay_network.to_string(), o.endpoint_ip.to_string(), o.remote_vtep.to_string(),
+               o.overlay_network.to_string(), o.endpoint_ip.to_string(),
+               o.remote_vteps.empty() ? std::string("-") : join_ips(o.remote_vteps),
                o.run_publisher ? (o.leader_elect ? ", publisher (leader election)" : ", publisher")
                                : "",
                o.run_tunnel ? ", tunnel" : "");
@@ -149,6 +159,12 @@ int run_controller(const options& o) {
     return 1;
   }
   spdlog::info("API server {} ({})", cfg->server.to_string(), cfg->source);
+  // Off only when the kubeconfig asks; then say so at every start: anyone on the path can
+  // impersonate the API server and read the credentials.
+  if (cfg->insecure_skip_tls_verify)
+    spdlog::warn("TLS verification of {} is OFF (insecure-skip-tls-verify in {}): the API "
+                 "server's identity is not checked",
+                 cfg->server.to_string(), cfg->source);
 
   auto tel = std::make_shared<actors::telemetry>();
   // Not ready before the actors have declared what readiness waits for.
@@ -190,12 +206,30 @@ int run_controller(const options& o) {
                                tel, size_t{4096});
   // Tunnel role: the local tunnel, fed by a watch of this Node only.
   actors::tunnel_supervisor_actor supervisor;
+  actors::node_readiness_actor readiness;          // with --tunnel-condition / --readiness-taint
+  actors::tunnel_supervisor_actor own_node_target; // readiness in front of the supervisor, if any
   if (o.run_tunnel) {
-    auto manager = std::make_shared<net::netlink_tunnel_manager>();
+    std::shared_ptr<net::tunnel_manager> manager = std::make_shared<net::netlink_tunnel_manager>();
+    // Readiness (issue 17): every converge's outcome also goes to node_readiness.
+    std::shared_ptr<actors::reporting_tunnel_manager> reporting;
+    if (o.tunnel_condition || o.readiness_taint)
+      manager = reporting = std::make_shared<actors::reporting_tunnel_manager>(manager);
     tel->health.require_ready("local tunnel converged");
     // Readiness, kube-router style: the tunnel beats after every successful converge.
     tel->health.expect("tunnel", 3 * settings.tunnel_sync_period + settings.backoff_max);
     supervisor = sys.spawn(actors::tunnel_supervisor, settings, manager, tel, events);
+    own_node_target = supervisor;
+    if (reporting) {
+      // It writes to the API (blocking): its own thread. It goes in front of the supervisor on
+      // the own-Node stream and forwards.
+      readiness = spawn_blocking(sys, true, actors::node_readiness,
+                                 actors::node_readiness_config{
+                                     std::make_shared<const actors::controller_settings>(settings),
+                                     o.readiness_taint, make_node_status_port(cfg), supervisor});
+      own_node_target = readiness;
+      reporting->set_sink(
+          [h = readiness](actors::converge_outcome out) { caf::anon_send(h, std::move(out)); });
+    }
   }
 
   // Publisher role: every Node, the ConfigMap, the Lease, the Node annotations.
@@ -258,6 +292,7 @@ int run_controller(const options& o) {
     stop(allocator);
     stop(publisher);
     stop(annotator);
+    stop(readiness);
     stop(supervisor);
     stop(events);
   };
@@ -285,10 +320,12 @@ int run_controller(const options& o) {
     }
     if (o.run_tunnel) {
       // Also in a single process: the local tunnel learns its entry the agent's way.
-      own_node = std::make_unique<own_node_feeder>(cfg, node_name, supervisor, tel);
+      own_node = std::make_unique<own_node_feeder>(cfg, node_name, own_node_target, tel);
       net::tunnel_spec probe;
       probe.type = o.overlay_type;
-      links = std::make_unique<link_feeder>(net::interface_name(probe), supervisor);
+      // Route-only has no interface to watch; its periodic sync removes a leftover tunnel.
+      if (o.overlay_type != net::overlay_type::none)
+        links = std::make_unique<link_feeder>(net::interface_name(probe), supervisor);
     }
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());

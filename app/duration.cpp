@@ -5,6 +5,10 @@
 
 namespace kcr::app {
 
+namespace {
+constexpr int64_t max_total_ms = 1'000'000'000LL * 3'600'000;
+} // namespace
+
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   if (text.empty())
     return std::nullopt;
@@ -37,6 +41,10 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
     } else {
       return std::nullopt;
     }
+    // At most 10^9 hours in all: no int64 overflow however many terms, and format_duration
+    // never needs a number past the 10^9 a term may have.
+    if (total > max_total_ms - n * unit)
+      return std::nullopt;
     total += n * unit;
   }
   return std::chrono::milliseconds{total};
@@ -46,9 +54,10 @@ std::string format_duration(std::chrono::milliseconds d) {
   int64_t ms = d.count();
   if (ms == 0)
     return "0s";
-  if (ms % 1000 != 0)
+  if (ms % 1000 != 0 && ms <= 1'000'000'000)
     return std::to_string(ms) + "ms";
   int64_t s = ms / 1000;
+  ms %= 1000; // past 10^9 ms (11.6 days) a last "<n>ms" term: parse_duration takes terms <= 10^9
   std::string out;
   if (s >= 3600) {
     out += std::to_string(s / 3600) + "h";
@@ -60,6 +69,8 @@ std::string format_duration(std::chrono::milliseconds d) {
   }
   if (s > 0)
     out += std::to_string(s) + "s";
+  if (ms > 0)
+    out += std::to_string(ms) + "ms";
   return out;
 }
 

@@ -6,6 +6,8 @@
 #include <mutex>
 #include <random>
 
+#include "actors/event_recorder.hpp"
+#include "actors/node_readiness.hpp"
 #include "app/logging.hpp"
 #include "kube/api_client.hpp"
 #include "kube/object_fields.hpp"
@@ -65,7 +67,8 @@ json::object event_json(const involved_object& o, bool warning, const std::strin
   return {{"apiVersion", "v1"},
           {"kind", "Event"},
           {"metadata",
-           {{"name", o.name + "." + suffix}, {"namespace", o.ns.empty() ? "default" : o.ns}}},
+           {{"name", actors::event_name(o.name, suffix)},
+            {"namespace", o.ns.empty() ? "default" : o.ns}}},
           {"involvedObject", std::move(involved)},
           {"reason", reason},
           {"message", message},
@@ -190,6 +193,55 @@ public:
       if (!answer.is_object())
         throw kube::transport_error("PATCH Node " + node + ": the answer is not a JSON object");
       return kube::resource_version_of(answer.as_object());
+    });
+  }
+
+private:
+  kube::api_client client_;
+};
+
+// The agent's writes to its own Node (actors/node_readiness.hpp).
+class api_node_status_port final : public actors::node_status_port {
+public:
+  explicit api_node_status_port(std::shared_ptr<const kube::client_config> cfg)
+      : client_(std::move(cfg)) {}
+
+  actors::outcome<bool> patch_condition(const std::string& node, const actors::tunnel_condition& c,
+                                        bool transition) override {
+    return guarded([&]() -> actors::outcome<bool> {
+      // A strategic merge patch merges status.conditions by type: the kubelet's conditions stay
+      // (a JSON merge patch would replace the whole list). The transition time moves only when
+      // the status does.
+      auto now = rfc3339_now();
+      json::object cond{{"type", actors::tunnel_condition_type},
+                        {"status", c.ready ? "True" : "False"},
+                        {"reason", c.reason},
+                        {"message", c.message},
+                        {"lastHeartbeatTime", now}};
+      if (transition)
+        cond["lastTransitionTime"] = now;
+      json::object body{{"status", {{"conditions", json::array{std::move(cond)}}}}};
+      client_.call("PATCH", "/api/v1/nodes/" + node + "/status", "patch", "nodes/status",
+                   json::serialize(body), "application/strategic-merge-patch+json");
+      return true;
+    });
+  }
+
+  actors::outcome<bool> remove_taints(const std::string& node,
+                                      const std::vector<std::size_t>& indices,
+                                      const std::string& key) override {
+    return guarded([&]() -> actors::outcome<bool> {
+      // spec.taints has no merge key (a strategic merge patch would replace the list): remove by
+      // index, each index tested for our key first, so a list that moved fails with 422.
+      json::array ops;
+      for (auto i : indices) {
+        auto at = "/spec/taints/" + std::to_string(i);
+        ops.push_back(json::object{{"op", "test"}, {"path", at + "/key"}, {"value", key}});
+        ops.push_back(json::object{{"op", "remove"}, {"path", at}});
+      }
+      client_.call("PATCH", "/api/v1/nodes/" + node, "patch", "nodes", json::serialize(ops),
+                   "application/json-patch+json");
+      return true;
     });
   }
 
@@ -343,6 +395,11 @@ std::shared_ptr<actors::lease_port> make_lease_port(std::shared_ptr<const kube::
 std::shared_ptr<actors::node_annotation_port>
 make_node_annotation_port(std::shared_ptr<const kube::client_config> cfg) {
   return std::make_shared<api_node_annotation_port>(std::move(cfg));
+}
+
+std::shared_ptr<actors::node_status_port>
+make_node_status_port(std::shared_ptr<const kube::client_config> cfg) {
+  return std::make_shared<api_node_status_port>(std::move(cfg));
 }
 
 std::shared_ptr<actors::event_port> make_event_port(std::shared_ptr<const kube::client_config> cfg,

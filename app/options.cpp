@@ -134,6 +134,28 @@ std::vector<net::cidr> networks(const std::string& flag, const std::string& valu
   return out;
 }
 
+// Comma-separated device VTEPs, e.g. "192.0.2.10,192.0.2.11": distinct, one address family.
+std::vector<net::ip_address> remote_vteps(const std::string& value) {
+  const std::string flag = "--remote-vtep";
+  const char* expected = "IP addresses, comma-separated, like 192.0.2.10 or 192.0.2.10,192.0.2.11";
+  std::vector<net::ip_address> out;
+  size_t start = 0;
+  while (true) {
+    auto end = value.find(',', start);
+    auto ip = net::ip_address::parse(value.substr(start, end - start));
+    if (!ip)
+      fail(flag, value, expected);
+    if (std::find(out.begin(), out.end(), *ip) != out.end())
+      fail(flag, value, "distinct addresses (" + ip->to_string() + " is given twice)");
+    if (!out.empty() && ip->is_v4() != out.front().is_v4())
+      fail(flag, value, "addresses of one family (IPv4 or IPv6)");
+    out.push_back(*ip);
+    if (end == std::string::npos)
+      return out;
+    start = end + 1;
+  }
+}
+
 void validate(const raw_flags& raw, options& o) {
   if (auto s = kube::parse_pod_cidr_source(raw.pod_cidr_source))
     o.pod_cidr_source = *s;
@@ -143,7 +165,7 @@ void validate(const raw_flags& raw, options& o) {
   if (auto t = net::parse_overlay_type(raw.overlay_type))
     o.overlay_type = *t;
   else
-    fail("--overlay-type", raw.overlay_type, "vxlan or ipip");
+    fail("--overlay-type", raw.overlay_type, "vxlan, ipip or none");
 
   o.vni = static_cast<uint32_t>(
       parse_integer("--vni", raw.vni, 1, 16777215, "a VXLAN network identifier 1..16777215"));
@@ -221,13 +243,22 @@ void validate(const raw_flags& raw, options& o) {
            "a host address of " + net->to_string() + ", not its network or broadcast address");
   }
 
+  // Route-only mode has no tunnel: the device's address is then only published (RemoteVTEP).
+  if (raw.remote_vtep.empty() && o.overlay_type == net::overlay_type::none)
+    return;
   if (raw.remote_vtep.empty())
     throw usage_error(
         "--remote-vtep (env REMOTE_VTEPIP) is required: expected the device's underlay "
         "IP address like 192.0.2.10");
-  o.remote_vtep = address("--remote-vtep", raw.remote_vtep);
+  o.remote_vteps = remote_vteps(raw.remote_vtep);
+  o.remote_vtep = o.remote_vteps.front();
   if (o.overlay_type == net::overlay_type::ipip && !o.remote_vtep.is_v4())
     fail("--remote-vtep", raw.remote_vtep, "an IPv4 address (IPIP carries IPv4 only)");
+  // An IPIP tunnel has one remote address in its link attributes, so a list cannot be honoured.
+  if (o.overlay_type == net::overlay_type::ipip && o.remote_vteps.size() > 1)
+    fail("--remote-vtep", raw.remote_vtep,
+         "one address with --overlay-type ipip (an IPIP tunnel has one remote; several device "
+         "VTEPs need vxlan)");
 }
 
 } // namespace
@@ -256,7 +287,9 @@ command_line parse_command_line(int argc, const char* const* argv) {
       ->group(g);
 
   g = "Overlay";
-  cli.add_option("--overlay-type", raw.overlay_type, "vxlan or ipip")
+  cli.add_option("--overlay-type", raw.overlay_type,
+                 "vxlan, ipip or none (route-only: no tunnel, the device routes each pod range "
+                 "via its node's IP)")
       ->envname("TYPE")
       ->default_str("vxlan")
       ->type_name("TYPE")
@@ -272,9 +305,10 @@ command_line parse_command_line(int argc, const char* const* argv) {
       ->type_name("IP")
       ->group(g);
   cli.add_option("--remote-vtep", raw.remote_vtep,
-                 "The device's underlay VTEP / tunnel endpoint IP (required)")
+                 "The device's underlay VTEP / tunnel endpoint IP; VXLAN: several devices "
+                 "comma-separated (required, except with --overlay-type none)")
       ->envname("REMOTE_VTEPIP")
-      ->type_name("IP")
+      ->type_name("IP[,IP...]")
       ->group(g);
   cli.add_option("--remote-vtep-mac", raw.remote_vtep_mac,
                  "The device's tunnel MAC: adds a static neighbour for the EndpointIP")
@@ -348,6 +382,15 @@ command_line parse_command_line(int argc, const char* const* argv) {
       ->group(g);
   cli.add_flag("--run-tunnel", o.run_tunnel, "Converge this node's tunnel; =false to disable")
       ->envname("KCR_RUN_TUNNEL")
+      ->group(g);
+  cli.add_flag("--tunnel-condition", o.tunnel_condition,
+               "Tunnel role: keep the Node condition ChorusTunnelReady true to the tunnel")
+      ->envname("KCR_TUNNEL_CONDITION")
+      ->group(g);
+  cli.add_flag("--readiness-taint", o.readiness_taint,
+               "Tunnel role: remove the startup taint kube-chorus-router.io/not-ready once the "
+               "tunnel is converged (implies --tunnel-condition)")
+      ->envname("KCR_READINESS_TAINT")
       ->group(g);
   cli.add_flag("--leader-elect", o.leader_elect,
                "Publish only while holding the Lease; =false always publishes")

@@ -25,7 +25,8 @@ struct options {
   net::overlay_type overlay_type = net::overlay_type::vxlan;
   net::cidr overlay_network;
   net::ip_address endpoint_ip;
-  net::ip_address remote_vtep;
+  net::ip_address remote_vtep; // the first of remote_vteps; unset only with overlay type none
+  std::vector<net::ip_address> remote_vteps; // --remote-vtep A,B,...: every device VTEP
   std::optional<net::mac_address> remote_vtep_mac;
   uint32_t vni = 1;
   uint16_t vxlan_port = 4789;
@@ -47,6 +48,12 @@ struct options {
   // Roles.
   bool run_publisher = true;
   bool run_tunnel = true;
+  /// Tunnel role: keep the Node condition ChorusTunnelReady (nodes/status patch). Implied by
+  /// readiness_taint.
+  bool tunnel_condition = false;
+  /// Tunnel role: remove the startup taint kube-chorus-router.io/not-ready once the tunnel is
+  /// converged (nodes patch).
+  bool readiness_taint = false;
   bool leader_elect = true;
   std::chrono::milliseconds lease_duration{std::chrono::seconds{15}};
   std::chrono::milliseconds renew_deadline{std::chrono::seconds{10}};

@@ -29,7 +29,7 @@ struct params {
   net::overlay_type type = net::overlay_type::vxlan;
   net::ip_address endpoint;
   int prefix = 24;
-  net::ip_address local;
+  net::ip_address local; // unset in route-only mode without a RemoteVTEP or --local-ip
   uint32_t vni = 1;
   uint16_t port = 4789;
 };
@@ -53,6 +53,27 @@ void check_interface_name(const char* flag, const std::string& name) {
                        "or spaces");
 }
 
+// This device's VTEP: --local-ip, else the ConfigMap's only RemoteVTEP. With several devices
+// (RemoteVTEPs) each renders its own side, so it must say which one it is.
+std::optional<net::ip_address> device_vtep(const kube::published_state& s,
+                                           const render_options& o) {
+  std::string list;
+  for (const auto& ip : s.remote_vteps)
+    list += (list.empty() ? "" : ", ") + ip.to_string();
+  if (o.local_ip) {
+    if (!s.remote_vteps.empty() && std::find(s.remote_vteps.begin(), s.remote_vteps.end(),
+                                             *o.local_ip) == s.remote_vteps.end())
+      throw render_error("--local-ip " + o.local_ip->to_string() +
+                         " is not one of the ConfigMap's RemoteVTEPs (" + list +
+                         "): the nodes send to those only");
+    return o.local_ip;
+  }
+  if (s.remote_vteps.size() > 1)
+    throw render_error("the ConfigMap lists several device VTEPs (RemoteVTEPs " + list +
+                       "): give --local-ip with this device's");
+  return s.remote_vtep;
+}
+
 params resolve(const kube::published_state& s, const render_options& o) {
   params p;
   p.type = s.type.value_or(net::overlay_type::vxlan);
@@ -64,9 +85,12 @@ params resolve(const kube::published_state& s, const render_options& o) {
                        ": expected an IPv4 address (the overlay is IPv4)");
   if (s.network)
     p.prefix = s.network->prefix();
-  auto local = o.local_ip ? o.local_ip : s.remote_vtep;
-  if (!local)
+  auto local = device_vtep(s, o);
+  if (!local) {
+    if (p.type == net::overlay_type::none)
+      return p; // route-only: routes via node IPs need no device address
     throw render_error("no device underlay IP: the ConfigMap has no RemoteVTEP; give --local-ip");
+  }
   p.local = *local;
   if (p.type == net::overlay_type::ipip && !p.local.is_v4())
     throw render_error("device underlay IP " + p.local.to_string() +
@@ -102,12 +126,75 @@ private:
   std::vector<object> objects_;
 };
 
+// Route-only: every pod CIDR of the node's own address family goes via the node IP (no overlay,
+// so IPv6 works too); the overlay IPs are not used.
+std::vector<kube::node_entry> route_only_entries(const kube::published_state& s,
+                                                 std::vector<std::string>& warnings) {
+  std::vector<kube::node_entry> out;
+  for (auto e : s.entries) {
+    std::vector<net::cidr> same_family;
+    for (const auto& c : e.pod_cidrs) {
+      if (c.address().is_v4() == e.node_ip.is_v4())
+        same_family.push_back(c.network());
+      else
+        warnings.push_back("node " + e.node_ip.to_string() + ": pod CIDR " + c.to_string() +
+                           " skipped: not the address family of the node IP");
+    }
+    e.pod_cidrs = std::move(same_family);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+// Route-only (Type NONE): one route per pod CIDR via its node's IP, nothing else (the device
+// reaches the nodes over its own network).
+std::vector<object> route_only_objects(const std::vector<kube::node_entry>& entries,
+                                       const render_options& o,
+                                       std::vector<std::string>& warnings) {
+  object_list list{warnings};
+  const std::string t = "tmsh ";
+  for (const auto& e : entries) {
+    std::string who = "node " + e.node_ip.to_string();
+    auto via = e.node_ip.to_string();
+    for (const auto& c : e.pod_cidrs) {
+      object route{"route " + c.to_string(), {}, {}, {}, false};
+      switch (o.target) {
+      case render_target::linux_host: {
+        auto dev = o.underlay_dev.empty() ? std::string{} : " dev " + o.underlay_dev;
+        route.add = {"ip route replace " + c.to_string() + " via " + via + dev};
+        route.del = {"ip route del " + c.to_string() + " via " + via + dev};
+        break;
+      }
+      case render_target::netscaler: {
+        // IPv4: add route <network> <netmask> <gateway>; IPv6: add route6 <prefix> <gateway>.
+        auto args = c.address().is_v4()
+                        ? c.address().to_string() + " " + netmask(c.prefix()) + " " + via
+                        : c.to_string() + " " + via;
+        auto cmd = c.address().is_v4() ? std::string{"route "} : std::string{"route6 "};
+        route.add = {"add " + cmd + args};
+        route.del = {"rm " + cmd + args};
+        break;
+      }
+      case render_target::bigip:
+        route.add = {t + "create net route kcr-" + cidr_name(c) + " network " + c.to_string() +
+                     " gw " + via};
+        route.del = {t + "delete net route kcr-" + cidr_name(c)};
+        break;
+      }
+      list.add(std::move(route), who);
+    }
+  }
+  return list.take();
+}
+
 // The node entries the device can use, with the pod CIDRs it can route (IPv4 only: the
 // overlay and IPIP carry IPv4; an IPv6 underlay works only with an IPv6 device VTEP).
 std::vector<kube::node_entry> usable_entries(const kube::published_state& s, const params& p,
                                              std::vector<std::string>& warnings) {
   std::vector<kube::node_entry> out;
   std::set<net::ip_address> overlay_ips;
+  if (p.type == net::overlay_type::none)
+    return route_only_entries(s, warnings);
   for (auto e : s.entries) {
     std::string who = "node " + e.node_ip.to_string();
     // A second node with the same overlay IP would steal the first one's next hop.
@@ -150,6 +237,10 @@ std::vector<object> linux_objects(const std::vector<kube::node_entry>& entries, 
   bool vxlan = p.type == net::overlay_type::vxlan;
 
   std::string link_add = "ip link add " + dev;
+  // Before `type`: iproute2 reads every word after `type vxlan` as a VXLAN argument and rejects
+  // `address` there.
+  if (vxlan && o.device_mac)
+    link_add += " address " + o.device_mac->to_string();
   if (vxlan)
     link_add += " type vxlan id " + std::to_string(p.vni) + " dstport " + std::to_string(p.port) +
                 " local " + p.local.to_string() + " nolearning";
@@ -157,8 +248,6 @@ std::vector<object> linux_objects(const std::vector<kube::node_entry>& entries, 
     link_add += " type ipip local " + p.local.to_string(); // no remote: point to multipoint
   if (!o.underlay_dev.empty())
     link_add += " dev " + o.underlay_dev;
-  if (vxlan && o.device_mac)
-    link_add += " address " + o.device_mac->to_string();
   list.add({"link", {}, {link_add, "ip link set " + dev + " up"}, {"ip link del " + dev}, false});
   auto address = p.endpoint.to_string() + "/" + std::to_string(p.prefix);
   list.add({"address",
@@ -346,6 +435,8 @@ std::vector<object> objects(const kube::published_state& s, const render_options
                             std::vector<std::string>& warnings) {
   auto p = resolve(s, o);
   auto entries = usable_entries(s, p, warnings);
+  if (p.type == net::overlay_type::none)
+    return route_only_objects(entries, o, warnings);
   switch (o.target) {
   case render_target::linux_host:
     return linux_objects(entries, p, o, warnings);

@@ -1,7 +1,8 @@
 // `kube-chorus-router render`: turns the published ConfigMap (decoded into a published_state)
 // into the device-side configuration, as command lines for a Linux host (ip/bridge), a Citrix
 // ADC / NetScaler (its CLI) or an F5 BIG-IP (tmsh), and the difference between two ConfigMaps as
-// commands that remove what went away and add what is new or changed.
+// commands that remove what went away and add what is new or changed. Route-only (Type NONE):
+// one route per pod range via its node's IP, on every target.
 // Pure logic: no I/O; the subcommand around it is app/render_cli.hpp.
 #pragma once
 
@@ -32,7 +33,8 @@ struct render_options {
   std::string underlay_dev;
   /// linux, VXLAN: the MAC of the device's tunnel interface (`address X`); unset: kernel's choice.
   std::optional<net::mac_address> device_mac;
-  /// The device's underlay IP; unset: the ConfigMap's RemoteVTEP.
+  /// The device's underlay IP; unset: the ConfigMap's RemoteVTEP. With several devices
+  /// (RemoteVTEPs) it must be given and be one of them. Route-only (Type NONE) needs none.
   std::optional<net::ip_address> local_ip;
   /// VXLAN identifier and UDP port; unset: the ConfigMap's VNID / Port, else 1 / 4789.
   std::optional<uint32_t> vni;

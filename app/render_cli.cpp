@@ -171,7 +171,7 @@ kube::published_state decode_state(const std::map<std::string, std::string>& dat
                                    const std::string& source, std::ostream& err) {
   auto r = kube::decode(data);
   static constexpr std::array fixed{
-      "EndpointIP: ", "Type: ", "Network: ", "VNID: ", "Port: ", "RemoteVTEP: "};
+      "EndpointIP: ", "Type: ", "Network: ", "VNID: ", "Port: ", "RemoteVTEP: ", "RemoteVTEPs: "};
   for (const auto& p : r.problems) {
     bool is_fixed =
         std::any_of(fixed.begin(), fixed.end(), [&](const char* k) { return p.starts_with(k); });
@@ -263,7 +263,8 @@ int run_render(int argc, const char* const* argv, std::ostream& out, std::ostrea
   add_configmap_flags(cli, raw.configmap_name, raw.configmap_namespace, g);
   g = "Device";
   cli.add_option("--local-ip", raw.local_ip,
-                 "The device's underlay IP; default the ConfigMap's RemoteVTEP")
+                 "The device's underlay IP; default the ConfigMap's RemoteVTEP (required when "
+                 "RemoteVTEPs lists several devices: one of them)")
       ->type_name("IP")
       ->group(g);
   cli.add_option("--vni", raw.vni, "VXLAN identifier; default the ConfigMap's VNID, else 1")

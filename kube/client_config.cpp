@@ -1,6 +1,7 @@
 // kubeconfig / in-cluster / --master loading. See client_config.hpp.
 #include "kube/client_config.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -366,9 +367,11 @@ server_url parse_server_url(const std::string& url) {
     u.port = u.tls() ? "443" : "80";
   for (char c : u.port)
     if (c < '0' || c > '9')
-      throw bad("port is not a number");
-  if (std::stoul(u.port) == 0 || std::stoul(u.port) > 65535)
-    throw bad("port out of range");
+      throw bad("port \"" + u.port + "\" is not a number");
+  // Compared as text first: std::stoul throws out_of_range beyond 20 digits.
+  auto digits = u.port.substr(std::min(u.port.find_first_not_of('0'), u.port.size()));
+  if (digits.empty() || digits.size() > 5 || std::stoul(digits) > 65535)
+    throw bad("port " + u.port + " is out of range (1-65535)");
   return u;
 }
 
@@ -514,7 +517,13 @@ client_config in_cluster_config(const std::string& sa_dir, const env_getter& env
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   client_config cfg;
   cfg.source = "in-cluster service account " + sa_dir;
-  cfg.server = parse_server_url("https://" + h + ":" + port);
+  try {
+    cfg.server = parse_server_url("https://" + h + ":" + port);
+  } catch (const config_error& e) {
+    throw config_error(
+        std::string("in-cluster config (KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT): ") +
+        e.what());
+  }
   std::string err;
   auto ca = slurp(sa_dir + "/ca.crt", err);
   if (!ca)

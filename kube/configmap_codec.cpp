@@ -17,6 +17,7 @@ constexpr std::string_view key_network = "Network";
 constexpr std::string_view key_vnid = "VNID";
 constexpr std::string_view key_port = "Port";
 constexpr std::string_view key_remote_vtep = "RemoteVTEP";
+constexpr std::string_view key_remote_vteps = "RemoteVTEPs";
 
 constexpr std::string_view prefix_host = "Host-";
 constexpr std::string_view prefix_interface = "Interface-";
@@ -25,8 +26,8 @@ constexpr std::string_view prefix_cni = "CNI-";
 constexpr std::string_view prefix_name = "Name-";
 constexpr std::string_view prefix_node = "Node-";
 
-constexpr std::array fixed_keys{key_endpoint, key_type, key_network,
-                                key_vnid,     key_port, key_remote_vtep};
+constexpr std::array fixed_keys{key_endpoint, key_type,        key_network,     key_vnid,
+                                key_port,     key_remote_vtep, key_remote_vteps};
 constexpr std::array entry_prefixes{prefix_host, prefix_interface, prefix_mac,
                                     prefix_cni,  prefix_name,      prefix_node};
 
@@ -104,6 +105,23 @@ struct raw_entry {
   const std::string* node = nullptr;
 };
 
+// "192.0.2.10,192.0.2.11" -> out; false (out cleared) when any item is not an IP address.
+bool parse_ip_list(std::string_view value, std::vector<net::ip_address>& out) {
+  out.clear();
+  while (true) {
+    auto comma = value.find(',');
+    auto ip = net::ip_address::parse(trim(value.substr(0, comma)));
+    if (!ip) {
+      out.clear();
+      return false;
+    }
+    out.push_back(*ip);
+    if (comma == std::string_view::npos)
+      return true;
+    value.remove_prefix(comma + 1);
+  }
+}
+
 void decode_fixed(std::string_view key, const std::string& value, decode_result& out) {
   auto& s = out.state;
   bool ok = true;
@@ -122,12 +140,18 @@ void decode_fixed(std::string_view key, const std::string& value, decode_result&
       s.port = static_cast<uint16_t>(*port);
   } else if (key == key_remote_vtep)
     ok = (s.remote_vtep = net::ip_address::parse(value)).has_value();
+  else if (key == key_remote_vteps)
+    ok = parse_ip_list(value, s.remote_vteps);
   if (ok)
     return;
   static const std::map<std::string_view, std::string_view> expected{
-      {key_endpoint, "an IP address"},  {key_type, "VXLAN or IPIP"},
-      {key_network, "a CIDR"},          {key_vnid, "a VNI in 1..16777215"},
-      {key_port, "a port in 1..65535"}, {key_remote_vtep, "an IP address"}};
+      {key_endpoint, "an IP address"},
+      {key_type, "VXLAN, IPIP or NONE"},
+      {key_network, "a CIDR"},
+      {key_vnid, "a VNI in 1..16777215"},
+      {key_port, "a port in 1..65535"},
+      {key_remote_vtep, "an IP address"},
+      {key_remote_vteps, "a comma-separated list of IP addresses"}};
   out.problems.push_back(bad_value(key, value, expected.at(key)));
 }
 
@@ -247,6 +271,12 @@ std::map<std::string, std::string> encode(const published_state& state) {
     data.emplace(key_port, std::to_string(*state.port));
   if (state.remote_vtep)
     data.emplace(key_remote_vtep, state.remote_vtep->to_string());
+  if (!state.remote_vteps.empty()) {
+    std::string list;
+    for (const auto& ip : state.remote_vteps)
+      list += (list.empty() ? "" : ",") + ip.to_string();
+    data.emplace(key_remote_vteps, std::move(list));
+  }
   for (const auto& entry : state.entries)
     for (auto& [k, v] : encode_entry(entry, type))
       data.insert_or_assign(std::move(k), std::move(v));
@@ -343,6 +373,8 @@ std::ostream& operator<<(std::ostream& os, const published_state& x) {
     os << " port=" << *x.port;
   if (x.remote_vtep)
     os << " remote_vtep=" << *x.remote_vtep;
+  for (size_t i = 0; i < x.remote_vteps.size(); ++i)
+    os << (i ? "," : " remote_vteps=") << x.remote_vteps[i];
   os << " entries=[";
   for (const auto& e : x.entries)
     os << e;
@@ -356,13 +388,6 @@ std::ostream& operator<<(std::ostream& os, const published_state& x) {
 namespace kcr::kube {
 
 namespace {
-
-// The node IP a key suffix names (IPv6 keys spell ':' as '_').
-std::optional<net::ip_address> suffix_ip(std::string_view suffix) {
-  std::string text{suffix};
-  std::replace(text.begin(), text.end(), '_', ':');
-  return net::ip_address::parse(text);
-}
 
 std::string_view family_of(std::string_view key) {
   for (auto p : entry_prefixes)
@@ -402,7 +427,9 @@ decode_result decode_incremental(const std::map<std::string, std::string>& befor
       }
       return true;
     }
-    auto ip = suffix_ip(std::string_view{key}.substr(family.size()));
+    // Only the exact spelling decode() accepts: a second spelling of an IP (non-canonical IPv6)
+    // is a problem the full decode reports, and the partial decode below would not see that key.
+    auto ip = parse_ip_key(std::string_view{key}.substr(family.size()));
     if (!ip)
       return false;
     affected.insert(*ip);

@@ -5,8 +5,9 @@
 // Keys written (own keys), <ip> being the node's underlay IP with ':' written as '_' (ConfigMap
 // keys must match [-._a-zA-Z0-9]+), values always keep ':':
 //   EndpointIP          the device's overlay IP
-//   Type                VXLAN | IPIP
+//   Type                VXLAN | IPIP | NONE (route-only: no tunnel, no Mac- keys)
 //   Network, VNID, Port, RemoteVTEP   additive, only when set
+//   RemoteVTEPs         additive: every device VTEP, comma-separated, only when there are several
 //   Host-<uid>          node underlay IP
 //   Interface-<ip>      node overlay IP
 //   Mac-<ip>            tunnel MAC (VXLAN only)
@@ -55,6 +56,9 @@ struct published_state {
   std::optional<uint32_t> vni;
   std::optional<uint16_t> port;
   std::optional<net::ip_address> remote_vtep;
+  /// Every device VTEP (RemoteVTEPs), the first being remote_vtep; written when not empty, and
+  /// the publisher fills it only when there are several devices.
+  std::vector<net::ip_address> remote_vteps;
   std::vector<node_entry> entries;
 
   bool operator==(const published_state&) const = default;

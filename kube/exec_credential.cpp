@@ -187,7 +187,12 @@ system_clock::time_point parse_rfc3339(const std::string& text) {
   long offset = 0;
   if (rest == "Z" || rest == "z") {
     offset = 0;
-  } else if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':') {
+  } else if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':' &&
+             std::isdigit(static_cast<unsigned char>(rest[1])) &&
+             std::isdigit(static_cast<unsigned char>(rest[2])) &&
+             std::isdigit(static_cast<unsigned char>(rest[4])) &&
+             std::isdigit(static_cast<unsigned char>(rest[5]))) {
+    // Digits only: std::stol would throw std::invalid_argument (not a runtime_error) on "+ab:cd".
     offset = (std::stol(rest.substr(1, 2)) * 60 + std::stol(rest.substr(4, 2))) * 60;
     if (rest[0] == '-')
       offset = -offset;

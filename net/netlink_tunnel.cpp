@@ -3,6 +3,7 @@
 // it, so "no drift means no netlink writes" is measured, not assumed.
 #include "net/netlink_tunnel.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -344,19 +345,24 @@ tunnel_result<converge_report> netlink_tunnel_manager::do_converge(const tunnel_
   }
 
   if (spec.type == overlay_type::vxlan) {
-    // The default FDB entry sends everything to the remote VTEP; all-zero
-    // entries pointing elsewhere would duplicate traffic to stale VTEPs.
-    bool have_fdb = false;
-    for (const auto& dst : cur.fdb_default_dsts)
-      have_fdb = have_fdb || dst == spec.remote;
-    if (!have_fdb) {
-      if (int err = w.fdb(true, cur.ifindex, spec.remote); err < 0)
-        return nl::error_from(err, "adding FDB default entry dst " + spec.remote.to_string() +
-                                       " on " + name);
-      change("added FDB 00:00:00:00:00:00 dst " + spec.remote.to_string());
+    // One all-zero FDB entry per device VTEP: the kernel sends flooded and unknown-unicast
+    // frames to each. All-zero entries pointing elsewhere would duplicate traffic to stale
+    // VTEPs.
+    const auto want_dsts = remotes(spec);
+    auto wanted = [&](const ip_address& dst) {
+      return std::find(want_dsts.begin(), want_dsts.end(), dst) != want_dsts.end();
+    };
+    for (const auto& remote : want_dsts) {
+      if (std::find(cur.fdb_default_dsts.begin(), cur.fdb_default_dsts.end(), remote) !=
+          cur.fdb_default_dsts.end())
+        continue;
+      if (int err = w.fdb(true, cur.ifindex, remote); err < 0)
+        return nl::error_from(err,
+                              "adding FDB default entry dst " + remote.to_string() + " on " + name);
+      change("added FDB 00:00:00:00:00:00 dst " + remote.to_string());
     }
     for (const auto& dst : cur.fdb_default_dsts) {
-      if (dst == spec.remote)
+      if (wanted(dst))
         continue;
       if (int err = w.fdb(false, cur.ifindex, dst); err < 0)
         return nl::error_from(err, "removing FDB entry dst " + dst.to_string() + " on " + name);

@@ -1,4 +1,5 @@
-// The two overlay kinds a tunnel can be: how flags, the ConfigMap and netlink name them.
+// The overlay kinds: the two a tunnel can be, and none (route-only: the device routes each pod
+// range to its node's own IP, no tunnel). How flags, the ConfigMap and netlink name them.
 #pragma once
 
 #include <optional>
@@ -6,16 +7,16 @@
 
 namespace kcr::net {
 
-enum class overlay_type { vxlan, ipip };
+enum class overlay_type { vxlan, ipip, none };
 
-/// Flag spelling: "vxlan" / "ipip" (lower case, as typed on a command line).
+/// Flag spelling: "vxlan" / "ipip" / "none" (lower case, as typed on a command line).
 constexpr std::string_view flag_name(overlay_type t) {
-  return t == overlay_type::vxlan ? "vxlan" : "ipip";
+  return t == overlay_type::vxlan ? "vxlan" : t == overlay_type::ipip ? "ipip" : "none";
 }
 
-/// ConfigMap spelling (the seed's `Type` value): "VXLAN" / "IPIP".
+/// ConfigMap spelling (the seed's `Type` value): "VXLAN" / "IPIP" / "NONE".
 constexpr std::string_view configmap_name(overlay_type t) {
-  return t == overlay_type::vxlan ? "VXLAN" : "IPIP";
+  return t == overlay_type::vxlan ? "VXLAN" : t == overlay_type::ipip ? "IPIP" : "NONE";
 }
 
 /// Accepts either spelling, any case.
@@ -32,6 +33,8 @@ inline std::optional<overlay_type> parse_overlay_type(std::string_view text) {
     return overlay_type::vxlan;
   if (eq(text, "ipip"))
     return overlay_type::ipip;
+  if (eq(text, "none"))
+    return overlay_type::none;
   return std::nullopt;
 }
 

@@ -1,6 +1,8 @@
 // Tunnel spec defaults, validation and the MTU rule (pure logic).
 #include "net/tunnel_spec.hpp"
 
+#include <algorithm>
+
 namespace kcr::net {
 
 namespace {
@@ -16,7 +18,17 @@ bool unicast_mac(const mac_address& m) {
 } // namespace
 
 std::string_view default_interface_name(overlay_type t) {
+  if (t == overlay_type::none)
+    return {};
   return t == overlay_type::vxlan ? default_vxlan_name : default_ipip_name;
+}
+
+std::vector<ip_address> remotes(const tunnel_spec& spec) {
+  std::vector<ip_address> out{spec.remote};
+  for (const auto& r : spec.extra_remotes)
+    if (std::find(out.begin(), out.end(), r) == out.end())
+      out.push_back(r);
+  return out;
 }
 
 std::string interface_name(const tunnel_spec& spec) {
@@ -36,7 +48,7 @@ uint32_t encapsulation_overhead(overlay_type t, bool ipv6_underlay) {
   // IPIP: one outer IPv4 header.
   if (t == overlay_type::vxlan)
     return ipv6_underlay ? 70 : 50;
-  return 20;
+  return t == overlay_type::ipip ? 20 : 0;
 }
 
 uint32_t tunnel_mtu(const tunnel_spec& spec, uint32_t lower_mtu) {
@@ -58,6 +70,8 @@ bool valid_interface_name(std::string_view name) {
 
 std::vector<std::string> validate(const tunnel_spec& spec) {
   std::vector<std::string> errors;
+  if (spec.type == overlay_type::none)
+    return {"overlay type none (route-only) has no tunnel interface to create"};
   const bool vxlan = spec.type == overlay_type::vxlan;
   const std::string name = interface_name(spec);
   if (!valid_interface_name(name))
@@ -82,6 +96,18 @@ std::vector<std::string> validate(const tunnel_spec& spec) {
     errors.push_back("IPIP endpoints must be IPv4");
   if (!unset(spec.local) && spec.local == spec.remote)
     errors.push_back("remote endpoint " + spec.remote.to_string() + " equals the local IP");
+  if (!vxlan && !spec.extra_remotes.empty())
+    errors.push_back("IPIP has one remote endpoint; got " +
+                     std::to_string(spec.extra_remotes.size() + 1) + " device addresses");
+  for (const auto& r : vxlan ? spec.extra_remotes : std::vector<ip_address>{}) {
+    if (unset(r))
+      errors.push_back("further remote VTEP: not set");
+    else if (r.is_v4() != spec.remote.is_v4())
+      errors.push_back("remote VTEP " + r.to_string() + " and " + spec.remote.to_string() +
+                       ": expected the same address family");
+    else if (r == spec.local)
+      errors.push_back("remote VTEP " + r.to_string() + " equals the local IP");
+  }
 
   const cidr& ov = spec.overlay;
   if (!ov.address().is_v4() || unset(ov.address()))

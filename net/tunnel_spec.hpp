@@ -42,6 +42,9 @@ struct tunnel_spec {
   std::string lower_device;
   /// Remote VTEP (VXLAN) / tunnel endpoint (IPIP): the external device.
   ip_address remote;
+  /// VXLAN only: further device VTEPs (an HA pair, a second device). Each gets its own all-zero
+  /// FDB entry, so flooded and unknown-unicast frames reach every device. IPIP has one remote.
+  std::vector<ip_address> extra_remotes;
   /// The node's overlay IP with the overlay network's prefix, host bits kept
   /// (e.g. 192.168.254.1/24).
   cidr overlay;
@@ -57,14 +60,16 @@ struct tunnel_spec {
   bool operator==(const tunnel_spec&) const = default;
 };
 
-/// "routervxlan0" / "routertun0".
+/// "routervxlan0" / "routertun0"; none (no tunnel): "".
 std::string_view default_interface_name(overlay_type t);
 /// spec.name, or the default for spec.type when empty.
 std::string interface_name(const tunnel_spec& spec);
+/// Every device VTEP: spec.remote, then spec.extra_remotes (without repeats).
+std::vector<ip_address> remotes(const tunnel_spec& spec);
 /// VXLAN: spec.mac or the one derived from the overlay IP. IPIP: nullopt.
 std::optional<mac_address> interface_mac(const tunnel_spec& spec);
 
-/// Bytes of encapsulation: VXLAN 50 over IPv4 (70 over IPv6), IPIP 20.
+/// Bytes of encapsulation: VXLAN 50 over IPv4 (70 over IPv6), IPIP 20, none 0.
 uint32_t encapsulation_overhead(overlay_type t, bool ipv6_underlay = false);
 /// The MTU the interface must have, given its lower device's MTU.
 uint32_t tunnel_mtu(const tunnel_spec& spec, uint32_t lower_mtu);

@@ -118,9 +118,13 @@ def ns_http(ns, host, port, method, path, body=None, timeout=10):
 
 class Cluster:
     def __init__(self, binary, tag="run", nodes=3, run_dir=None, extra_args=(), log=None,
-                 api="real", detach=False, shape="auto", controllers=1):
+                 api="real", detach=False, shape="auto", controllers=1,
+                 remote_vtep=DEVICE_IP, device_args=()):
         """shape: split, combined or auto (shape.py); controllers: how many
-        controller instances the split shape runs (the leader test: 2)."""
+        controller instances the split shape runs (the leader test: 2);
+        remote_vtep: every instance's --remote-vtep (several devices:
+        "A,B"); device_args: more arguments for the device's `render`
+        (e.g. --local-ip=198.51.100.1 when there are several devices)."""
         self.binary = os.path.abspath(binary)
         self.shape, self.shape_reason = shapes.resolve(shape, self.binary)
         if not 1 <= controllers <= MAX_CONTROLLERS:
@@ -132,6 +136,8 @@ class Cluster:
         self.initial_nodes = nodes
         self.run_dir = run_dir or f"/tmp/kcr-devcluster-{tag}"
         self.extra_args = list(extra_args)
+        self.remote_vtep = remote_vtep
+        self.device_args = list(device_args)
         self.log = log or (lambda msg: print(msg, flush=True))
         # key -> Popen (instances: "node-<i>", "controller-<k>"; the API server: "api")
         self.procs = {}
@@ -279,6 +285,7 @@ class Cluster:
         state = {"tag": self.tag, "binary": self.binary, "nodes": self.nodes,
                  "shape": self.shape, "controllers": self.controllers,
                  "extra_args": self.extra_args, "api": self.apiserver.kind,
+                 "remote_vtep": self.remote_vtep, "device_args": self.device_args,
                  "apiserver": self.apiserver.state()}
         with open(self.path("state.json"), "w") as f:
             json.dump(state, f, indent=1)
@@ -290,7 +297,9 @@ class Cluster:
         with open(os.path.join(run_dir, "state.json")) as f:
             st = json.load(f)
         c = cls(st["binary"], tag=tag, nodes=0, run_dir=run_dir, extra_args=st["extra_args"],
-                log=log, api=st["api"], shape=st["shape"])
+                log=log, api=st["api"], shape=st["shape"],
+                remote_vtep=st.get("remote_vtep", DEVICE_IP),
+                device_args=st.get("device_args", ()))
         c.nodes, c.controllers = st["nodes"], st["controllers"]
         c.apiserver.restore(st["apiserver"])
         return c
@@ -318,7 +327,8 @@ class Cluster:
         self.spawn("device-sync", self.dev,
                    [sys.executable, DEVICE_SYNC, "--api", a.server, "--ca", a.ca_file,
                     "--token-file", a.device_token_file, "--binary", self.binary,
-                    "--state-dir", self.path("device")],
+                    "--state-dir", self.path("device"),
+                    *[f"--render-arg={x}" for x in self.device_args]],
                    "device.log")
 
     def kubeconfig(self, name, role):
@@ -383,7 +393,7 @@ current-context: devcluster
             role, flags = "controller", LEASE_ARGS
         return [self.binary, "--kubeconfig", self.kubeconfig(name, role),
                 "--hostname-override", name, "--overlay-network", OVERLAY,
-                "--remote-vtep", DEVICE_IP, *flags,
+                "--remote-vtep", self.remote_vtep, *flags,
                 "--health-addr", f"{ip}:20264", "--metrics-addr", f"{ip}:20265",
                 *self.extra_args]
 

@@ -68,9 +68,9 @@ def write_json(path, obj):
     os.replace(tmp, path)
 
 
-def apply(binary, old_path, new_path, first):
+def apply(binary, old_path, new_path, first, render_args=()):
     """Renders and runs the commands; -> (commands run, failed lines)."""
-    argv = [binary, "render", "--target", "linux", "-f", new_path]
+    argv = [binary, "render", "--target", "linux", "-f", new_path, *render_args]
     if not first:
         argv += ["--diff", old_path]
     r = subprocess.run(argv, capture_output=True, text=True)
@@ -95,6 +95,9 @@ def main():
     p.add_argument("--interval", type=float, default=0.05)
     p.add_argument("--namespace", default="kube-system")
     p.add_argument("--name", default="kube-chorus-router")
+    p.add_argument("--render-arg", action="append", default=[],
+                   help="one more argument for render, e.g. --render-arg=--local-ip=IP "
+                        "(a device of several, issue 17)")
     a = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     os.makedirs(a.state_dir, exist_ok=True)
@@ -113,7 +116,8 @@ def main():
                 data = cm.get("data") or {}
                 write_json(new_path, cm)
                 t0 = time.monotonic()
-                lines, failed = apply(a.binary, old_path, new_path, applied is None)
+                lines, failed = apply(a.binary, old_path, new_path, applied is None,
+                                      a.render_arg)
                 ms = (time.monotonic() - t0) * 1000
                 os.replace(new_path, old_path)
                 applied = data

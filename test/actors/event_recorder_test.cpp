@@ -1,6 +1,12 @@
 // event_recorder: first occurrence POSTs, repeats PATCH the count, failures are dropped without
 // blocking later events, the dedup window and the cache cap.
+#include <regex>
+#include <set>
+#include <sstream>
+
 #include <boost/test/unit_test.hpp>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "actors/event_recorder.hpp"
 #include "fake_ports.hpp"
@@ -32,9 +38,69 @@ struct recorder_fixture : test::actor_fixture {
   }
 };
 
+// Routes spdlog's default logger into a string (with the level) while it lives.
+struct log_capture {
+  std::ostringstream text;
+  std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
+  log_capture() {
+    auto logger = std::make_shared<spdlog::logger>(
+        "capture", std::make_shared<spdlog::sinks::ostream_sink_st>(text));
+    logger->set_pattern("%l %v");
+    logger->set_level(spdlog::level::trace);
+    spdlog::set_default_logger(logger);
+  }
+  ~log_capture() { spdlog::set_default_logger(previous); }
+};
+
+// metadata.name rules of the API server: a DNS-1123 subdomain of at most 253 characters.
+bool dns_subdomain(const std::string& name) {
+  static const std::regex re{"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"};
+  return name.size() <= 253 && std::regex_match(name, re);
+}
+
 } // namespace
 
+// Issue 15: Nodes named with ~236+ characters got Events named past 253 and refused.
+BOOST_AUTO_TEST_CASE(event_names_of_long_node_names_fit_and_stay_distinct) {
+  const std::string suffix = "187a3b5c9d0e1f23"; // the port's 16 hex digits
+  BOOST_TEST(event_name("node-1", suffix) == "node-1." + suffix);
+  std::string fits(253 - 17, 'a');
+  BOOST_TEST(event_name(fits, suffix) == fits + "." + suffix);
+  std::set<std::string> names;
+  for (size_t len : {237, 240, 250, 253}) {
+    for (char last : {'x', 'y'}) {
+      // A common prefix that a plain cut would map to one name; '.'/'-' just before the cut.
+      std::string node = std::string(220, 'n') + "-a.b-c.d" + std::string(len - 229, 'm') + last;
+      BOOST_TEST_CONTEXT("node name of " << node.size() << " characters ending in " << last) {
+        auto name = event_name(node, suffix);
+        BOOST_TEST(name.size() <= 253u);
+        BOOST_TEST(dns_subdomain(name), name);
+        BOOST_TEST(name.starts_with(node.substr(0, 200)));
+        BOOST_TEST(name.ends_with("." + suffix));
+        names.insert(name);
+      }
+    }
+  }
+  BOOST_TEST(names.size() == 8u); // distinct for distinct nodes
+}
+
 BOOST_FIXTURE_TEST_SUITE(event_recorder_suite, recorder_fixture)
+
+// Issue 15: a lost Event was logged only at debug level.
+BOOST_AUTO_TEST_CASE(a_lost_event_is_logged_as_a_warning) {
+  start();
+  log_capture log;
+  port->fail_next(1, test::http_failure(422));
+  send(warning("n1", "R", "a"));
+  send(warning("n1", "R", "a"));
+  port->fail_next(1, test::http_failure(500), "update_count");
+  send(warning("n1", "R", "a"));
+  auto text = log.text.str();
+  BOOST_TEST(text.find("warning event_recorder: posting Warning Event R for node n1 failed") !=
+                 std::string::npos,
+             text);
+  BOOST_TEST(text.find("warning event_recorder: updating Event") != std::string::npos, text);
+}
 
 BOOST_AUTO_TEST_CASE(first_posts_repeat_patches_distinct_posts) {
   start();

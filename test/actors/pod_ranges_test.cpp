@@ -422,6 +422,52 @@ BOOST_AUTO_TEST_CASE(at_a_cold_start_the_published_owner_keeps_its_range) {
   BOOST_TEST(mentions(why, "which Node node-b already publishes"), join(why));
 }
 
+BOOST_AUTO_TEST_CASE(at_a_cold_start_a_published_node_that_took_another_range_does_not_win_it) {
+  // The fault campaign's finding: node-a and node-b both publish; while no leader runs, node-a
+  // (first by name) claims node-b's range. The next leader must keep node-b's entry.
+  start();
+  add(make_node("node-a", "198.51.100.1", "10.244.2.0/24"));
+  add(make_node("node-b", "198.51.100.2", "10.244.1.0/24"));
+  synced(2);
+  BOOST_TEST_REQUIRE(published().size() == 2u);
+  auto b_overlay = data()["Interface-198.51.100.2"];
+  stop();
+  start();
+  add(make_node("node-a", "198.51.100.1", "10.244.1.0/24"));
+  add(make_node("node-b", "198.51.100.2", "10.244.1.0/24"));
+  synced(2);
+  auto p = published();
+  BOOST_TEST(p.size() == 1u);
+  BOOST_TEST(p["node-b"] == "10.244.1.0/24");
+  BOOST_TEST(data()["Interface-198.51.100.2"] == b_overlay);
+  auto why = refusals("node-a");
+  BOOST_TEST(mentions(why, "which Node node-b already publishes"), join(why));
+}
+
+BOOST_AUTO_TEST_CASE(a_node_whose_keys_were_garbled_while_no_leader_ran_keeps_its_address) {
+  // The fault campaign's finding: a hand edit made node-c's Node- key garbage while no leader
+  // ran; the next leader must keep node-c's address (its Interface- key), not give it the lowest
+  // free one (.1, freed by node-a).
+  start();
+  add(make_node("node-a", "198.51.100.1", "10.244.1.0/24"));
+  add(make_node("node-b", "198.51.100.2", "10.244.2.0/24"));
+  add(make_node("node-c", "198.51.100.3", "10.244.3.0/24"));
+  synced(3);
+  remove("node-a");
+  auto c_overlay = data()["Interface-198.51.100.3"];
+  BOOST_TEST_REQUIRE(c_overlay == "192.168.254.3");
+  stop();
+  auto cur = port->current();
+  BOOST_TEST_REQUIRE(
+      static_cast<bool>(port->patch(cur->resource_version, {{"Node-198.51.100.3", "garbage"}})));
+  start();
+  add(make_node("node-b", "198.51.100.2", "10.244.2.0/24"));
+  add(make_node("node-c", "198.51.100.3", "10.244.3.0/24"));
+  synced(2);
+  BOOST_TEST(data()["Interface-198.51.100.3"] == c_overlay);
+  BOOST_TEST(data()["Node-198.51.100.3"] == "198.51.100.3"); // repaired
+}
+
 BOOST_AUTO_TEST_CASE(at_a_cold_start_without_a_published_owner_the_first_by_name_wins) {
   // The contrast to the case above: nothing published, so the name order decides.
   start();

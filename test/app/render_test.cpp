@@ -209,8 +209,8 @@ BOOST_AUTO_TEST_CASE(configmap_keys_and_overrides) {
   o.underlay_dev = "eth1";
   o.device_mac = *net::mac_address::parse("02:42:c6:33:64:01");
   auto r = app::render(s, o);
-  BOOST_TEST(r.commands.at(0) == "ip link add vxlan-adc type vxlan id 7 dstport 4790 local "
-                                 "203.0.113.5 nolearning dev eth1 address 02:42:c6:33:64:01");
+  BOOST_TEST(r.commands.at(0) == "ip link add vxlan-adc address 02:42:c6:33:64:01 type vxlan id 7 "
+                                 "dstport 4790 local 203.0.113.5 nolearning dev eth1");
   BOOST_TEST(r.commands.at(1) == "ip link set vxlan-adc up");
 }
 
@@ -510,7 +510,7 @@ BOOST_AUTO_TEST_CASE(bad_fixed_key_is_fatal_bad_entry_only_warned) {
   };
   std::ostringstream out1, err1;
   BOOST_TEST(run_on(R"({"EndpointIP":"192.168.254.254","Type":"GRE"})", out1, err1) == 2);
-  BOOST_TEST(err1.str().find("Type: \"GRE\" is not VXLAN or IPIP") != std::string::npos,
+  BOOST_TEST(err1.str().find("Type: \"GRE\" is not VXLAN, IPIP or NONE") != std::string::npos,
              err1.str());
 
   std::ostringstream out2, err2;

@@ -143,6 +143,28 @@ def check_required(c, t):
         print("%s helm template %s -> exit %d: %s" % ("ok  " if ok else "FAIL", shown, p.returncode, message))
 
 
+def check_modes(c, t):
+    """Issue 17: type none needs no remoteVtep; a list of VTEPs reaches REMOTE_VTEPIP as given."""
+    cases = [
+        (REQUIRED[:2] + ["--set", "type=none"], {"TYPE": "none", "REMOTE_VTEPIP": ""}),
+        (REQUIRED[:2] + ["--set", "remoteVtep=192.0.2.10\\,192.0.2.11"],
+         {"TYPE": "vxlan", "REMOTE_VTEPIP": "192.0.2.10,192.0.2.11"}),
+    ]
+    for args, want in cases:
+        p = t.template(args, check=False)
+        shown = " ".join(a for a in args if a != "--set")
+        data = {}
+        if p.returncode == 0:
+            for o in t.objects(p.stdout):
+                if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith(M.SETTINGS):
+                    data = o.get("data") or {}
+        got = {k: data.get(k) for k in want}
+        ok = p.returncode == 0 and got == want
+        c.expect(ok, "helm template %s: exit %d, settings %r; want %r (%s)"
+                 % (shown, p.returncode, got, want, p.stderr.strip()))
+        print("%s helm template %s -> %r" % ("ok  " if ok else "FAIL", shown, got))
+
+
 # --- 3. the chart against the kustomize install ------------------------------------
 
 
@@ -435,6 +457,10 @@ def run_checks(t):
     c = M.Checker()
     check_required(c, t)
     failed += report("required values", c.failures)
+
+    c = M.Checker()
+    check_modes(c, t)
+    failed += report("type none without remoteVtep, several VTEPs", c.failures)
 
     default_yaml = t.template(REQUIRED).stdout
     chart_objs = t.objects(default_yaml)

@@ -69,6 +69,8 @@ CONTROLLER_GRANTS = {
     ("", "", "nodes", "watch"): None,
     # The overlay-ip annotation on each Node (a merge patch of its metadata).
     ("", "", "nodes", "patch"): None,
+    # A single process with both roles keeps its Node's ChorusTunnelReady.
+    ("", "", "nodes/status", "patch"): None,
     # Pod ranges of Calico IPAM and Cilium cluster-pool (--pod-cidr-source).
     ("", "crd.projectcalico.org", "blockaffinities", "list"): None,
     ("", "crd.projectcalico.org", "blockaffinities", "watch"): None,
@@ -89,6 +91,8 @@ CONTROLLER_GRANTS = {
 AGENT_GRANTS = {
     ("", "", "nodes", "list"): None,
     ("", "", "nodes", "watch"): None,
+    # Its Node's condition ChorusTunnelReady (strategic merge of the status).
+    ("", "", "nodes/status", "patch"): None,
     **EVENTS,
 }
 # ServiceAccount name -> its grants (rbac_real_test.py checks the same tables
@@ -110,8 +114,9 @@ def _int_in(lo, hi):
 
 REQUIRED_SETTINGS = {
     "NETWORK": _cidr,
-    "REMOTE_VTEPIP": lambda v: ipaddress.ip_address(v) is not None,
-    "TYPE": lambda v: v in ("vxlan", "ipip"),
+    # One device VTEP or several (VXLAN), comma-separated.
+    "REMOTE_VTEPIP": lambda v: all(ipaddress.ip_address(x) is not None for x in v.split(",")),
+    "TYPE": lambda v: v in ("vxlan", "ipip", "none"),
     "VNID": _int_in(1, 16777215),
     "VXLAN_PORT": _int_in(1, 65535),
     "KCR_LOG_FORMAT": lambda v: v == "json",

@@ -77,8 +77,8 @@ BEYOND = [
     ("list ConfigMaps cluster-wide", "GET", f"{CORE}/configmaps", None),
     ("get a Node by name", "GET", f"{NODES}/node-0000", None),
     ("update (PUT) a Node", "PUT", f"{NODES}/node-0000", "NODE"),
-    ("patch a Node's status", "PATCH", f"{NODES}/node-0000/status",
-     {"status": {"conditions": []}}),
+    ("update (PUT) a Node's status", "PUT", f"{NODES}/node-0000/status",
+     "NODE"),
     ("delete a Node", "DELETE", f"{NODES}/node-0000", None),
     ("create a Node", "POST", NODES,
      C.node_object("intruder", "203.0.113.250", "10.250.0.0/24")),
@@ -118,8 +118,8 @@ AGENT_BEYOND = [
     ("patch a Node (its annotation)", "PATCH", f"{NODES}/node-0000",
      {"metadata": {"annotations": {
          "kube-chorus-router.io/overlay-ip": "192.168.254.9"}}}),
-    ("patch a Node's status", "PATCH", f"{NODES}/node-0000/status",
-     {"status": {"conditions": []}}),
+    ("update (PUT) a Node's status", "PUT", f"{NODES}/node-0000/status",
+     "NODE"),
     ("get a Node by name", "GET", f"{NODES}/node-0000", None),
     ("delete a Node", "DELETE", f"{NODES}/node-0000", None),
     ("list Secrets in kube-system", "GET", f"{CORE}/namespaces/{NS}/secrets",
@@ -138,6 +138,10 @@ AGENT_ALLOWED = [
     ("watch its own Node by fieldSelector", "GET",
      f"{NODES}?fieldSelector=metadata.name%3Dnode-0000&watch=true"
      "&timeoutSeconds=1", None, 200),
+    # Its condition ChorusTunnelReady (an empty patch: authorized the same,
+    # the stored conditions stay as they are).
+    ("patch a Node's status", "PATCH", f"{NODES}/node-0000/status",
+     {"status": {}}, 200),
     ("create an Event in default", "POST", EVENTS,
      event_body("rbac-agent.1"), 201),
     ("patch that Event (count)", "PATCH", f"{EVENTS}/rbac-agent.1",
@@ -289,7 +293,8 @@ def check_agent(h, token):
         if status != want:
             wrong.append((what, status, text[:200]))
     H.check(not wrong, "an agent may list and watch Nodes (its own by "
-            "fieldSelector) and create and patch Events", wrong)
+            "fieldSelector), patch a Node's status (its condition) and "
+            "create and patch Events", wrong)
 
 
 AGENT_NODE, AGENT_IP, DEVICE_VTEP = "node-0000", "198.18.0.1", "198.18.0.250"

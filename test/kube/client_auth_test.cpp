@@ -198,6 +198,10 @@ BOOST_AUTO_TEST_CASE(exec_credential_parsing) {
       {R"({"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
            "status":{"token":"x","expirationTimestamp":"tomorrow"}})",
        "RFC 3339"},
+      // std::stol threw std::invalid_argument on a non-numeric offset (issue 15's stoi/stoul hunt)
+      {R"({"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
+           "status":{"token":"x","expirationTimestamp":"2030-01-02T05:04:05+ab:cd"}})",
+       "RFC 3339"},
   };
   for (const auto& r : rows)
     BOOST_TEST_CONTEXT(r.text) {

@@ -163,6 +163,10 @@ BOOST_AUTO_TEST_CASE(kubeconfig_errors_name_the_file_and_problem) {
        "current-context: x\ncontexts: [{name: x, context: {cluster: c}}]\n"
        "clusters: [{name: c, cluster: {server: 'ftp://h'}}]\n",
        {"bad-url.yaml", "scheme"}},
+      {"long-port.yaml",
+       "current-context: x\ncontexts: [{name: x, context: {cluster: c}}]\n"
+       "clusters: [{name: c, cluster: {server: 'https://h:123456789012345678901234'}}]\n",
+       {"long-port.yaml", "cluster \"c\"", "port 123456789012345678901234 is out of range"}},
       {"ca-file.yaml",
        "current-context: x\ncontexts: [{name: x, context: {cluster: c}}]\n"
        "clusters: [{name: c, cluster: {server: 'https://h', certificate-authority: nope.crt}}]\n",
@@ -243,6 +247,13 @@ BOOST_AUTO_TEST_CASE(in_cluster_from_a_temp_dir) {
       },
       {"KUBERNETES_SERVICE_PORT"});
   check_error([&] { in_cluster_config(t.path.string(), env_of({})); }, {"KUBERNETES_SERVICE_HOST"});
+  check_error(
+      [&] {
+        in_cluster_config(t.path.string(),
+                          env_of({{"KUBERNETES_SERVICE_HOST", "h"},
+                                  {"KUBERNETES_SERVICE_PORT", "99999999999999999999999"}}));
+      },
+      {"in-cluster config", "KUBERNETES_SERVICE_PORT", "out of range"});
   fs::remove(t.path / "token");
   check_error(
       [&] {
@@ -292,6 +303,11 @@ BOOST_AUTO_TEST_CASE(server_urls) {
       {"h:6443", nullptr},
       {"https://h:0", nullptr},
       {"https://h:99999", nullptr},
+      {"https://h:000443", "https://h:000443"},
+      // 20+ digits: std::stoul threw std::out_of_range here (issue 15)
+      {"https://h:123456789012345678901234567890", nullptr},
+      {"https://[::1]:99999999999999999999999", nullptr},
+      {"https://h:00000", nullptr},
       {"https://h:x", nullptr},
       {"https://", nullptr},
   };

@@ -305,7 +305,7 @@ BOOST_AUTO_TEST_CASE(decode_reports_garbage_and_partial_entries) {
            "Interface-10.106.170.74 is missing for node IP 10.106.170.74",
            R"(VNID: "16777216" is not a VNI in 1..16777215)",
            R"(Port: "-1" is not a port in 1..65535)",
-           R"(Type: "GRE" is not VXLAN or IPIP)",
+           R"(Type: "GRE" is not VXLAN, IPIP or NONE)",
        })
     BOOST_TEST(has_line(r.problems, want), "want \"" << want << "\" in:\n" << lines(r.problems));
   BOOST_TEST(r.problems.size() == 10u, lines(r.problems));
@@ -429,4 +429,33 @@ BOOST_AUTO_TEST_CASE(incremental_decode_agrees_with_full_decode) {
   }
   BOOST_TEST(mismatches == 0);
   BOOST_TEST(incremental_steps > 100, incremental_steps);
+}
+
+// Issue 15: a key spelling an IPv6 node IP non-canonically (fd00_0_0_0_0_0_0_1 for fd00::1) is a
+// problem in the full decode; the incremental decode took it for fd00::1, decoded only the
+// canonical keys and lost the "malformed own keys" warning.
+BOOST_AUTO_TEST_CASE(incremental_decode_reports_non_canonical_ipv6_keys) {
+  using kcr::kube::decode;
+  using kcr::kube::decode_incremental;
+  std::map<std::string, std::string> before{{"EndpointIP", "fd00:ff::1"},
+                                            {"Type", "VXLAN"},
+                                            {"Interface-fd00__1", "fd00:ff::10"},
+                                            {"CNI-fd00__1", "fd00:244:1::1/64"},
+                                            {"Node-fd00__1", "fd00::1"}};
+  auto before_decoded = decode(before);
+  BOOST_TEST_REQUIRE(before_decoded.problems.empty());
+  BOOST_TEST_REQUIRE(before_decoded.state.entries.size() == 1u);
+  for (const char* key : {"Interface-fd00_0_0_0_0_0_0_1", "Mac-FD00__1", "Name-fd00_0__1",
+                          "Node-fd00_0000__1", "CNI-fd00__0_1"}) {
+    BOOST_TEST_CONTEXT(key) {
+      auto now = before;
+      now[key] = "x";
+      auto full = decode(now);
+      BOOST_TEST_REQUIRE(!full.problems.empty());
+      auto inc = decode_incremental(before, before_decoded, now);
+      BOOST_TEST(inc.problems == full.problems);
+      BOOST_TEST((inc.state == full.state));
+      BOOST_TEST((inc.partial == full.partial));
+    }
+  }
 }

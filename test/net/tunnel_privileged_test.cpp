@@ -1,5 +1,6 @@
 // Privileged tests of netlink_tunnel_manager and link_monitor: each case runs
 // in a fresh network namespace with a veth underlay (198.51.100.10/24 on ul0).
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -518,4 +519,37 @@ BOOST_AUTO_TEST_CASE(writable_proc_sys_makes_strict_all_loose_on_the_tunnel) {
   BOOST_TEST(r.rp_filter.effective() == 2);
   BOOST_TEST(!r.rp_filter.strict());
   BOOST_TEST(r.warnings.empty());
+}
+
+// Several device VTEPs (issue 17): one all-zero FDB entry each, a missing one repaired, a VTEP
+// dropped from the list removed, and nothing written when nothing drifted.
+BOOST_AUTO_TEST_CASE(several_vteps_get_one_fdb_entry_each) {
+  node_ns n;
+  enter_netns in(n.ns);
+  netlink_tunnel_manager m;
+  auto s = node_spec();
+  s.extra_remotes = {*ip_address::parse("198.51.100.200"), *ip_address::parse("198.51.100.201")};
+  auto sorted_fdb = [&] {
+    auto v = observe(n.ns, vx).fdb_zero;
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  const std::vector<std::string> three{"198.51.100.1", "198.51.100.200", "198.51.100.201"};
+  must_converge(m, s);
+  BOOST_TEST(sorted_fdb() == three, boost::test_tools::per_element());
+  BOOST_TEST(must_converge(m, s).netlink_writes == 0);
+
+  n.ns.must("bridge fdb del 00:00:00:00:00:00 dev routervxlan0 dst 198.51.100.200");
+  auto rep = must_converge(m, s);
+  BOOST_TEST(has_change(rep, "added FDB 00:00:00:00:00:00 dst 198.51.100.200"), changes_text(rep));
+  BOOST_TEST(rep.netlink_writes == 1);
+  BOOST_TEST(sorted_fdb() == three, boost::test_tools::per_element());
+
+  s.extra_remotes.pop_back();
+  rep = must_converge(m, s);
+  BOOST_TEST(has_change(rep, "removed FDB 00:00:00:00:00:00 dst 198.51.100.201"),
+             changes_text(rep));
+  BOOST_TEST(!rep.created);
+  BOOST_TEST(sorted_fdb() == (std::vector<std::string>{"198.51.100.1", "198.51.100.200"}),
+             boost::test_tools::per_element());
 }

@@ -21,14 +21,15 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 
-{{/* The two settings without a default. Both are checked at once, so one
-failed `helm install` names everything that is missing. */}}
+{{/* The two settings without a default (remoteVtep is optional with type
+none, route-only). Both are checked at once, so one failed `helm install`
+names everything that is missing. */}}
 {{- define "kcr.required" -}}
 {{- $missing := list -}}
 {{- if not .Values.network -}}
 {{- $missing = append $missing "network (the overlay subnet, e.g. --set network=192.168.254.0/24)" -}}
 {{- end -}}
-{{- if not .Values.remoteVtep -}}
+{{- if and (not .Values.remoteVtep) (ne (toString .Values.type) "none") -}}
 {{- $missing = append $missing "remoteVtep (the device's underlay VTEP address, e.g. --set remoteVtep=<device IP>)" -}}
 {{- end -}}
 {{- if $missing -}}
