@@ -49,28 +49,13 @@ void publisher_state::remove_own(const kube::node_entry& e) {
 }
 
 bool publisher_state::drifted() const {
-  if (!exists)
-    return true;
-  // Both maps are sorted: walk them side by side, skipping foreign keys of the ConfigMap.
-  auto d = data.begin();
-  auto o = own.begin();
-  while (true) {
-    while (d != data.end() && !kube::is_own_key(d->first))
-      ++d;
-    if (d == data.end() || o == own.end())
-      return d != data.end() || o != own.end();
-    if (d->first != o->first || d->second != o->second)
-      return true;
-    ++d;
-    ++o;
-  }
+  return !exists || data != own; // `data` holds the observed own keys only
 }
 
 configmap_size publisher_state::next_size() const {
   auto s = size_of(own);
-  for (const auto& [k, v] : data)
-    if (!kube::is_own_key(k))
-      s.add(k, v); // foreign keys stay
+  s.values += foreign.values; // foreign keys stay
+  s.encoded += foreign.encoded;
   return s;
 }
 
@@ -117,9 +102,7 @@ data_changes publisher_state::changes() const {
   data_changes out;
   auto d = data.begin();
   auto o = own.begin();
-  while (true) {
-    while (d != data.end() && !kube::is_own_key(d->first))
-      ++d; // foreign keys are not ours to change
+  while (true) { // both sorted; `data` holds own keys only
     if (d == data.end() && o == own.end())
       return out;
     if (o == own.end() || (d != data.end() && d->first < o->first)) {
@@ -197,13 +180,22 @@ bool publisher_state::is_older(bool now_exists, const std::string& rv) const {
 }
 
 void publisher_state::observe(bool now_exists, const std::string& rv,
-                              std::map<std::string, std::string> now_data) {
+                              const std::map<std::string, std::string>& now_data) {
   if (is_older(now_exists, rv))
     return;
   observed = true;
   exists = now_exists;
   resource_version = now_exists ? rv : std::string{};
-  data = now_exists ? std::move(now_data) : std::map<std::string, std::string>{};
+  data.clear();
+  foreign = {};
+  if (!now_exists)
+    return;
+  for (const auto& [k, v] : now_data) {
+    if (kube::is_own_key(k))
+      data.emplace_hint(data.end(), k, v);
+    else
+      foreign.add(k, v);
+  }
 }
 
 bool publisher_state::refresh() {
@@ -214,7 +206,7 @@ bool publisher_state::refresh() {
   }
   if (got.value()) {
     stored(got.value()->stored_bytes);
-    observe(true, got.value()->resource_version, std::move(got.value()->data));
+    observe(true, got.value()->resource_version, got.value()->data);
   } else
     observe(false, "", {});
   return true;
@@ -255,7 +247,7 @@ publisher_state::write_result publisher_state::write_once() {
       spdlog::info("publisher: created the ConfigMap; its {} entries follow in a patch",
                    desired.size());
       stored(created->stored_bytes);
-      observe(true, created->resource_version, std::move(created->data));
+      observe(true, created->resource_version, created->data);
       return write_result::written;
     }
     if (created.failure().already_exists()) {

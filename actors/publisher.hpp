@@ -48,7 +48,10 @@ struct publisher_state {
   bool observed = false;
   bool exists = false;
   std::string resource_version;
+  /// Its own keys (kube::is_own_key): the foreign ones are never written, only counted for the
+  /// size of the next write, so a ConfigMap hand-edited to 100 000 foreign keys is not held twice.
   std::map<std::string, std::string> data;
+  configmap_size foreign; // the foreign keys' share of the object's size
 
   bool flush_scheduled = false;
   bool retry_scheduled = false; // a backoff timer is pending
@@ -91,7 +94,7 @@ struct publisher_state {
   void apply(desired_entries delta);
   void on_leadership(bool now_leading, uint64_t new_term);
   /// Takes a newer observation; ignores one older than what we already know.
-  void observe(bool exists, const std::string& rv, std::map<std::string, std::string> data);
+  void observe(bool exists, const std::string& rv, const std::map<std::string, std::string>& data);
   /// True when an observation at `rv` is older than what we already know (numeric RVs).
   bool is_older(bool exists, const std::string& rv) const;
   /// GETs the ConfigMap; false on failure (logged).
