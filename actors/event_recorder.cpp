@@ -78,14 +78,14 @@ void event_recorder_state::record(const node_event& e, time_point now) {
       tel->metrics.event_emitted(type_of(e.warning));
     return;
   }
-  if (r.failure().not_found()) {
+  if (r.error().not_found()) {
     // The server dropped the Event (TTL): start a new one.
     post(key, e, now);
     return;
   }
   spdlog::warn("event_recorder: updating Event {} for node {} failed, occurrence lost (not "
                "retried): {}",
-               c.event.name, e.node, r.failure().describe());
+               c.event.name, e.node, r.error().describe());
 }
 
 void event_recorder_state::post(const key_type& key, const node_event& e, time_point now) {
@@ -100,7 +100,7 @@ void event_recorder_state::post(const key_type& key, const node_event& e, time_p
   if (!r) {
     spdlog::warn("event_recorder: posting {} Event {} for node {} failed, Event lost (not "
                  "retried): {}",
-                 type_of(e.warning), e.reason, e.node, r.failure().describe());
+                 type_of(e.warning), e.reason, e.node, r.error().describe());
     return;
   }
   if (tel)

@@ -63,14 +63,14 @@ bool leader_elector_state::release() {
     return true;
   }
   // Nothing more to do on the way out: the Lease expires on its own after lease_duration.
-  stop_leading("shutting down; releasing the Lease failed (" + r.failure().describe() + ")");
+  stop_leading("shutting down; releasing the Lease failed (" + r.error().describe() + ")");
   return false;
 }
 
 void leader_elector_state::try_acquire(time_point now) {
   auto got = port->get();
   if (!got) {
-    problem("reading the Lease failed", got.failure());
+    problem("reading the Lease failed", got.error());
     return;
   }
   succeeded();
@@ -83,10 +83,10 @@ void leader_elector_state::try_acquire(time_point now) {
     if (created) {
       succeeded();
       become_leader(created.value(), now);
-    } else if (created.failure().code == 409) {
+    } else if (created.error().code == 409) {
       spdlog::info("leader_elector: another instance created the Lease first");
     } else {
-      problem("creating the Lease failed", created.failure());
+      problem("creating the Lease failed", created.error());
     }
     return;
   }
@@ -114,21 +114,21 @@ void leader_elector_state::try_acquire(time_point now) {
       spdlog::info("leader_elector: the Lease of {} expired (unchanged for more than {})",
                    lease.holder, seconds_text(settings.lease_duration));
     become_leader(updated.value(), now);
-  } else if (updated.failure().code == 409) {
+  } else if (updated.error().code == 409) {
     spdlog::info("leader_elector: another instance took the Lease first");
   } else {
-    problem("taking the Lease failed", updated.failure());
+    problem("taking the Lease failed", updated.error());
   }
 }
 
 void leader_elector_state::renew(time_point now) {
   auto rec = mine(held);
   auto r = port->update(rec);
-  if (!r && (r.failure().conflict() || r.failure().not_found())) {
+  if (!r && (r.error().conflict() || r.error().not_found())) {
     // Someone else wrote or deleted the Lease: read it to learn who holds it now.
     auto got = port->get();
     if (!got) {
-      r = got.failure();
+      r = got.error();
     } else if (!got.value()) {
       succeeded();
       auto fresh = rec;
@@ -157,10 +157,10 @@ void leader_elector_state::renew(time_point now) {
   }
   if (now - last_renew >= settings.renew_deadline) {
     stop_leading("failed to renew the Lease within " + seconds_text(settings.renew_deadline) +
-                 ": " + r.failure().describe());
+                 ": " + r.error().describe());
     return;
   }
-  problem("renewing the Lease failed (will retry)", r.failure());
+  problem("renewing the Lease failed (will retry)", r.error());
 }
 
 void leader_elector_state::observe(const lease_record& lease, time_point now) {

@@ -223,7 +223,7 @@ bool node_annotator_state::patch(const std::string& node, const std::optional<st
       tel->metrics.node_annotation_patch(value ? "set" : "removed");
     return true;
   }
-  const auto& f = r.failure();
+  const auto& f = r.error();
   if (f.not_found()) {
     seen.erase(node); // deleted meanwhile; its DELETED event follows
     if (tel)

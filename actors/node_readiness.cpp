@@ -99,7 +99,7 @@ bool node_readiness_state::write_condition() {
   const bool transition = !written || written->ready != want->ready;
   auto r = cfg.port->patch_condition(cfg.settings->node_name, *want, transition);
   if (!r) {
-    failed("cannot write its condition", r.failure());
+    failed("cannot write its condition", r.error());
     return false;
   }
   ++condition_writes;
@@ -116,13 +116,13 @@ void node_readiness_state::remove_taint() {
   auto r = cfg.port->remove_taints(cfg.settings->node_name, at, readiness_taint_key);
   if (!r) {
     // 422: the list moved under the patch; the next observation of the Node retries.
-    if (r.failure().code == 422) {
+    if (r.error().code == 422) {
       spdlog::info("readiness: Node {}'s taints changed meanwhile; retrying on the next update",
                    cfg.settings->node_name);
       return;
     }
     taint_attempted = false;
-    failed("cannot remove its startup taint", r.failure());
+    failed("cannot remove its startup taint", r.error());
     return;
   }
   ++taint_removals;

@@ -1,6 +1,6 @@
 // The side effects the actors need from the Kubernetes API, as narrow interfaces.
 //
-// Production adapters wrap kube::api_client (actors/kube_ports.cpp); actor tests pass fakes.
+// Production adapters wrap kube::api_client (app/kube_ports.cpp); actor tests pass fakes.
 // Calls block: actors that own a port run detached (their own thread) in production and on the
 // test coordinator in tests. No exception crosses these interfaces: failures are values.
 #pragma once
@@ -11,8 +11,9 @@
 #include <optional>
 #include <string>
 #include <utility>
-#include <variant>
 #include <vector>
+
+#include "net/result.hpp"
 
 namespace kcr::actors {
 
@@ -36,22 +37,9 @@ struct api_failure {
   }
 };
 
-/// A value or an api_failure.
+/// A value or an api_failure (net/result.hpp: the one result type below CAF).
 template <class T>
-class outcome {
-public:
-  outcome(T value) : v_(std::in_place_index<0>, std::move(value)) {}
-  outcome(api_failure failure) : v_(std::in_place_index<1>, std::move(failure)) {}
-  bool ok() const { return v_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-  T& value() { return std::get<0>(v_); }
-  const T& value() const { return std::get<0>(v_); }
-  T* operator->() { return &value(); }
-  const api_failure& failure() const { return std::get<1>(v_); }
-
-private:
-  std::variant<T, api_failure> v_;
-};
+using outcome = net::result<T, api_failure>;
 
 /// The one ConfigMap the controller publishes.
 struct configmap_object {

@@ -92,7 +92,7 @@ bool publisher_state::size_allows(const configmap_size& next) {
       spdlog::error("publisher: {}", text);
       if (auto posted = port->warn("ConfigMapTooLarge", text); !posted)
         spdlog::debug("publisher: posting the Warning Event failed: {}",
-                      posted.failure().describe());
+                      posted.error().describe());
     }
   }
   return verdict != size_verdict::too_large;
@@ -201,7 +201,7 @@ void publisher_state::observe(bool now_exists, const std::string& rv,
 bool publisher_state::refresh() {
   auto got = port->get();
   if (!got) {
-    spdlog::warn("publisher: reading the ConfigMap failed: {}", got.failure().describe());
+    spdlog::warn("publisher: reading the ConfigMap failed: {}", got.error().describe());
     return false;
   }
   if (got.value()) {
@@ -250,14 +250,14 @@ publisher_state::write_result publisher_state::write_once() {
       observe(true, created->resource_version, created->data);
       return write_result::written;
     }
-    if (created.failure().already_exists()) {
+    if (created.error().already_exists()) {
       ++conflicts;
       if (tel)
         tel->metrics.configmap_write("conflict");
       refresh();
       return write_result::conflict;
     }
-    report(created.failure(), "create");
+    report(created.error(), "create");
     return write_result::failed;
   }
   auto diff = changes();
@@ -277,7 +277,7 @@ publisher_state::write_result publisher_state::write_once() {
     spdlog::debug("publisher: ConfigMap patched to resourceVersion {}", resource_version);
     return write_result::written;
   }
-  const auto& f = patched.failure();
+  const auto& f = patched.error();
   if (f.conflict() || f.not_found()) {
     // Someone else wrote (or deleted) it: re-read and apply our changes on top.
     ++conflicts;

@@ -268,7 +268,7 @@ public:
     }
     auto r = do_write("patch", std::move(obj));
     if (!r)
-      return r.failure();
+      return r.error();
     ++patches_;
     patched_bytes_ += actors::size_of(r.value().data).encoded;
     return actors::patch_receipt{r.value().resource_version,
