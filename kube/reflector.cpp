@@ -85,6 +85,7 @@ void reflector::list() {
     if (++stats_.lists > 1)
       ++stats_.relists;
   }
+  backoff_.reset(); // the server answers again: the next failure starts from the first delay
   if (cb_.on_list)
     cb_.on_list(std::move(list.items), list.resource_version);
 }
@@ -176,6 +177,7 @@ bool reflector::deliver(watch_event&& ev, bool streaming, watch_end& end,
       }
       need_list_ = false;
       ++end.changes;
+      backoff_.reset();
       if (cb_.on_list)
         cb_.on_list(std::move(items), rv);
     }
@@ -183,7 +185,8 @@ bool reflector::deliver(watch_event&& ev, bool streaming, watch_end& end,
                                      std::chrono::milliseconds(opts_.watch_list_timeout);
     return !end.too_slow;
   }
-  ++end.changes;
+  if (++end.changes == 1)
+    backoff_.reset(); // this watch made progress: a cut after it is retried after the first delay
   if (auto rv = ev.resource_version(); !rv.empty())
     set_rv(std::move(rv)); // bookmarks advance the resume point too
   if (ev.type != watch_event_type::bookmark) {

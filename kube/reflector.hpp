@@ -2,7 +2,9 @@
 // reflector semantics: on_list with the full state after every (re)list, on_event per change,
 // resume from the last resourceVersion (bookmarks count) after a clean close, relist on
 // 410 Expired/Gone (ERROR event or HTTP 410) and after a watch that closed in < 1 s without
-// events, exponential backoff with jitter on errors (429 / refused / 5xx / 401 / 403).
+// events, exponential backoff with jitter on errors (429 / refused / 5xx / 401 / 403), back to
+// the first delay once a list succeeds or a watch delivers anything (faults every few seconds
+// would otherwise keep it near its 30 s cap: the fault campaign saw 54 s to recover).
 //
 // Threading: run() blocks the calling thread until stop(); start() runs it on an own thread.
 // Callbacks run on that thread. stop() may be called from any thread and makes run() return

@@ -246,6 +246,34 @@ BOOST_AUTO_TEST_CASE(faults_500_429_and_refused_back_off_and_recover,
   BOOST_TEST(refused);
 }
 
+BOOST_AUTO_TEST_CASE(a_successful_list_resets_the_backoff,
+                     *fake_only("injects 500s and drops the watch")) {
+  fake_apiserver fake({"--seed-nodes", "1"});
+  fake.fault({{"fail", {{"status", 500}, {"count", 2}, {"path_prefix", "/api/v1/nodes"}}}});
+  recorder rec;
+  auto clock = std::make_shared<manual_clock>();
+  auto o = fast_options();
+  o.clock = clock;
+  reflector r(fake.config(), o, rec.callbacks());
+  r.start();
+  for (std::size_t i = 0; i < 2; ++i) {
+    BOOST_TEST_REQUIRE(clock->await_waits(i + 1));
+    clock->advance(clock->waits()[i]);
+  }
+  BOOST_TEST_REQUIRE(rec.wait([](auto& x) { return !x.list_sizes.empty(); }));
+  // The next failure after the list waits the first delay again, not the third (200 ms).
+  fake.fault({{"fail", {{"status", 500}, {"count", 1}, {"path_prefix", "/api/v1/nodes"}}}});
+  fake.fault({{"drop_watches", true}});
+  BOOST_TEST_REQUIRE(clock->await_waits(3));
+  auto w = clock->waits();
+  BOOST_TEST((w[0] < 100ms && w[1] >= 100ms && w[2] < 100ms),
+             "waits " << w[0].count() << ", " << w[1].count() << ", " << w[2].count() << " ms");
+  clock->auto_advance(true);
+  clock->advance(w[2]);
+  add_node(fake, "after-reset");
+  BOOST_TEST(rec.wait([](auto& x) { return count_of(x.events, "ADDED after-reset") == 1; }));
+}
+
 BOOST_AUTO_TEST_CASE(forbidden_reports_rbac_hint_and_keeps_trying) {
   // The fake forbids by rule; on the real server a ServiceAccount without bindings, then bound.
   api_under_test srv({"--forbid", "list:nodes"});
