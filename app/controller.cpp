@@ -45,12 +45,11 @@ std::string random_suffix() {
   return s;
 }
 
-// Spawns blocking actors on their own thread in production (see controller_settings).
+// Actors that make blocking API calls get their own thread (caf::detached), so that a slow API
+// server never stalls the scheduler's workers. (Actor tests spawn them on the test coordinator.)
 template <class F, class... Ts>
-auto spawn_blocking(caf::actor_system& sys, bool detached, F fun, Ts&&... xs) {
-  if (detached)
-    return sys.spawn<caf::detached>(fun, std::forward<Ts>(xs)...);
-  return sys.spawn(fun, std::forward<Ts>(xs)...);
+auto spawn_blocking(caf::actor_system& sys, F fun, Ts&&... xs) {
+  return sys.spawn<caf::detached>(fun, std::forward<Ts>(xs)...);
 }
 
 int wait_for_signal() {
@@ -202,8 +201,8 @@ int run_controller(const options& o) {
   caf::actor_system sys{cfg_caf};
 
   // Spawn in dependency order; a role that is off leaves its handle null.
-  auto events = spawn_blocking(sys, true, actors::event_recorder, make_event_port(cfg, node_name),
-                               tel, size_t{4096});
+  auto events = spawn_blocking(sys, actors::event_recorder, make_event_port(cfg, node_name), tel,
+                               size_t{4096});
   // Tunnel role: the local tunnel, fed by a watch of this Node only.
   actors::tunnel_supervisor_actor supervisor;
   actors::node_readiness_actor readiness;          // with --tunnel-condition / --readiness-taint
@@ -222,7 +221,7 @@ int run_controller(const options& o) {
     if (reporting) {
       // It writes to the API (blocking): its own thread. It goes in front of the supervisor on
       // the own-Node stream and forwards.
-      readiness = spawn_blocking(sys, true, actors::node_readiness,
+      readiness = spawn_blocking(sys, actors::node_readiness,
                                  actors::node_readiness_config{
                                      std::make_shared<const actors::controller_settings>(settings),
                                      o.readiness_taint, make_node_status_port(cfg), supervisor});
@@ -241,10 +240,10 @@ int run_controller(const options& o) {
   actors::leader_elector_actor elector;
   if (o.run_publisher) {
     publisher = spawn_blocking(
-        sys, true, actors::publisher, settings, tel,
+        sys, actors::publisher, settings, tel,
         make_configmap_port(cfg, o.configmap_namespace, o.configmap_name, node_name));
-    annotator = spawn_blocking(sys, true, actors::node_annotator, settings, tel,
-                               make_node_annotation_port(cfg));
+    annotator =
+        spawn_blocking(sys, actors::node_annotator, settings, tel, make_node_annotation_port(cfg));
     allocator = sys.spawn(actors::allocator, settings, tel, publisher, annotator, events);
     node_watcher = sys.spawn(actors::node_watcher, allocator, annotator, events, tel);
     cm_watcher = sys.spawn(actors::configmap_watcher, allocator, publisher, annotator, tel);
@@ -257,7 +256,7 @@ int run_controller(const options& o) {
       // period); a whole lease duration without one means the API server is out of reach and
       // the Lease (ours or the leader's) has run out meanwhile.
       tel->health.expect("leader_elector", settings.lease_duration + 2 * settings.retry_period);
-      elector = spawn_blocking(sys, true, actors::leader_elector,
+      elector = spawn_blocking(sys, actors::leader_elector,
                                make_lease_port(cfg, o.configmap_namespace, o.configmap_name),
                                settings, listeners, tel);
     } else {

@@ -35,8 +35,6 @@ make_node_status_port(std::shared_ptr<const kube::client_config> cfg);
 std::shared_ptr<actors::event_port> make_event_port(std::shared_ptr<const kube::client_config> cfg,
                                                     std::string host);
 
-/// RFC 3339 with microseconds, UTC ("2025-01-01T10:05:02.455032Z"), as Leases carry it.
-std::string rfc3339_micro_now();
 /// RFC 3339 with seconds, UTC, as Events carry it.
 std::string rfc3339_now();
 

@@ -269,6 +269,26 @@ json::object api_client::update_configmap(const std::string& ns, json::object cm
                       std::move(cm));
 }
 
+std::string api_client::patch_configmap_data(
+    const std::string& ns, const std::string& name, const std::string& resource_version,
+    const std::vector<std::pair<std::string, std::optional<std::string>>>& changes) {
+  if (resource_version.empty())
+    throw std::invalid_argument("patch configmaps " + name +
+                                ": no resourceVersion (an "
+                                "unconditional patch is never sent)");
+  json::object data;
+  for (const auto& [k, v] : changes)
+    data[k] = v ? json::value(*v) : json::value(nullptr);
+  // "managedFields":[{}] resets the field ownership records, which otherwise list every key
+  // ever written (+30 % at 5000 nodes, enough to push the object over etcd's request limit).
+  json::object body{
+      {"metadata",
+       {{"managedFields", json::array{json::object{}}}, {"resourceVersion", resource_version}}},
+      {"data", std::move(data)}};
+  return call_raw("PATCH", ns_path(ns, "configmaps") + "/" + name, "patch", "configmaps",
+                  json::serialize(body), "application/merge-patch+json");
+}
+
 json::object api_client::get_lease(const std::string& ns, const std::string& name) {
   auto v = call("GET", lease_path(ns) + "/" + name, "get", "leases");
   if (!v.is_object())

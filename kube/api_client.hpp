@@ -21,7 +21,9 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -99,6 +101,13 @@ public:
   /// PUT conditional on cm.metadata.resourceVersion (std::invalid_argument if it is missing:
   /// an unconditional PUT is never sent). A stale RV throws api_error with is_conflict().
   boost::json::object update_configmap(const std::string& ns, boost::json::object cm);
+  /// JSON merge PATCH of data keys (a value sets a key, nullopt removes it), conditional on
+  /// `resource_version` (std::invalid_argument when empty; a stale one throws api_error with
+  /// is_conflict()), resetting managedFields. Only the changed keys travel. Returns the stored
+  /// object's text unparsed (the caller needs its resourceVersion and size).
+  std::string patch_configmap_data(
+      const std::string& ns, const std::string& name, const std::string& resource_version,
+      const std::vector<std::pair<std::string, std::optional<std::string>>>& changes);
   watch_summary watch_configmap(const std::string& ns, const std::string& name,
                                 const watch_options& o, const watch_handler& h) {
     return watch(resource_ref::configmap(ns, name), o, h);

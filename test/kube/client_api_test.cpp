@@ -206,6 +206,31 @@ BOOST_AUTO_TEST_CASE(configmap_create_get_update_conflict) {
   BOOST_TEST(c.connections_opened() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(configmap_data_patch_is_conditional_and_escapes) {
+  api_under_test srv;
+  api_client c(srv.config());
+  auto cm = configmap("kcr-patch");
+  cm["data"] = json::object{{"keep", "1"}, {"drop", "2"}};
+  auto rv1 = rv_of(c.create_configmap("kube-system", cm));
+  std::string odd = "a \"quoted\" \\ value\n";
+  auto text = c.patch_configmap_data("kube-system", "kcr-patch", rv1,
+                                     {{"drop", std::nullopt}, {"new", odd}});
+  auto patched = json::parse(text).as_object();
+  BOOST_TEST(rv_of(patched) != rv1);
+  const auto& data = patched.at("data").as_object();
+  BOOST_TEST(str(data.at("keep")) == "1");
+  BOOST_TEST(str(data.at("new")) == odd);
+  BOOST_TEST(!data.contains("drop"));
+  // Compare-and-swap: the old resourceVersion loses, and no patch is sent without one.
+  auto conflict = expect_api_error(
+      [&] { c.patch_configmap_data("kube-system", "kcr-patch", rv1, {{"keep", "2"}}); });
+  BOOST_TEST(conflict.is_conflict());
+  BOOST_TEST(conflict.verb == "patch");
+  BOOST_CHECK_THROW(c.patch_configmap_data("kube-system", "kcr-patch", "", {{"keep", "2"}}),
+                    std::invalid_argument);
+  BOOST_TEST(str(c.get_configmap("kube-system", "kcr-patch").at("data").at("keep")) == "1");
+}
+
 BOOST_AUTO_TEST_CASE(lease_compare_and_swap) {
   api_under_test srv;
   api_client c(srv.config());
