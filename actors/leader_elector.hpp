@@ -1,5 +1,5 @@
 // leader_elector: holds or waits for the Lease kube-system/kube-chorus-router with client-go
-// leaderelection semantics (kube-api-facts.md, "Lease"), and tells the allocator and the
+// leaderelection semantics (k8s.io/client-go/tools/leaderelection), and tells the allocator and the
 // publisher when this instance starts or stops leading.
 //
 // Every retry_period (tick_atom): a follower GETs the Lease and takes it when it is absent

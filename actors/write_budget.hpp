@@ -51,7 +51,8 @@ private:
   std::optional<clock::time_point> last_; // the last refill
 };
 
-/// What the API server checks before storing a ConfigMap (kube-api-facts.md, "Size").
+/// What the API server checks before storing a ConfigMap: its 1 MiB limit on the data, and
+/// etcd's 1.5 MiB request limit.
 struct configmap_size {
   std::size_t values = 0;  // the sum of the values: over 1 MiB is refused with 422
   std::size_t encoded = 0; // the object as JSON (keys, values, metadata): what etcd stores

@@ -1,6 +1,6 @@
-// The ConfigMap contract (design.md §2): encodes the published state into the seed-compatible
-// `data` keys, decodes it back (restart, tunnel side), and merges it into a ConfigMap that may
-// also hold keys of other owners. Pure logic: no I/O.
+// The ConfigMap contract (docs/configmap-format.md): encodes the published state into the
+// seed-compatible `data` keys, decodes it back (restart, tunnel side), and merges it into a
+// ConfigMap that may also hold keys of other owners. Pure logic: no I/O.
 //
 // Keys written (own keys), <ip> being the node's underlay IP with ':' written as '_' (ConfigMap
 // keys must match [-._a-zA-Z0-9]+), values always keep ':':
