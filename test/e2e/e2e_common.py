@@ -64,7 +64,10 @@ def dump_logs(c):
         print(f"----- {name} -----\n{tail(os.path.join(logs, name))}")
 
 
-def run(body, tag, nodes=3, controllers=1):
+def run(body, tag, nodes=3, controllers=1, **cluster_kwargs):
+    """Parses --binary/--api/--shape, skips (77) when not root or without the
+    control plane, builds Cluster(..., **cluster_kwargs) (e.g. extra_args,
+    remote_vtep, device_args) and runs body on it."""
     p = argparse.ArgumentParser()
     p.add_argument("--binary", required=True)
     p.add_argument("--api", choices=["real", "fake"],
@@ -83,7 +86,8 @@ def run(body, tag, nodes=3, controllers=1):
         sys.exit(77)
     cl.hold_signals_as_interrupt()
     c = Cluster(a.binary, tag=tag, nodes=nodes, api=a.api, shape=a.shape,
-                controllers=controllers, log=lambda m: print(f"     {m}", flush=True))
+                controllers=controllers, log=lambda m: print(f"     {m}", flush=True),
+                **cluster_kwargs)
     run_cluster(c, body, name, a.api)
 
 

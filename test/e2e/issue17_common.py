@@ -1,39 +1,11 @@
 """Helpers of the issue 17 end-to-end tests (route-only mode, several device
-VTEPs): e2e_common.run with Cluster keyword arguments, restarting every
-instance with other flags (a mode switch as an operator rolls it out), reading
-a node's tunnel and a device's routes, and probes from any namespace."""
-import argparse
+VTEPs): restarting every instance with other flags (a mode switch as an
+operator rolls it out), reading a node's tunnel and a device's routes, and
+probes from any namespace."""
 import json
-import os
 import subprocess
-import sys
 
-from e2e_common import Cluster, cl, run_cluster, wait_for
-
-
-def run_with(body, tag, nodes=3, **cluster_kwargs):
-    """e2e_common.run, with Cluster(**cluster_kwargs) (remote_vtep, device_args,
-    extra_args)."""
-    p = argparse.ArgumentParser()
-    p.add_argument("--binary", required=True)
-    p.add_argument("--api", choices=["real", "fake"],
-                   default=os.environ.get("KCR_E2E_API", "real"))
-    p.add_argument("--shape", choices=cl.shapes.SHAPES,
-                   default=os.environ.get("KCR_E2E_SHAPE", "auto"))
-    a = p.parse_args()
-    name = os.path.basename(sys.argv[0])
-    if os.geteuid() != 0:
-        print(f"SKIP {name}: needs root (network namespaces, veth, VXLAN)")
-        sys.exit(77)
-    missing = cl.apihost.controlplane.missing_binaries() if a.api == "real" else []
-    if missing:
-        print(f"SKIP {name}: the control plane is not built ({', '.join(missing)} missing in "
-              f"{cl.apihost.controlplane.bin_dir()}; `make controlplane`, or KCR_E2E_API=fake)")
-        sys.exit(77)
-    cl.hold_signals_as_interrupt()
-    c = Cluster(a.binary, tag=tag, nodes=nodes, api=a.api, shape=a.shape,
-                log=lambda m: print(f"     {m}", flush=True), **cluster_kwargs)
-    run_cluster(c, body, name, a.api)
+from e2e_common import cl, wait_for
 
 
 def restart_all(c, extra_args):

@@ -18,8 +18,8 @@ import signal
 import subprocess
 import time
 
-from e2e_common import all_reachable, check, cl
-from issue17_common import fdb_zero_dsts, reach_all, run_with, start_pings
+from e2e_common import all_reachable, check, cl, run
+from issue17_common import fdb_zero_dsts, reach_all, start_pings
 
 DEV1, DEV2 = cl.DEVICE_IP, "198.51.100.200"
 VMAC = "02:42:c6:33:64:fe"  # the pair's virtual MAC
@@ -88,6 +88,6 @@ def body(c):
     check_reach(c, dev2, "device 2 after device 1 died")
 
 
-run_with(body, tag="e2mvtep", nodes=3, remote_vtep=f"{DEV1},{DEV2}",
+run(body, tag="e2mvtep", nodes=3, remote_vtep=f"{DEV1},{DEV2}",
          extra_args=["--remote-vtep-mac", VMAC],
          device_args=[f"--local-ip={DEV1}", f"--device-mac={VMAC}"])

@@ -19,13 +19,11 @@ applied with kubectl as an operator would.
   touch) turns the condition False (TunnelFailed), and True again once the
   foreign interface is gone and the agent rebuilt the tunnel.
 """
-import argparse
 import os
 import signal
-import sys
 import time
 
-from e2e_common import Cluster, all_reachable, check, cl, run_cluster, timed
+from e2e_common import all_reachable, check, cl, run, timed
 
 TAINT = "kube-chorus-router.io/not-ready"
 CONDITION = "ChorusTunnelReady"
@@ -166,28 +164,5 @@ def body(c):
     all_reachable(c, timeout=3)
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--binary", required=True)
-    p.add_argument("--api", choices=["real", "fake"],
-                   default=os.environ.get("KCR_E2E_API", "real"))
-    p.add_argument("--shape", choices=cl.shapes.SHAPES,
-                   default=os.environ.get("KCR_E2E_SHAPE", "auto"))
-    a = p.parse_args()
-    name = os.path.basename(sys.argv[0])
-    if os.geteuid() != 0:
-        print(f"SKIP {name}: needs root (network namespaces, veth, VXLAN)")
-        sys.exit(77)
-    missing = cl.apihost.controlplane.missing_binaries() if a.api == "real" else []
-    if missing:
-        print(f"SKIP {name}: the control plane is not built ({', '.join(missing)} missing; "
-              "`make controlplane`, or KCR_E2E_API=fake)")
-        sys.exit(77)
-    cl.hold_signals_as_interrupt()
-    c = Cluster(a.binary, tag="e2rdy", nodes=3, api=a.api, shape=a.shape,
-                extra_args=["--readiness-taint", "--tunnel-sync-period", "1s"],
-                log=lambda m: print(f"     {m}", flush=True))
-    run_cluster(c, body, name, a.api)
-
-
-main()
+run(body, "e2rdy", nodes=3,
+    extra_args=["--readiness-taint", "--tunnel-sync-period", "1s"])

@@ -9,8 +9,8 @@ from the published ConfigMap by `render` only (deploy/devcluster/device_sync.py)
    flag): tunnels built, the device's routes go via the overlay, pods reachable.
 3. Switched back to none: the old tunnels removed from every node, the device's
    tunnel and overlay routes gone, routes via node IPs, pods reachable."""
-from e2e_common import all_reachable, check, cl, timed
-from issue17_common import restart_all, routes, run_with, tunnel_links
+from e2e_common import all_reachable, check, cl, run, timed
+from issue17_common import restart_all, routes, tunnel_links
 
 NONE = ["--overlay-type", "none"]
 
@@ -65,4 +65,4 @@ def body(c):
     check_route_only(c, "switched VXLAN -> none")
 
 
-run_with(body, tag="e2ronly", nodes=3, extra_args=NONE)
+run(body, tag="e2ronly", nodes=3, extra_args=NONE)
