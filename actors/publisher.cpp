@@ -91,8 +91,7 @@ bool publisher_state::size_allows(const configmap_size& next) {
       auto text = describe(next, verdict);
       spdlog::error("publisher: {}", text);
       if (auto posted = port->warn("ConfigMapTooLarge", text); !posted)
-        spdlog::debug("publisher: posting the Warning Event failed: {}",
-                      posted.error().describe());
+        spdlog::debug("publisher: posting the Warning Event failed: {}", posted.error().describe());
     }
   }
   return verdict != size_verdict::too_large;

@@ -222,8 +222,9 @@ BOOST_AUTO_TEST_CASE(configmap_data_patch_is_conditional_and_escapes) {
   BOOST_TEST(str(data.at("new")) == odd);
   BOOST_TEST(!data.contains("drop"));
   // Compare-and-swap: the old resourceVersion loses, and no patch is sent without one.
-  auto conflict = expect_api_error(
-      [&] { c.patch_configmap_data("kube-system", "kcr-patch", rv1, {{"keep", "2"}}); });
+  auto conflict = expect_api_error([&] {
+    c.patch_configmap_data("kube-system", "kcr-patch", rv1, {{"keep", "2"}});
+  });
   BOOST_TEST(conflict.is_conflict());
   BOOST_TEST(conflict.verb == "patch");
   BOOST_CHECK_THROW(c.patch_configmap_data("kube-system", "kcr-patch", "", {{"keep", "2"}}),
