@@ -10,6 +10,7 @@
 #include "app/options.hpp"
 #include "app/render.hpp"
 #include "kube/configmap_codec.hpp"
+#include "test/app/values.hpp"
 
 using namespace kcr;
 using app::render_options;
@@ -26,19 +27,9 @@ app::command_line parse(const std::vector<std::string>& args) {
   return app::parse_command_line(static_cast<int>(argv.size()), argv.data());
 }
 
-net::ip_address ip(const char* text) {
-  return *net::ip_address::parse(text);
-}
-net::cidr cidr(const char* text) {
-  return *net::cidr::parse(text);
-}
-
-std::string joined(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& l : v)
-    s += l + "\n";
-  return s;
-}
+using kcr::test::cidr;
+using kcr::test::ip;
+using kcr::test::joined;
 
 struct clean_env {
   clean_env() { unset(); }

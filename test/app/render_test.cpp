@@ -12,6 +12,7 @@
 #include "app/render.hpp"
 #include "app/render_cli.hpp"
 #include "kube/configmap_codec.hpp"
+#include "test/app/values.hpp"
 
 using namespace kcr;
 using app::render_options;
@@ -21,19 +22,9 @@ using kube::published_state;
 
 namespace {
 
-net::ip_address ip(const char* text) {
-  return *net::ip_address::parse(text);
-}
-net::cidr cidr(const char* text) {
-  return *net::cidr::parse(text);
-}
-
-std::string joined(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& l : v)
-    s += l + "\n";
-  return s;
-}
+using kcr::test::cidr;
+using kcr::test::ip;
+using kcr::test::joined;
 
 // The seed's ConfigMap (README): two VXLAN nodes, no Network/VNID/Port/RemoteVTEP keys.
 published_state seed_state() {
