@@ -54,123 +54,31 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-sys.path.append(os.path.join(ROOT, "deploy", "devcluster"))
+sys.path.append(os.path.join(HERE, "..", "..", "deploy", "devcluster"))
 import cluster as C  # noqa: E402
 import harness as H  # noqa: E402
 import netns  # noqa: E402 - namespaces, the loopback relay, HTTP inside one
 # The expected tunnel, held once (the same node, device and overlay address).
 from netns_tunnel_privileged_test import (  # noqa: E402
     IFNAME, MAC, NODE_IP, OVERLAY_IP, VTEP, link, problems)
+from image_confine import Confined, check_confinement, confinement, status_of  # noqa: E402
+from image_oci import ROOT, check_labels, unpack, version  # noqa: E402
 
 PREFIX = "kcr-img-"
 NODE = "node-a"
 DS = f"/apis/apps/v1/namespaces/{C.NS}/daemonsets/{C.NAME}"
-SECRETS = "/var/run/secrets/kubernetes.io/serviceaccount"
-CAP_NET_ADMIN = 12
-# securityContext keys this test mirrors; any other one fails the test.
-MIRRORED = {"runAsUser", "runAsNonRoot", "privileged", "allowPrivilegeEscalation",
-            "readOnlyRootFilesystem", "capabilities", "seccompProfile"}
 PERMISSION = re.compile(r"permission|not permitted|EPERM|EACCES", re.I)
-
-# Runs inside `ip netns exec NS unshare --mount --pid --fork`: the mounts a
-# container runtime makes for an unprivileged container, then the command
-# chrooted into the rootfs. $1 rootfs, $2 secrets dir, $3 ro|rw, then argv.
-LAUNCH = r"""
-set -e
-root=$1 secrets=$2 rootmode=$3; shift 3
-mount --bind "$root" "$root"
-mount -t proc -o nosuid,nodev,noexec proc "$root/proc"
-mount --bind "$root/proc/sys" "$root/proc/sys"
-mount -o remount,bind,ro "$root/proc/sys"
-mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$root/sys"
-mount -t tmpfs -o nosuid,mode=755 tmpfs "$root/dev"
-for d in null zero full random urandom tty; do
-  touch "$root/dev/$d"; mount --bind "/dev/$d" "$root/dev/$d"
-done
-mount --bind -o ro "$secrets" "$root/run/secrets/kubernetes.io/serviceaccount"
-if [ "$rootmode" = ro ]; then mount -o remount,bind,ro "$root"; fi
-exec chroot "$root" "$@"
-"""
 
 
 class SkipTest(Exception):
     pass
-
-
-def version():
-    with open(os.path.join(ROOT, "CMakeLists.txt")) as f:
-        return re.search(r"project\(kube-chorus-router VERSION ([0-9.]+)",
-                         f.read()).group(1)
-
-
-def blob(layout, digest):
-    algo, hexd = digest.split(":")
-    with open(os.path.join(layout, "blobs", algo, hexd)) as f:
-        return json.load(f)
-
-
-def unpack(archive, workdir):
-    """The OCI archive -> (rootfs path, image config). umoci applies the
-    layers (whiteouts included) as a runtime would."""
-    layout = os.path.join(workdir, "oci")
-    os.makedirs(layout)
-    # Unpacking 83 MB takes seconds when idle, more under load.
-    H.sh("tar", "-xf", archive, "-C", layout, timeout=300)
-    with open(os.path.join(layout, "index.json")) as f:
-        [desc] = json.load(f)["manifests"]
-    ref = desc.get("annotations", {}).get("org.opencontainers.image.ref.name")
-    manifest = blob(layout, desc["digest"])
-    config = blob(layout, manifest["config"]["digest"])
-    # umoci names an image by its ref.name ("name:tag" parses ambiguously):
-    # this throwaway copy of the layout calls it "test".
-    desc.setdefault("annotations", {})["org.opencontainers.image.ref.name"] = \
-        "test"
-    with open(os.path.join(layout, "index.json"), "w") as f:
-        json.dump({"schemaVersion": 2, "manifests": [desc]}, f)
-    bundle = os.path.join(workdir, "bundle")
-    H.sh("umoci", "unpack", "--image", f"{layout}:test", bundle, timeout=300)
-    rootfs = os.path.join(bundle, "rootfs")
-    for d in ("proc", "sys", "dev", "run/secrets/kubernetes.io/serviceaccount"):
-        os.makedirs(os.path.join(rootfs, d), exist_ok=True)
-    return rootfs, config, ref, len(manifest["layers"])
-
-
-def tree_revision():
-    """The revision make image would label the image with now."""
-    r = H.sh("git", "-C", ROOT, "rev-parse", "--short=12", "HEAD", check=False)
-    if r.returncode != 0:
-        return "unknown"
-    dirty = H.sh("git", "-C", ROOT, "diff", "--quiet", "HEAD", "--",
-                 check=False).returncode != 0
-    return r.stdout.strip() + ("-dirty" if dirty else "")
-
-
-def check_labels(config, ref):
-    labels = config.get("config", {}).get("Labels") or {}
-    want = version()
-    got_v = labels.get("org.opencontainers.image.version")
-    rev = labels.get("org.opencontainers.image.revision", "")
-    print(f"     labels: version {got_v}, revision {rev}; name in the "
-          f"archive: {ref}")
-    if rev != tree_revision():
-        print(f"     NOTE: the archive was built from {rev}, the tree is at "
-              f"{tree_revision()} (`make image` rebuilds it)")
-    H.check(got_v == want, f"label org.opencontainers.image.version is "
-            f"CMakeLists.txt's {want}", got_v)
-    H.check(re.fullmatch(r"[0-9a-f]{7,40}(-dirty)?", rev),
-            "label org.opencontainers.image.revision is a git revision", rev)
-    H.check(ref == f"docker.io/library/kube-chorus-router:{want}",
-            "the archive names the image as the manifests' "
-            f"kube-chorus-router:{want} resolves", ref)
 
 
 def workload(cp):
@@ -193,27 +101,6 @@ def readiness_probe(container):
     return get["path"], port
 
 
-def confinement(container):
-    """The securityContext -> what the run applies; fails on keys it would
-    not mirror (a new setting must be taught here, not ignored)."""
-    sc = container.get("securityContext", {})
-    unknown = set(sc) - MIRRORED
-    H.check(not unknown, "every key of the container's securityContext is "
-            "mirrored by this test", sorted(unknown))
-    caps = sc.get("capabilities", {})
-    H.check(caps.get("drop") == ["ALL"] and not sc.get("privileged"),
-            "the securityContext drops ALL capabilities, not privileged",
-            {k: sc.get(k) for k in ("capabilities", "privileged")})
-    add = [c.upper().removeprefix("CAP_") for c in caps.get("add", [])]
-    print(f"     securityContext: runAsUser {sc.get('runAsUser')}, add "
-          f"{add}, allowPrivilegeEscalation "
-          f"{sc.get('allowPrivilegeEscalation')}, readOnlyRootFilesystem "
-          f"{sc.get('readOnlyRootFilesystem')}")
-    return {"uid": sc.get("runAsUser", 0), "caps": add,
-            "nnp": sc.get("allowPrivilegeEscalation") is False,
-            "ro": bool(sc.get("readOnlyRootFilesystem"))}
-
-
 def container_env(cp, container, config, api_port):
     """envFrom + env as the kubelet resolves them, the image's Env first,
     then the in-cluster variables; REMOTE_VTEPIP: the test's device."""
@@ -234,124 +121,6 @@ def container_env(cp, container, config, api_port):
     env.update(REMOTE_VTEPIP=VTEP, KUBERNETES_SERVICE_HOST="127.0.0.1",
                KUBERNETES_SERVICE_PORT=str(api_port))
     return env
-
-
-def setpriv(conf, caps):
-    """The capability sets containerd gives the container: bounding (and so
-    permitted and effective, uid 0) = caps; inheritable, ambient empty."""
-    keep = "".join(f",+{c.lower()}" for c in caps)
-    argv = ["/usr/bin/setpriv", f"--reuid={conf['uid']}", "--regid=0",
-            "--clear-groups", "--inh-caps=-all", f"--bounding-set=-all{keep}"]
-    if conf["nnp"]:
-        argv.append("--no-new-privs")
-    return argv + ["--"]
-
-
-class Confined:
-    """One run of the image's binary in the confinement; .pid is the
-    binary's own pid (a child of the unshare launcher)."""
-
-    def __init__(self, ns, rootfs, secrets, conf, caps, argv, env, log_path):
-        self.log_path = log_path
-        self.log = open(log_path, "w")
-        cmd = ["ip", "netns", "exec", ns, "unshare", "--mount",
-               "--propagation", "private", "--pid", "--fork", "--kill-child",
-               "sh", "-c", LAUNCH, "launch", rootfs, secrets,
-               "ro" if conf["ro"] else "rw", *setpriv(conf, caps), *argv]
-        self.proc = subprocess.Popen(cmd, stdout=self.log,
-                                     stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env,
-                                     preexec_fn=C.die_with_parent)
-        self.pid = None
-
-    def binary_pid(self, timeout=10):
-        """The pid of the binary once the launcher's child has exec'd it."""
-        def child():
-            p = self.proc.pid
-            with open(f"/proc/{p}/task/{p}/children") as f:
-                kids = f.read().split()
-            if kids and open(f"/proc/{kids[0]}/comm").read().strip() \
-                    .startswith("kube-chorus"):
-                return int(kids[0])
-            if self.proc.poll() is not None:
-                raise H.Failure(f"the launcher exited {self.proc.returncode}:"
-                                f" {self.text()[-2000:]}")
-            return None
-        self.pid, _ = H.wait_for(child, timeout, "the confined binary")
-        return self.pid
-
-    def text(self):
-        if not self.log.closed:
-            self.log.flush()
-        with open(self.log_path) as f:
-            return f.read()
-
-    def wait(self, timeout):
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()  # --kill-child: the binary goes with it
-            self.proc.wait()
-        self.log.close()
-
-
-def status_of(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return dict(line.rstrip("\n").split(":\t", 1) for line in f
-                    if ":\t" in line)
-
-
-def check_confinement(pid, ns, rootfs, conf):
-    st = status_of(pid)
-    want = sum(1 << CAP_NUMBERS[c] for c in conf["caps"])
-    lines = {k: st[k] for k in ("CapInh", "CapPrm", "CapEff", "CapBnd",
-                                "CapAmb", "NoNewPrivs")}
-    print("     /proc/<binary>/status: " +
-          ", ".join(f"{k} {v}" for k, v in lines.items()) + f", Uid {st['Uid']}")
-    got = {k: int(st[k], 16) for k in ("CapInh", "CapPrm", "CapEff",
-                                       "CapBnd", "CapAmb")}
-    H.check(got == {"CapInh": 0, "CapPrm": want, "CapEff": want,
-                    "CapBnd": want, "CapAmb": 0},
-            f"the binary's capabilities are exactly {conf['caps']} "
-            f"(0x{want:x}): bounding, permitted, effective; none inheritable "
-            "or ambient", lines)
-    H.check(st["NoNewPrivs"].strip() == ("1" if conf["nnp"] else "0"),
-            "no_new_privs as allowPrivilegeEscalation says", st["NoNewPrivs"])
-    H.check(st["Uid"].split() == [str(conf["uid"])] * 4,
-            f"uid {conf['uid']} (runAsUser)", st["Uid"])
-    H.check(os.readlink(f"/proc/{pid}/root") == rootfs,
-            "its root is the image's root filesystem",
-            os.readlink(f"/proc/{pid}/root"))
-    ro = read_only_mounts(pid)
-    H.check(ro.get("/") == conf["ro"] and ro.get("/proc/sys") is True
-            and ro.get(SECRETS) is True, "in its view / is "
-            f"{'read-only' if conf['ro'] else 'writable'} "
-            "(readOnlyRootFilesystem), /proc/sys and the token read-only", ro)
-    H.check(os.stat(f"/proc/{pid}/ns/net").st_ino
-            == os.stat(f"/run/netns/{ns}").st_ino,
-            "it lives in the node's network namespace")
-
-
-def read_only_mounts(pid):
-    """{mount point as the process sees it: read-only?} from its mountinfo."""
-    out = {}
-    with open(f"/proc/{pid}/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            out[fields[4]] = "ro" in fields[5].split(",")
-    # /var/run is a symlink to /run in the image: the kubelet's path.
-    if "/run/secrets/kubernetes.io/serviceaccount" in out:
-        out[SECRETS] = out["/run/secrets/kubernetes.io/serviceaccount"]
-    return out
-
-
-# Linux capability numbers of the names the manifests may add.
-CAP_NUMBERS = {"NET_ADMIN": CAP_NET_ADMIN, "NET_RAW": 13, "NET_BIND_SERVICE": 10,
-               "SYS_ADMIN": 21, "SYS_MODULE": 16}
 
 
 def setup_namespaces(ns, dev):

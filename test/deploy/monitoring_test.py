@@ -31,6 +31,8 @@ import subprocess
 import sys
 import tempfile
 
+from deploycheck import find_helm  # held once, with helm_test
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.environ.get("KCR_SOURCE_DIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
 MON = os.path.join(SOURCE, "deploy", "monitoring")
@@ -254,15 +256,6 @@ def check_dashboard(promtool, names):
 
 
 # --- 5: the chart renders these rules -------------------------------------------------------
-
-
-def find_helm():
-    if os.environ.get("KCR_HELM"):
-        return os.environ["KCR_HELM"]
-    sys.path.insert(0, os.path.join(HERE, "..", "controlplane"))
-    import controlplane  # noqa: E402
-    built = os.path.join(controlplane.bin_dir(), "helm")
-    return built if os.access(built, os.X_OK) else shutil.which("helm")
 
 
 def as_json(helm, home, files):

@@ -18,7 +18,7 @@ agents' kube-chorus-router-agent).
    watch Nodes (its own, by fieldSelector) and to create and patch Events.
 5. For each account, the effective permissions (SelfSubjectRulesReview with
    its token, minus what every authenticated user has) equal the needed set
-   (manifests_test.EXPECTED_GRANTS); the `kubectl auth can-i --list` tables
+   (manifests_rbac.EXPECTED_GRANTS); the `kubectl auth can-i --list` tables
    are printed, and so is what the binary actually used (audit log).
 6. With a binary whose agent reads its own Node's annotation (--agent-binary,
    default build-agent/kube-chorus-router when present): an agent on the
@@ -42,111 +42,10 @@ import cluster as C  # noqa: E402
 import harness as H  # noqa: E402
 import netns  # noqa: E402 - namespaces and sockets inside them
 from shape import binary_has_agent as annotates  # noqa: E402 - held once
-# The needed sets, held once: ServiceAccount name -> grants.
-from manifests_test import AGENT_SA, EXPECTED_GRANTS  # noqa: E402
-
-NS, NAME, SA_USER = C.NS, C.NAME, C.SA_USER
-AGENT_USER = f"system:serviceaccount:{NS}:{AGENT_SA}"
-CORE = "/api/v1"
-CM = f"{CORE}/namespaces/{NS}/configmaps"
-BY_NAME = f"fieldSelector=metadata.name%3D{NAME}"
-LEASES = f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases"
-NODES = f"{CORE}/nodes"
-EVENTS = f"{CORE}/namespaces/default/events"
-# Namespaces to read the effective rules in; kube-public has no Role of
-# the product: what shows there is cluster-wide.
-REVIEWED = (NS, "default", "kube-public")
-
-
-def event_body(name):
-    return {"metadata": {"name": name}, "reason": "RBACProbe",
-            "message": "rbac_real_test", "type": "Normal",
-            "involvedObject": {"kind": "Node", "name": "node-0000"},
-            "source": {"component": "rbac-real-test"}}
-
-
-# Requests one step beyond what the controller does, with its token:
-# (what, method, path, body). Each must be refused with 403.
-BEYOND = [
-    ("delete its ConfigMap", "DELETE", f"{CM}/{NAME}", None),
-    ("update (PUT) its ConfigMap", "PUT", f"{CM}/{NAME}", "CM"),
-    ("get another ConfigMap in kube-system", "GET", f"{CM}/other", None),
-    ("list every ConfigMap in kube-system", "GET", CM, None),
-    ("watch every ConfigMap in kube-system", "GET", CM + "?watch=true&"
-     "timeoutSeconds=1", None),
-    ("list ConfigMaps cluster-wide", "GET", f"{CORE}/configmaps", None),
-    ("get a Node by name", "GET", f"{NODES}/node-0000", None),
-    ("update (PUT) a Node", "PUT", f"{NODES}/node-0000", "NODE"),
-    ("update (PUT) a Node's status", "PUT", f"{NODES}/node-0000/status",
-     "NODE"),
-    ("delete a Node", "DELETE", f"{NODES}/node-0000", None),
-    ("create a Node", "POST", NODES,
-     C.node_object("intruder", "203.0.113.250", "10.250.0.0/24")),
-    ("list Secrets in kube-system", "GET", f"{CORE}/namespaces/{NS}/secrets",
-     None),
-    ("get a Secret", "GET", f"{CORE}/namespaces/{NS}/secrets/any", None),
-    ("patch its Lease", "PATCH", f"{LEASES}/{NAME}",
-     {"spec": {"holderIdentity": "x"}}),
-    ("delete its Lease", "DELETE", f"{LEASES}/{NAME}", None),
-    ("get another Lease", "GET", f"{LEASES}/other", None),
-    ("list Leases", "GET", LEASES, None),
-    ("list Events in default", "GET", EVENTS, None),
-    ("create an Event in kube-system", "POST",
-     f"{CORE}/namespaces/{NS}/events", event_body("e.1")),
-    ("create a ConfigMap in default", "POST",
-     f"{CORE}/namespaces/default/configmaps",
-     {"metadata": {"name": "x"}, "data": {}}),
-    ("list Pods", "GET", f"{CORE}/pods", None),
-]
-
-# The agents' token: refused everything of the controller's but Nodes and
-# Events, in every form the old tunnel role used (the ConfigMap watch by
-# fieldSelector) and the ones a confused agent might try.
-AGENT_BEYOND = [
-    ("get the ConfigMap", "GET", f"{CM}/{NAME}", None),
-    ("list the ConfigMap by fieldSelector", "GET", f"{CM}?{BY_NAME}", None),
-    ("watch the ConfigMap by fieldSelector", "GET",
-     f"{CM}?{BY_NAME}&watch=true&timeoutSeconds=1", None),
-    ("list every ConfigMap in kube-system", "GET", CM, None),
-    ("patch the ConfigMap", "PATCH", f"{CM}/{NAME}", {"data": {"x": "y"}}),
-    ("create a ConfigMap", "POST", CM,
-     {"metadata": {"name": NAME + "-x"}, "data": {}}),
-    ("get the Lease", "GET", f"{LEASES}/{NAME}", None),
-    ("update (PUT) the Lease", "PUT", f"{LEASES}/{NAME}", "LEASE"),
-    ("create a Lease", "POST", LEASES, {"metadata": {"name": "x"},
-                                        "spec": {}}),
-    ("patch a Node (its annotation)", "PATCH", f"{NODES}/node-0000",
-     {"metadata": {"annotations": {
-         "kube-chorus-router.io/overlay-ip": "192.168.254.9"}}}),
-    ("update (PUT) a Node's status", "PUT", f"{NODES}/node-0000/status",
-     "NODE"),
-    ("get a Node by name", "GET", f"{NODES}/node-0000", None),
-    ("delete a Node", "DELETE", f"{NODES}/node-0000", None),
-    ("list Secrets in kube-system", "GET", f"{CORE}/namespaces/{NS}/secrets",
-     None),
-    ("list Events in default", "GET", EVENTS, None),
-    ("create an Event in kube-system", "POST",
-     f"{CORE}/namespaces/{NS}/events", event_body("e.2")),
-]
-
-# What an agent does, with the agents' token: (what, method, path, body,
-# status wanted).
-AGENT_ALLOWED = [
-    ("list Nodes", "GET", f"{NODES}?limit=1", None, 200),
-    ("list its own Node by fieldSelector", "GET",
-     f"{NODES}?fieldSelector=metadata.name%3Dnode-0000", None, 200),
-    ("watch its own Node by fieldSelector", "GET",
-     f"{NODES}?fieldSelector=metadata.name%3Dnode-0000&watch=true"
-     "&timeoutSeconds=1", None, 200),
-    # Its condition ChorusTunnelReady (an empty patch: authorized the same,
-    # the stored conditions stay as they are).
-    ("patch a Node's status", "PATCH", f"{NODES}/node-0000/status",
-     {"status": {}}, 200),
-    ("create an Event in default", "POST", EVENTS,
-     event_body("rbac-agent.1"), 201),
-    ("patch that Event (count)", "PATCH", f"{EVENTS}/rbac-agent.1",
-     {"count": 2}, 200),
-]
+from manifests_expected import AGENT_SA  # noqa: E402
+from rbac_requests import (AGENT_ALLOWED, AGENT_BEYOND, AGENT_USER, BEYOND, BY_NAME,  # noqa: E402
+                           CM, NAME, NODES, NS, SA_USER)
+from rbac_tables import check_table  # noqa: E402
 
 
 def check_applied(h):
@@ -360,93 +259,6 @@ def agent_scenario(h, token):
             relay.close()
         for n in (ns, dev):
             netns.delete_ns(n)
-
-
-def rules_of(h, token, ns):
-    """SelfSubjectRulesReview -> {(group, resource, verb): names or None}."""
-    ssrr = h.cluster.cp.api("POST", "/apis/authorization.k8s.io/v1/"
-                            "selfsubjectrulesreviews", {
-                                "apiVersion": "authorization.k8s.io/v1",
-                                "kind": "SelfSubjectRulesReview",
-                                "spec": {"namespace": ns}}, token=token)
-    out = {}
-    for r in ssrr["status"]["resourceRules"]:
-        names = r.get("resourceNames")
-        for g in r.get("apiGroups", []):
-            for res in r.get("resources", []):
-                for v in r.get("verbs", []):
-                    k = (g, res, v)
-                    if names and out.get(k, ()) is not None:
-                        out[k] = tuple(sorted(set(out.get(k, ())) | set(names)))
-                    else:
-                        out[k] = None
-    return out
-
-
-def effective_grants(h, token):
-    """An account's grants as EXPECTED_GRANTS spells them: (namespace or ""
-    for cluster-wide, group, resource, verb) -> resourceNames or None."""
-    nobody = h.cluster.cp.token("kcr-rbac-nobody", NS)  # no binding at all
-    per_ns = {}
-    for ns in REVIEWED:
-        base = rules_of(h, nobody, ns)
-        per_ns[ns] = {k: v for k, v in rules_of(h, token, ns).items()
-                      if k not in base}
-    wide = per_ns["kube-public"]
-    grants = {("",) + k: v for k, v in wide.items()}
-    for ns in (NS, "default"):
-        for k, v in per_ns[ns].items():
-            if wide.get(k, 0) != v:
-                grants[(ns,) + k] = v
-    return grants
-
-
-def print_can_i(h, user):
-    for ns in (NS, "default"):
-        out = C.kubectl(h.cluster.cp, h.cluster.home, "auth", "can-i",
-                        "--list", f"--as={user}", "-n", ns)
-        print(f"     kubectl auth can-i --list --as={user} -n {ns}:")
-        for line in out.splitlines():
-            print(f"       {line}")
-
-
-def print_table(grants, used):
-    print(f"     {'namespace':<12} {'resource':<32} {'verb':<7} "
-          f"{'names':<20} used by the binary")
-    for k in sorted(grants, key=lambda k: (k[0], k[2], k[3])):
-        ns, g, res, verb = k
-        names = ",".join(grants[k]) if grants[k] else "*"
-        print(f"     {ns or '(cluster)':<12} {res + ('.' + g if g else ''):<32}"
-              f" {verb:<7} {names:<20} {'yes' if k in used else 'no'}")
-
-
-def used_grants(requests):
-    """The (namespace, group, resource, verb) the binary's requests used."""
-    return {(r["namespace"], r["group"], r["resource"], r["verb"])
-            for r in requests if r["resource"] and not r["subresource"]}
-
-
-def check_table(h, sa, user, token, requests):
-    """The account's effective permissions equal its needed set, and the
-    binary's requests (audit log) stayed inside them."""
-    print_can_i(h, user)
-    grants = effective_grants(h, token)
-    used = used_grants(requests)
-    print(f"     effective permissions of ServiceAccount {sa} "
-          "(SelfSubjectRulesReview minus an unbound ServiceAccount's):")
-    print_table(grants, used)
-    expected = EXPECTED_GRANTS[sa]
-    extra = {k: v for k, v in grants.items() if expected.get(k, 0) != v}
-    missing = {k: v for k, v in expected.items() if k not in grants}
-    H.check(not extra and not missing, f"{sa}: the effective permissions "
-            "equal the needed set (test/deploy/manifests_test.py "
-            "EXPECTED_GRANTS)", {"extra or different": extra,
-                                 "missing": missing})
-    # A cluster-wide grant covers the same request in every namespace.
-    beyond = sorted(k for k in used
-                    if k not in grants and ("",) + k[1:] not in grants)
-    H.check(not beyond, f"{sa}: the binary used only granted permissions",
-            beyond)
 
 
 def body(h):
