@@ -69,7 +69,6 @@ private:
   tunnel_result<cleanup_report> do_cleanup();
   tunnel_result<cleanup_report> do_remove(std::string_view name);
   tunnel_result<std::optional<tunnel_state>> do_current_state(std::string_view name);
-  std::optional<tunnel_error> set_loose_rp_filter(const std::string& name, converge_report& rep);
 
   std::string proc_sys_;
   nl::sock_ptr sock_;

@@ -68,80 +68,120 @@ bool valid_interface_name(std::string_view name) {
   return true;
 }
 
-std::vector<std::string> validate(const tunnel_spec& spec) {
-  std::vector<std::string> errors;
-  if (spec.type == overlay_type::none)
-    return {"overlay type none (route-only) has no tunnel interface to create"};
-  const bool vxlan = spec.type == overlay_type::vxlan;
+namespace {
+
+using errors = std::vector<std::string>;
+
+void check_names(const tunnel_spec& spec, errors& out) {
   const std::string name = interface_name(spec);
   if (!valid_interface_name(name))
-    errors.push_back("interface name '" + name +
-                     "': expected 1..15 characters without '/', ':' or whitespace");
+    out.push_back("interface name '" + name +
+                  "': expected 1..15 characters without '/', ':' or whitespace");
   if (!spec.lower_device.empty() && !valid_interface_name(spec.lower_device))
-    errors.push_back("lower device '" + spec.lower_device + "': not a valid interface name");
-  if (vxlan) {
-    if (spec.vni < 1 || spec.vni > 16777215)
-      errors.push_back("VNI " + std::to_string(spec.vni) + ": expected 1..16777215");
-    if (spec.port == 0)
-      errors.push_back("VXLAN port 0: expected 1..65535");
-  }
-  if (unset(spec.local))
-    errors.push_back("local underlay IP: not set");
-  if (unset(spec.remote))
-    errors.push_back("remote endpoint IP: not set");
-  if (!unset(spec.local) && !unset(spec.remote) && spec.local.is_v4() != spec.remote.is_v4())
-    errors.push_back("local " + spec.local.to_string() + " and remote " + spec.remote.to_string() +
-                     ": expected the same address family");
-  if (!vxlan && (spec.local.is_v6() || spec.remote.is_v6()))
-    errors.push_back("IPIP endpoints must be IPv4");
-  if (!unset(spec.local) && spec.local == spec.remote)
-    errors.push_back("remote endpoint " + spec.remote.to_string() + " equals the local IP");
-  if (!vxlan && !spec.extra_remotes.empty())
-    errors.push_back("IPIP has one remote endpoint; got " +
-                     std::to_string(spec.extra_remotes.size() + 1) + " device addresses");
-  for (const auto& r : vxlan ? spec.extra_remotes : std::vector<ip_address>{}) {
-    if (unset(r))
-      errors.push_back("further remote VTEP: not set");
-    else if (r.is_v4() != spec.remote.is_v4())
-      errors.push_back("remote VTEP " + r.to_string() + " and " + spec.remote.to_string() +
-                       ": expected the same address family");
-    else if (r == spec.local)
-      errors.push_back("remote VTEP " + r.to_string() + " equals the local IP");
-  }
+    out.push_back("lower device '" + spec.lower_device + "': not a valid interface name");
+}
 
-  const cidr& ov = spec.overlay;
+void check_vxlan_id(const tunnel_spec& spec, errors& out) {
+  if (spec.type != overlay_type::vxlan)
+    return;
+  if (spec.vni < 1 || spec.vni > 16777215)
+    out.push_back("VNI " + std::to_string(spec.vni) + ": expected 1..16777215");
+  if (spec.port == 0)
+    out.push_back("VXLAN port 0: expected 1..65535");
+}
+
+// The node's underlay IP and the device's (first) endpoint.
+void check_endpoints(const tunnel_spec& spec, errors& out) {
+  const auto& local = spec.local;
+  const auto& remote = spec.remote;
+  if (unset(local))
+    out.push_back("local underlay IP: not set");
+  if (unset(remote))
+    out.push_back("remote endpoint IP: not set");
+  if (!unset(local) && !unset(remote) && local.is_v4() != remote.is_v4())
+    out.push_back("local " + local.to_string() + " and remote " + remote.to_string() +
+                  ": expected the same address family");
+  if (spec.type != overlay_type::vxlan && (local.is_v6() || remote.is_v6()))
+    out.push_back("IPIP endpoints must be IPv4");
+  if (!unset(local) && local == remote)
+    out.push_back("remote endpoint " + remote.to_string() + " equals the local IP");
+}
+
+// Further device VTEPs: VXLAN only, each like the first.
+void check_extra_remotes(const tunnel_spec& spec, errors& out) {
+  if (spec.type != overlay_type::vxlan) {
+    if (!spec.extra_remotes.empty())
+      out.push_back("IPIP has one remote endpoint; got " +
+                    std::to_string(spec.extra_remotes.size() + 1) + " device addresses");
+    return;
+  }
+  for (const auto& r : spec.extra_remotes) {
+    if (unset(r))
+      out.push_back("further remote VTEP: not set");
+    else if (r.is_v4() != spec.remote.is_v4())
+      out.push_back("remote VTEP " + r.to_string() + " and " + spec.remote.to_string() +
+                    ": expected the same address family");
+    else if (r == spec.local)
+      out.push_back("remote VTEP " + r.to_string() + " equals the local IP");
+  }
+}
+
+void check_overlay(const cidr& ov, errors& out) {
   if (!ov.address().is_v4() || unset(ov.address()))
-    errors.push_back("overlay address '" + ov.to_string() + "': expected an IPv4 address/prefix");
+    out.push_back("overlay address '" + ov.to_string() + "': expected an IPv4 address/prefix");
   else if (ov.prefix() < 1 || ov.prefix() > 32)
-    errors.push_back("overlay prefix /" + std::to_string(ov.prefix()) + ": expected 1..32");
+    out.push_back("overlay prefix /" + std::to_string(ov.prefix()) + ": expected 1..32");
   else if (ov.prefix() < 31 &&
            (ov.address() == ov.at(0) || ov.address().v4_value() == ov.v4_last()))
-    errors.push_back("overlay address " + ov.to_string() +
-                     ": is the network or broadcast address of its prefix");
+    out.push_back("overlay address " + ov.to_string() +
+                  ": is the network or broadcast address of its prefix");
+}
 
+// The interface's own MAC and MTU.
+void check_link_layer(const tunnel_spec& spec, errors& out) {
   if (spec.mac) {
-    if (!vxlan)
-      errors.push_back("MAC " + spec.mac->to_string() + ": only a VXLAN interface has a MAC");
+    if (spec.type != overlay_type::vxlan)
+      out.push_back("MAC " + spec.mac->to_string() + ": only a VXLAN interface has a MAC");
     else if (!unicast_mac(*spec.mac))
-      errors.push_back("MAC " + spec.mac->to_string() + ": expected a non-zero unicast address");
+      out.push_back("MAC " + spec.mac->to_string() + ": expected a non-zero unicast address");
   }
   if (spec.mtu && (*spec.mtu < 68 || *spec.mtu > 65535))
-    errors.push_back("MTU " + std::to_string(*spec.mtu) + ": expected 68..65535");
-  if (spec.endpoint_neighbour) {
-    const auto& n = *spec.endpoint_neighbour;
-    if (!vxlan)
-      errors.push_back("endpoint neighbour: only for VXLAN (IPIP has no link-layer addresses)");
-    if (!n.ip.is_v4() || (ov.address().is_v4() && !ov.contains(n.ip)))
-      errors.push_back("endpoint neighbour IP " + n.ip.to_string() +
-                       ": expected inside the overlay network " + ov.network().to_string());
-    else if (n.ip == ov.address())
-      errors.push_back("endpoint neighbour IP " + n.ip.to_string() +
-                       ": equals the node's overlay IP");
-    if (!unicast_mac(n.mac))
-      errors.push_back("endpoint neighbour MAC " + n.mac.to_string() +
-                       ": expected a non-zero unicast address");
-  }
-  return errors;
+    out.push_back("MTU " + std::to_string(*spec.mtu) + ": expected 68..65535");
+}
+
+void check_endpoint_neighbour(const tunnel_spec& spec, errors& out) {
+  if (!spec.endpoint_neighbour)
+    return;
+  const auto& n = *spec.endpoint_neighbour;
+  const cidr& ov = spec.overlay;
+  if (spec.type != overlay_type::vxlan)
+    out.push_back("endpoint neighbour: only for VXLAN (IPIP has no link-layer addresses)");
+  if (!n.ip.is_v4() || (ov.address().is_v4() && !ov.contains(n.ip)))
+    out.push_back("endpoint neighbour IP " + n.ip.to_string() +
+                  ": expected inside the overlay network " + ov.network().to_string());
+  else if (n.ip == ov.address())
+    out.push_back("endpoint neighbour IP " + n.ip.to_string() + ": equals the node's overlay IP");
+  if (!unicast_mac(n.mac))
+    out.push_back("endpoint neighbour MAC " + n.mac.to_string() +
+                  ": expected a non-zero unicast address");
+}
+
+} // namespace
+
+// One check per concern, in a fixed order, so the message lists its problems the same way each
+// time.
+std::vector<std::string> validate(const tunnel_spec& spec) {
+  if (spec.type == overlay_type::none)
+    return {"overlay type none (route-only) has no tunnel interface to create"};
+  errors out;
+  check_names(spec, out);
+  check_vxlan_id(spec, out);
+  check_endpoints(spec, out);
+  check_extra_remotes(spec, out);
+  check_overlay(spec.overlay, out);
+  check_link_layer(spec, out);
+  check_endpoint_neighbour(spec, out);
+  return out;
 }
 
 } // namespace kcr::net

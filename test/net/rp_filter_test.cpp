@@ -6,10 +6,32 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "net/netlink_steps.hpp"
 #include "net/netlink_tunnel.hpp"
 
 using namespace kcr::net;
 namespace fs = std::filesystem;
+
+namespace {
+
+// A /proc/sys-like directory with net/ipv4/conf/{all,routervxlan0}, removed at the end.
+struct fake_proc_sys {
+  fs::path dir;
+  explicit fake_proc_sys(const std::string& prefix)
+      : dir(fs::temp_directory_path() / (prefix + std::to_string(::getpid()))) {
+    fs::create_directories(dir / "net/ipv4/conf/all");
+    fs::create_directories(dir / "net/ipv4/conf/routervxlan0");
+  }
+  ~fake_proc_sys() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  void put(const char* iface, const char* value) {
+    std::ofstream(dir / "net/ipv4/conf" / iface / "rp_filter") << value;
+  }
+};
+
+} // namespace
 
 BOOST_AUTO_TEST_SUITE(rp_filter)
 
@@ -36,19 +58,9 @@ BOOST_AUTO_TEST_CASE(effective_is_the_max_and_one_is_strict) {
 }
 
 BOOST_AUTO_TEST_CASE(reads_all_and_the_interface_from_proc_sys) {
-  fs::path dir = fs::temp_directory_path() / ("kcr-rp-" + std::to_string(::getpid()));
-  struct cleanup {
-    fs::path d;
-    ~cleanup() {
-      std::error_code ec;
-      fs::remove_all(d, ec);
-    }
-  } guard{dir};
-  fs::create_directories(dir / "net/ipv4/conf/all");
-  fs::create_directories(dir / "net/ipv4/conf/routervxlan0");
-  auto put = [&](const char* iface, const char* value) {
-    std::ofstream(dir / "net/ipv4/conf" / iface / "rp_filter") << value;
-  };
+  fake_proc_sys sys("kcr-rp-");
+  const fs::path& dir = sys.dir;
+  auto put = [&](const char* iface, const char* value) { sys.put(iface, value); };
   put("all", "1\n");
   put("routervxlan0", "0\n");
   auto st = read_rp_filter(dir.string(), "routervxlan0");
@@ -60,6 +72,36 @@ BOOST_AUTO_TEST_CASE(reads_all_and_the_interface_from_proc_sys) {
   put("all", "garbage");
   BOOST_TEST(read_rp_filter(dir.string(), "routervxlan0").all == -1);
   BOOST_TEST(read_rp_filter(dir.string(), "nosuchif0").interface == -1);
+}
+
+// The converge step on a writable directory: rewrites a value other than 2 (a sysctl, so no
+// netlink write), reports it once, and reads back what the kernel would apply.
+BOOST_AUTO_TEST_CASE(the_converge_step_writes_only_a_value_other_than_two) {
+  fake_proc_sys sys("kcr-rp-step-");
+  const fs::path& dir = sys.dir;
+  sys.put("all", "1\n");
+  sys.put("routervxlan0", "1\n");
+  converge_report rep;
+  rep.interface = "routervxlan0";
+  BOOST_TEST(!steps::converge_rp_filter(dir.string(), rep).has_value());
+  BOOST_TEST(rep.changes == std::vector<std::string>{"routervxlan0: rp_filter 1 -> 2"},
+             boost::test_tools::per_element());
+  BOOST_TEST(rep.netlink_writes == 0);
+  BOOST_TEST(rep.rp_filter.all == 1);
+  BOOST_TEST(rep.rp_filter.interface == 2);
+  BOOST_TEST(!rep.rp_filter.strict());
+  BOOST_TEST(rep.warnings.empty());
+  converge_report again;
+  again.interface = "routervxlan0";
+  BOOST_TEST(!steps::converge_rp_filter(dir.string(), again).has_value());
+  BOOST_TEST(again.changes.empty());
+  BOOST_TEST(again.rp_filter.interface == 2);
+  // No such interface directory: an error naming the path, not a silent success.
+  converge_report missing;
+  missing.interface = "nosuchif0";
+  auto err = steps::converge_rp_filter(dir.string(), missing);
+  BOOST_TEST_REQUIRE(err.has_value());
+  BOOST_TEST(err->message.find("nosuchif0/rp_filter") != std::string::npos, err->message);
 }
 
 BOOST_AUTO_TEST_CASE(the_fix_names_the_interface_sysctl) {

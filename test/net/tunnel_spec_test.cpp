@@ -157,6 +157,29 @@ BOOST_AUTO_TEST_CASE(invalid_specs_name_the_field) {
   }
 }
 
+// One problem per concern: the message lists them in the order of the checks (names, VXLAN id,
+// endpoints, further VTEPs, overlay, link layer, endpoint neighbour), every time.
+BOOST_AUTO_TEST_CASE(problems_come_in_the_order_of_the_checks) {
+  auto s = good_vxlan();
+  s.name = "a/b";
+  s.vni = 0;
+  s.local = ip_address{};
+  s.extra_remotes = {ip_address{}};
+  s.overlay = *cidr::parse("192.168.254.0/24");
+  s.mtu = 10;
+  s.endpoint_neighbour = static_neighbour{ip("192.168.254.254"), mac_address{}};
+  const std::vector<std::string> expected = {
+      "interface name 'a/b': expected 1..15 characters without '/', ':' or whitespace",
+      "VNI 0: expected 1..16777215",
+      "local underlay IP: not set",
+      "further remote VTEP: not set",
+      "overlay address 192.168.254.0/24: is the network or broadcast address of its prefix",
+      "MTU 10: expected 68..65535",
+      "endpoint neighbour MAC 00:00:00:00:00:00: expected a non-zero unicast address",
+  };
+  BOOST_TEST(validate(s) == expected, boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(ipip_specific_rules) {
   auto s = good_ipip();
   s.mac = mac_address::parse("02:00:00:00:00:01");
