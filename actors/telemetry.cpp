@@ -168,122 +168,109 @@ health_registry::report health_registry::readyz() const {
   return r;
 }
 
+namespace {
+
+prometheus::Family<prometheus::Counter>& counters(prometheus::Registry& reg,
+                                                  const std::string& name, const char* help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(reg);
+}
+
+prometheus::Family<prometheus::Gauge>& gauges(prometheus::Registry& reg, const std::string& name,
+                                              const char* help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(reg);
+}
+
+// Series that exist from the start (0), so dashboards and alerts see them before the first
+// write or restart happens.
+void preset(prometheus::Family<prometheus::Counter>& family, const char* label,
+            std::initializer_list<const char*> values) {
+  for (const char* v : values)
+    family.Add({{label, v}});
+}
+
+} // namespace
+
+// One family per statement, in registration order (the order /metrics lists them in).
 metrics::metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   auto& reg = *registry_;
   sync_seconds_ = &prometheus::BuildHistogram()
                        .Name("kube_chorus_router_sync_duration_seconds")
                        .Help("Duration of each actor's reconcile (Sync) in seconds")
                        .Register(reg);
-  sync_errors_ = &prometheus::BuildCounter()
-                      .Name("kube_chorus_router_sync_errors_total")
-                      .Help("Failed reconciles per actor")
-                      .Register(reg);
-  cm_writes_ = &prometheus::BuildCounter()
-                    .Name("kube_chorus_router_configmap_writes_total")
-                    .Help("ConfigMap writes by result (ok, created, conflict, error)")
-                    .Register(reg);
-  watch_restarts_ = &prometheus::BuildCounter()
-                         .Name("kube_chorus_router_watch_restarts_total")
-                         .Help("Watch restarts per resource and kind (relist, rewatch)")
-                         .Register(reg);
-  converges_ = &prometheus::BuildCounter()
-                    .Name("kube_chorus_router_tunnel_converges_total")
-                    .Help("Tunnel converges by result (unchanged, repaired, created, error)")
-                    .Register(reg);
-  // Series that exist from the start (0), so dashboards and alerts see them before the first
-  // write or restart happens.
-  for (const char* r : {"ok", "created", "conflict", "error"})
-    cm_writes_->Add({{"result", r}});
-  events_ = &prometheus::BuildCounter()
-                 .Name("kube_chorus_router_events_total")
-                 .Help("Kubernetes Events emitted by type")
-                 .Register(reg);
-  annotation_patches_ = &prometheus::BuildCounter()
-                             .Name("kube_chorus_router_node_annotation_patches_total")
-                             .Help("Node annotation patches by result (set, removed, gone, error)")
-                             .Register(reg);
-  for (const char* r : {"set", "removed", "gone", "error"})
-    annotation_patches_->Add({{"result", r}});
-  auto& cm_size = prometheus::BuildGauge()
-                      .Name("kube_chorus_router_configmap_bytes")
-                      .Help("The ConfigMap's size: encoded (as the publisher would write it), "
-                            "values (the sum the API server limits to 1 MiB), stored (the "
-                            "server's last answer, managedFields included)")
-                      .Register(reg);
+  sync_errors_ =
+      &counters(reg, "kube_chorus_router_sync_errors_total", "Failed reconciles per actor");
+  cm_writes_ = &counters(reg, "kube_chorus_router_configmap_writes_total",
+                         "ConfigMap writes by result (ok, created, conflict, error)");
+  watch_restarts_ = &counters(reg, "kube_chorus_router_watch_restarts_total",
+                              "Watch restarts per resource and kind (relist, rewatch)");
+  converges_ = &counters(reg, "kube_chorus_router_tunnel_converges_total",
+                         "Tunnel converges by result (unchanged, repaired, created, error)");
+  preset(*cm_writes_, "result", {"ok", "created", "conflict", "error"});
+  events_ = &counters(reg, "kube_chorus_router_events_total", "Kubernetes Events emitted by type");
+  annotation_patches_ = &counters(reg, "kube_chorus_router_node_annotation_patches_total",
+                                  "Node annotation patches by result (set, removed, gone, error)");
+  preset(*annotation_patches_, "result", {"set", "removed", "gone", "error"});
+  register_configmap_families(reg);
+  api_traffic_ = std::make_shared<api_traffic_collector>();
+  register_state_families(reg);
+  exported_ = std::make_shared<leader_gate>(registry_, leading_);
+  process_ = make_process_collector();
+}
+
+// The ConfigMap's size, size warnings, write budget and refused pod ranges.
+void metrics::register_configmap_families(prometheus::Registry& reg) {
+  auto& cm_size = gauges(reg, "kube_chorus_router_configmap_bytes",
+                         "The ConfigMap's size: encoded (as the publisher would write it), "
+                         "values (the sum the API server limits to 1 MiB), stored (the "
+                         "server's last answer, managedFields included)");
   cm_encoded_ = &cm_size.Add({{"size", "encoded"}});
   cm_values_ = &cm_size.Add({{"size", "values"}});
   cm_stored_ = &cm_size.Add({{"size", "stored"}});
-  size_warnings_ = &prometheus::BuildCounter()
-                        .Name("kube_chorus_router_configmap_size_warnings_total")
-                        .Help("ConfigMap writes judged near etcd's request limit (written) or "
-                              "over the values limit (not written), by limit")
-                        .Register(reg);
-  for (const char* l : {"etcd_request", "values"})
-    size_warnings_->Add({{"limit", l}});
-  budget_wait_ = &prometheus::BuildCounter()
-                      .Name("kube_chorus_router_configmap_write_budget_wait_seconds_total")
-                      .Help("Time ConfigMap writes waited for the write budget, in seconds")
-                      .Register(reg)
+  size_warnings_ = &counters(reg, "kube_chorus_router_configmap_size_warnings_total",
+                             "ConfigMap writes judged near etcd's request limit (written) or "
+                             "over the values limit (not written), by limit");
+  preset(*size_warnings_, "limit", {"etcd_request", "values"});
+  budget_wait_ = &counters(reg, "kube_chorus_router_configmap_write_budget_wait_seconds_total",
+                           "Time ConfigMap writes waited for the write budget, in seconds")
                       .Add({});
-  cm_written_ = &prometheus::BuildCounter()
-                     .Name("kube_chorus_router_configmap_written_bytes_total")
-                     .Help("Bytes of ConfigMap writes, each counted as the whole object it "
-                           "stores (what the write budget limits)")
-                     .Register(reg)
+  cm_written_ = &counters(reg, "kube_chorus_router_configmap_written_bytes_total",
+                          "Bytes of ConfigMap writes, each counted as the whole object it "
+                          "stores (what the write budget limits)")
                      .Add({});
-  ranges_refused_ = &prometheus::BuildGauge()
-                         .Name("kube_chorus_router_pod_ranges_refused")
-                         .Help("1 per node whose pod range is not published, with the range and "
-                               "why (outside-pod-network, too-wide, overlay, node-ip, device-ip, "
-                               "overlap); leader only")
-                         .Register(reg);
-  api_traffic_ = std::make_shared<api_traffic_collector>();
-  nodes_ = &prometheus::BuildGauge()
-                .Name("kube_chorus_router_nodes")
-                .Help("Nodes known to this instance")
-                .Register(reg)
-                .Add({});
-  auto& overlay = prometheus::BuildGauge()
-                      .Name("kube_chorus_router_overlay_addresses")
-                      .Help("Overlay addresses by state (allocated, free); leader only")
-                      .Register(reg);
+  ranges_refused_ = &gauges(reg, "kube_chorus_router_pod_ranges_refused",
+                            "1 per node whose pod range is not published, with the range and "
+                            "why (outside-pod-network, too-wide, overlay, node-ip, device-ip, "
+                            "overlap); leader only");
+}
+
+// Nodes, overlay addresses, leadership, the tunnel, build info, sync times and waiting nodes.
+void metrics::register_state_families(prometheus::Registry& reg) {
+  nodes_ = &gauges(reg, "kube_chorus_router_nodes", "Nodes known to this instance").Add({});
+  auto& overlay = gauges(reg, "kube_chorus_router_overlay_addresses",
+                         "Overlay addresses by state (allocated, free); leader only");
   allocated_ = &overlay.Add({{"state", "allocated"}});
   free_ = &overlay.Add({{"state", "free"}});
-  leader_ = &prometheus::BuildGauge()
-                 .Name("kube_chorus_router_leader")
-                 .Help("1 while this instance holds the Lease and publishes")
-                 .Register(reg)
+  leader_ = &gauges(reg, "kube_chorus_router_leader",
+                    "1 while this instance holds the Lease and publishes")
                  .Add({});
-  rp_filter_strict_ = &prometheus::BuildGauge()
-                           .Name("kube_chorus_router_rp_filter_strict")
-                           .Help("1 while the tunnel interface's effective rp_filter (the max of "
-                                 "net.ipv4.conf.all and the interface's) is strict (1): the node "
-                                 "drops packets from the device; 0 otherwise")
-                           .Register(reg)
+  rp_filter_strict_ = &gauges(reg, "kube_chorus_router_rp_filter_strict",
+                              "1 while the tunnel interface's effective rp_filter (the max of "
+                              "net.ipv4.conf.all and the interface's) is strict (1): the node "
+                              "drops packets from the device; 0 otherwise")
                            .Add({});
-  netlink_writes_ = &prometheus::BuildCounter()
-                         .Name("kube_chorus_router_netlink_changes_total")
-                         .Help("Netlink write operations made to repair or create the tunnel")
-                         .Register(reg)
+  netlink_writes_ = &counters(reg, "kube_chorus_router_netlink_changes_total",
+                              "Netlink write operations made to repair or create the tunnel")
                          .Add({});
-  build_info_ = &prometheus::BuildGauge()
-                     .Name("kube_chorus_router_build_info")
-                     .Help("1, labelled with the version and the git revision of this binary")
-                     .Register(reg);
-  last_sync_ = &prometheus::BuildGauge()
-                    .Name(leader_gate::last_sync_name)
-                    .Help("Time of the last successful sync per actor (allocator, publisher and "
-                          "node_annotator: leader only; tunnel; leader_elector: Lease read or "
-                          "renew), seconds since the epoch")
-                    .Register(reg);
-  nodes_waiting_ = &prometheus::BuildGauge()
-                        .Name("kube_chorus_router_nodes_waiting")
-                        .Help("Nodes whose entry is not published, by reason (no-address, "
-                              "no-pod-range, duplicate-ip, pod-range-refused, pool-exhausted, "
-                              "allocation-failed); leader only")
-                        .Register(reg);
-  exported_ = std::make_shared<leader_gate>(registry_, leading_);
-  process_ = make_process_collector();
+  build_info_ = &gauges(reg, "kube_chorus_router_build_info",
+                        "1, labelled with the version and the git revision of this binary");
+  last_sync_ = &gauges(reg, leader_gate::last_sync_name,
+                       "Time of the last successful sync per actor (allocator, publisher and "
+                       "node_annotator: leader only; tunnel; leader_elector: Lease read or "
+                       "renew), seconds since the epoch");
+  nodes_waiting_ = &gauges(reg, "kube_chorus_router_nodes_waiting",
+                           "Nodes whose entry is not published, by reason (no-address, "
+                           "no-pod-range, duplicate-ip, pod-range-refused, pool-exhausted, "
+                           "allocation-failed); leader only");
 }
 
 prometheus::Counter& metrics::labelled(prometheus::Family<prometheus::Counter>& family,

@@ -133,6 +133,9 @@ public:
 private:
   prometheus::Counter& labelled(prometheus::Family<prometheus::Counter>& family,
                                 std::string_view key, std::string_view value);
+  // Parts of the constructor, called in registration order.
+  void register_configmap_families(prometheus::Registry& reg);
+  void register_state_families(prometheus::Registry& reg);
 
   std::shared_ptr<prometheus::Registry> registry_;
   std::mutex

@@ -3,46 +3,21 @@
 // Each target describes the device configuration as a list of objects in apply order, each with
 // an identity, the commands that create it, the commands that remove it and the objects it
 // depends on. A full render prints every object's creation; a diff compares two such lists by
-// identity, so the per-target code never has to reason about changes.
+// identity, so the per-target code never has to reason about changes. The targets' builders are
+// in render_targets.cpp; here: what the state and options resolve to, and the diff.
 #include "app/render.hpp"
 
 #include <algorithm>
 #include <map>
 #include <set>
 
+#include "app/render_objects.hpp"
+
 namespace kcr::app {
 
+using namespace render_detail;
+
 namespace {
-
-struct object {
-  std::string id;                   // what it is on the device, e.g. "route 10.244.1.0/24"
-  std::vector<std::string> parents; // removing/recreating a parent does the same to this
-  std::vector<std::string> add;
-  std::vector<std::string> del;
-  /// Removing a parent removes this too (Linux: deleting the link takes its routes, neighbours
-  /// and FDB entries along), so no commands of its own are needed then.
-  bool gone_with_parent = false;
-};
-
-// Everything a target needs, resolved from the state and the options.
-struct params {
-  net::overlay_type type = net::overlay_type::vxlan;
-  net::ip_address endpoint;
-  int prefix = 24;
-  net::ip_address local; // unset in route-only mode without a RemoteVTEP or --local-ip
-  uint32_t vni = 1;
-  uint16_t port = 4789;
-};
-
-std::string netmask(int prefix) {
-  uint32_t bits = prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
-  return net::ip_address::v4(bits).to_string();
-}
-
-// "10.244.1.0_24": CIDRs in object names, where '/' is not allowed.
-std::string cidr_name(const net::cidr& c) {
-  return c.network().address().to_string() + "_" + std::to_string(c.prefix());
-}
 
 void check_interface_name(const char* flag, const std::string& name) {
   bool bad = name.empty() || name.size() > 15 ||
@@ -104,28 +79,6 @@ params resolve(const kube::published_state& s, const render_options& o) {
   }
   return p;
 }
-
-// Collects objects in order, skipping (with a warning) a second object of the same identity,
-// e.g. one pod CIDR published for two nodes: the first node keeps it.
-class object_list {
-public:
-  explicit object_list(std::vector<std::string>& warnings) : warnings_(warnings) {}
-
-  void add(object o, const std::string& who = {}) {
-    if (!ids_.insert(o.id).second) {
-      warnings_.push_back(who + ": " + o.id + " is already configured for another node: skipped");
-      return;
-    }
-    objects_.push_back(std::move(o));
-  }
-  std::vector<object> take() { return std::move(objects_); }
-
-private:
-  std::vector<std::string>& warnings_;
-  std::set<std::string> ids_;
-  std::vector<object> objects_;
-};
-
 // Route-only: every pod CIDR of the node's own address family goes via the node IP (no overlay,
 // so IPv6 works too); the overlay IPs are not used.
 std::vector<kube::node_entry> route_only_entries(const kube::published_state& s,
@@ -144,47 +97,6 @@ std::vector<kube::node_entry> route_only_entries(const kube::published_state& s,
     out.push_back(std::move(e));
   }
   return out;
-}
-
-// Route-only (Type NONE): one route per pod CIDR via its node's IP, nothing else (the device
-// reaches the nodes over its own network).
-std::vector<object> route_only_objects(const std::vector<kube::node_entry>& entries,
-                                       const render_options& o,
-                                       std::vector<std::string>& warnings) {
-  object_list list{warnings};
-  const std::string t = "tmsh ";
-  for (const auto& e : entries) {
-    std::string who = "node " + e.node_ip.to_string();
-    auto via = e.node_ip.to_string();
-    for (const auto& c : e.pod_cidrs) {
-      object route{"route " + c.to_string(), {}, {}, {}, false};
-      switch (o.target) {
-      case render_target::linux_host: {
-        auto dev = o.underlay_dev.empty() ? std::string{} : " dev " + o.underlay_dev;
-        route.add = {"ip route replace " + c.to_string() + " via " + via + dev};
-        route.del = {"ip route del " + c.to_string() + " via " + via + dev};
-        break;
-      }
-      case render_target::netscaler: {
-        // IPv4: add route <network> <netmask> <gateway>; IPv6: add route6 <prefix> <gateway>.
-        auto args = c.address().is_v4()
-                        ? c.address().to_string() + " " + netmask(c.prefix()) + " " + via
-                        : c.to_string() + " " + via;
-        auto cmd = c.address().is_v4() ? std::string{"route "} : std::string{"route6 "};
-        route.add = {"add " + cmd + args};
-        route.del = {"rm " + cmd + args};
-        break;
-      }
-      case render_target::bigip:
-        route.add = {t + "create net route kcr-" + cidr_name(c) + " network " + c.to_string() +
-                     " gw " + via};
-        route.del = {t + "delete net route kcr-" + cidr_name(c)};
-        break;
-      }
-      list.add(std::move(route), who);
-    }
-  }
-  return list.take();
 }
 
 // The node entries the device can use, with the pod CIDRs it can route (IPv4 only: the
@@ -225,210 +137,6 @@ std::vector<kube::node_entry> usable_entries(const kube::published_state& s, con
     out.push_back(std::move(e));
   }
   return out;
-}
-
-// ---------------------------------------------------------------- linux (iproute2)
-
-std::vector<object> linux_objects(const std::vector<kube::node_entry>& entries, const params& p,
-                                  const render_options& o, std::vector<std::string>& warnings) {
-  const std::string& dev = o.device_interface;
-  const std::string on_dev = " dev " + dev;
-  object_list list{warnings};
-  bool vxlan = p.type == net::overlay_type::vxlan;
-
-  std::string link_add = "ip link add " + dev;
-  // Before `type`: iproute2 reads every word after `type vxlan` as a VXLAN argument and rejects
-  // `address` there.
-  if (vxlan && o.device_mac)
-    link_add += " address " + o.device_mac->to_string();
-  if (vxlan)
-    link_add += " type vxlan id " + std::to_string(p.vni) + " dstport " + std::to_string(p.port) +
-                " local " + p.local.to_string() + " nolearning";
-  else
-    link_add += " type ipip local " + p.local.to_string(); // no remote: point to multipoint
-  if (!o.underlay_dev.empty())
-    link_add += " dev " + o.underlay_dev;
-  list.add({"link", {}, {link_add, "ip link set " + dev + " up"}, {"ip link del " + dev}, false});
-  auto address = p.endpoint.to_string() + "/" + std::to_string(p.prefix);
-  list.add({"address",
-            {"link"},
-            {"ip addr add " + address + on_dev},
-            {"ip addr del " + address + on_dev},
-            true});
-
-  for (const auto& e : entries) {
-    std::string who = "node " + e.node_ip.to_string();
-    auto node_ip = e.node_ip.to_string();
-    auto overlay = e.overlay_ip.to_string();
-    // VXLAN routes via the node's overlay IP, resolved by a static neighbour to the node's tunnel
-    // MAC, which the FDB maps to the node's VTEP. IPIP routes encapsulate to the next hop itself.
-    auto gateway = vxlan ? overlay : node_ip;
-    if (vxlan) {
-      auto mac = e.effective_mac().to_string();
-      list.add({"fdb " + mac,
-                {"link"},
-                {"bridge fdb append " + mac + on_dev + " dst " + node_ip},
-                {"bridge fdb del " + mac + on_dev + " dst " + node_ip},
-                true},
-               who);
-      list.add({"neigh " + overlay,
-                {"link"},
-                {"ip neigh replace " + overlay + " lladdr " + mac + on_dev + " nud permanent"},
-                {"ip neigh del " + overlay + on_dev},
-                true},
-               who);
-    }
-    for (const auto& c : e.pod_cidrs)
-      list.add({"route " + c.to_string(),
-                {"link"},
-                {"ip route replace " + c.to_string() + " via " + gateway + on_dev + " onlink"},
-                {"ip route del " + c.to_string() + " via " + gateway + on_dev},
-                true},
-               who);
-  }
-  return list.take();
-}
-
-// ---------------------------------------------------------------- Citrix ADC / NetScaler CLI
-
-std::vector<object> netscaler_objects(const std::vector<kube::node_entry>& entries, const params& p,
-                                      std::vector<std::string>& warnings) {
-  object_list list{warnings};
-  auto vni = std::to_string(p.vni);
-  auto local = p.local.to_string();
-  bool vxlan = p.type == net::overlay_type::vxlan;
-  if (vxlan) {
-    list.add({"vxlan",
-              {},
-              {"add vxlan " + vni + " -port " + std::to_string(p.port)},
-              {"rm vxlan " + vni}});
-    list.add({"vxlan source",
-              {"vxlan"},
-              {"bind vxlan " + vni + " -SrcIP " + local},
-              {"unbind vxlan " + vni + " -SrcIP " + local}});
-  }
-  auto snip = p.endpoint.to_string();
-  list.add({"snip",
-            {},
-            {"add ns ip " + snip + " " + netmask(p.prefix) + " -vServer DISABLED"},
-            {"rm ns ip " + snip}});
-
-  for (const auto& e : entries) {
-    std::string who = "node " + e.node_ip.to_string();
-    auto node_ip = e.node_ip.to_string();
-    auto overlay = e.overlay_ip.to_string();
-    if (vxlan) {
-      auto mac = e.effective_mac().to_string();
-      auto on_vtep = " -vxlan " + vni + " -vtep " + node_ip;
-      list.add({"bridgetable " + mac,
-                {"vxlan"},
-                {"add bridgetable -mac " + mac + on_vtep},
-                {"rm bridgetable -mac " + mac + on_vtep}},
-               who);
-      list.add({"arp " + overlay,
-                {"vxlan"},
-                {"add arp -IPAddress " + overlay + " -mac " + mac + on_vtep},
-                {"rm arp " + overlay}},
-               who);
-      for (const auto& c : e.pod_cidrs) {
-        auto route = c.address().to_string() + " " + netmask(c.prefix()) + " " + overlay;
-        list.add(
-            {"route " + c.to_string(), {"snip"}, {"add route " + route}, {"rm route " + route}},
-            who);
-      }
-      continue;
-    }
-    // IPIP: one tunnel per node; a policy-based route sends each pod CIDR into its node's tunnel
-    // (plain routes cannot name an IP tunnel). PBRs take effect with `apply ns pbrs`.
-    auto tunnel = "kcr-" + node_ip;
-    list.add({"iptunnel " + tunnel,
-              {"snip"},
-              {"add iptunnel " + tunnel + " " + node_ip + " 255.255.255.255 " + local},
-              {"rm iptunnel " + tunnel}},
-             who);
-    for (const auto& c : e.pod_cidrs) {
-      auto name = "kcr-" + cidr_name(c);
-      auto range = c.address().to_string() + "-" + net::ip_address::v4(c.v4_last()).to_string();
-      list.add({"route " + c.to_string(),
-                {"iptunnel " + tunnel},
-                {"add ns pbr " + name + " ALLOW -destIP = " + range + " -ipTunnel " + tunnel},
-                {"rm ns pbr " + name}},
-               who);
-    }
-  }
-  return list.take();
-}
-
-// ---------------------------------------------------------------- F5 BIG-IP tmsh
-
-std::vector<object> bigip_objects(const std::vector<kube::node_entry>& entries, const params& p,
-                                  std::vector<std::string>& warnings) {
-  object_list list{warnings};
-  const std::string t = "tmsh ";
-  auto local = p.local.to_string();
-  bool vxlan = p.type == net::overlay_type::vxlan;
-  if (vxlan) {
-    list.add({"profile",
-              {},
-              {t + "create net tunnels vxlan kcr-vxlan-profile port " + std::to_string(p.port) +
-               " flooding-type none"},
-              {t + "delete net tunnels vxlan kcr-vxlan-profile"}});
-    list.add({"tunnel",
-              {"profile"},
-              {t + "create net tunnels tunnel kcr-tunnel key " + std::to_string(p.vni) +
-               " profile kcr-vxlan-profile local-address " + local},
-              {t + "delete net tunnels tunnel kcr-tunnel"}});
-    auto address = p.endpoint.to_string() + "/" + std::to_string(p.prefix);
-    list.add({"self",
-              {"tunnel"},
-              {t + "create net self kcr-self address " + address +
-               " vlan kcr-tunnel allow-service none"},
-              {t + "delete net self kcr-self"}});
-  }
-  for (const auto& e : entries) {
-    std::string who = "node " + e.node_ip.to_string();
-    auto node_ip = e.node_ip.to_string();
-    auto overlay = e.overlay_ip.to_string();
-    std::string route_via;
-    std::string route_parent;
-    if (vxlan) {
-      auto mac = e.effective_mac().to_string();
-      list.add({"fdb " + mac,
-                {"tunnel"},
-                {t + "modify net fdb tunnel kcr-tunnel records add { " + mac + " { endpoint " +
-                 node_ip + " } }"},
-                {t + "modify net fdb tunnel kcr-tunnel records delete { " + mac + " }"}},
-               who);
-      list.add(
-          {"arp " + overlay,
-           {"tunnel"},
-           {t + "create net arp kcr-" + overlay + " ip-address " + overlay + " mac-address " + mac},
-           {t + "delete net arp kcr-" + overlay}},
-          who);
-      route_via = " gw " + overlay;
-      route_parent = "self";
-    } else {
-      // IPIP: a point-to-point tunnel per node; routes name it as their interface.
-      auto tunnel = "kcr-ipip-" + node_ip;
-      route_via = " interface " + tunnel;
-      route_parent = "tunnel " + tunnel;
-      list.add({route_parent,
-                {},
-                {t + "create net tunnels tunnel " + tunnel + " profile ipip local-address " +
-                 local + " remote-address " + node_ip},
-                {t + "delete net tunnels tunnel " + tunnel}},
-               who);
-    }
-    for (const auto& c : e.pod_cidrs) {
-      auto name = "kcr-" + cidr_name(c);
-      list.add({"route " + c.to_string(),
-                {route_parent},
-                {t + "create net route " + name + " network " + c.to_string() + route_via},
-                {t + "delete net route " + name}},
-               who);
-    }
-  }
-  return list.take();
 }
 
 std::vector<object> objects(const kube::published_state& s, const render_options& o,

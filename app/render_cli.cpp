@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -18,6 +17,7 @@
 #include <boost/json.hpp>
 
 #include "app/cluster_flags.hpp"
+#include "app/flag_values.hpp"
 #include "app/render.hpp"
 #include "kube/api_client.hpp"
 #include "kube/client_config.hpp"
@@ -52,17 +52,15 @@ struct raw_flags {
 
 [[noreturn]] void bad_flag(const std::string& flag, const std::string& value,
                            const std::string& expected) {
-  throw render_input_error("invalid value \"" + value + "\" for " + flag + ": expected " +
-                           expected);
+  throw render_input_error(invalid_value(flag, value, expected));
 }
 
 uint32_t parse_number(const std::string& flag, const std::string& value, uint32_t lo, uint32_t hi,
                       const std::string& what) {
-  uint32_t n = 0;
-  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-  if (value.empty() || ec != std::errc{} || ptr != value.data() + value.size() || n < lo || n > hi)
+  auto n = integer_in(value, lo, hi);
+  if (!n)
     bad_flag(flag, value, what);
-  return n;
+  return static_cast<uint32_t>(*n);
 }
 
 render_options validate(const raw_flags& raw) {
@@ -215,39 +213,8 @@ int run(const raw_flags& raw, std::ostream& out, std::ostream& err) {
   return 0;
 }
 
-} // namespace
-
-std::map<std::string, std::string> configmap_data_from_json(std::string_view text) {
-  boost::json::error_code ec;
-  auto value = boost::json::parse(text, ec);
-  if (ec)
-    throw render_input_error("not JSON: " + ec.message());
-  if (!value.is_object())
-    throw render_input_error("expected a ConfigMap object or its data object, got " +
-                             std::string{value.is_array() ? "an array" : "a scalar"});
-  const auto& obj = value.get_object();
-  bool whole = obj.contains("kind") || obj.contains("apiVersion") || obj.contains("metadata") ||
-               obj.contains("data");
-  if (!whole)
-    return data_of(obj);
-  if (auto* kind = obj.if_contains("kind");
-      kind != nullptr && !(kind->is_string() && kind->get_string() == "ConfigMap"))
-    throw render_input_error("expected kind ConfigMap, got " + boost::json::serialize(*kind));
-  auto* data = obj.if_contains("data");
-  if (data == nullptr || data->is_null())
-    return {};
-  if (!data->is_object())
-    throw render_input_error("the ConfigMap's data is not an object");
-  return data_of(data->get_object());
-}
-
-int run_render(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
-  raw_flags raw;
-  CLI::App cli{"Prints the device-side configuration for the published ConfigMap: ip/bridge "
-               "commands (linux), the Citrix ADC CLI (netscaler) or tmsh (bigip). With --diff, "
-               "only what to remove and add to go from OLD to the current ConfigMap.",
-               prog};
-  cli.get_formatter()->column_width(36);
+// The subcommand's flags, in --help order.
+void add_render_flags(CLI::App& cli, raw_flags& raw) {
   cli.add_option("-t,--target", raw.target, "linux, netscaler or bigip")
       ->default_str("linux")
       ->type_name("TARGET");
@@ -285,6 +252,42 @@ int run_render(int argc, const char* const* argv, std::ostream& out, std::ostrea
                  "linux, VXLAN: the tunnel interface's MAC (the nodes' --remote-vtep-mac)")
       ->type_name("MAC")
       ->group(g);
+}
+
+} // namespace
+
+std::map<std::string, std::string> configmap_data_from_json(std::string_view text) {
+  boost::json::error_code ec;
+  auto value = boost::json::parse(text, ec);
+  if (ec)
+    throw render_input_error("not JSON: " + ec.message());
+  if (!value.is_object())
+    throw render_input_error("expected a ConfigMap object or its data object, got " +
+                             std::string{value.is_array() ? "an array" : "a scalar"});
+  const auto& obj = value.get_object();
+  bool whole = obj.contains("kind") || obj.contains("apiVersion") || obj.contains("metadata") ||
+               obj.contains("data");
+  if (!whole)
+    return data_of(obj);
+  if (auto* kind = obj.if_contains("kind");
+      kind != nullptr && !(kind->is_string() && kind->get_string() == "ConfigMap"))
+    throw render_input_error("expected kind ConfigMap, got " + boost::json::serialize(*kind));
+  auto* data = obj.if_contains("data");
+  if (data == nullptr || data->is_null())
+    return {};
+  if (!data->is_object())
+    throw render_input_error("the ConfigMap's data is not an object");
+  return data_of(data->get_object());
+}
+
+int run_render(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  raw_flags raw;
+  CLI::App cli{"Prints the device-side configuration for the published ConfigMap: ip/bridge "
+               "commands (linux), the Citrix ADC CLI (netscaler) or tmsh (bigip). With --diff, "
+               "only what to remove and add to go from OLD to the current ConfigMap.",
+               prog};
+  cli.get_formatter()->column_width(36);
+  add_render_flags(cli, raw);
   try {
     cli.parse(argc, argv);
     return run(raw, out, err);
