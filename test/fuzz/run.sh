@@ -4,12 +4,20 @@
 # test data where it fits) and grows a working corpus in BUILD_DIR/fuzz/corpus/<target>, kept
 # between runs. A crash, a leak, a sanitizer report or a broken invariant fails the run; the
 # input is kept in BUILD_DIR/fuzz/crashes/ and the command that replays it is printed.
+# FUZZ_RUNS=N (the long run by hand: 10000000) stops each target after N executions instead
+# of after FUZZ_SECONDS.
 # Usage: run.sh BUILD_DIR [target...]
 set -uo pipefail
 
 build=${1:?usage: run.sh BUILD_DIR [target...]}
 shift
 seconds=${FUZZ_SECONDS:-60}
+runs_limit=${FUZZ_RUNS:-}
+if [ -n "$runs_limit" ]; then
+  limit=(-runs="$runs_limit"); what="up to $runs_limit executions"
+else
+  limit=(-max_total_time="$seconds"); what="${seconds}s"
+fi
 src=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$src/../.." && pwd)
 targets=("$@")
@@ -34,14 +42,16 @@ for t in "${targets[@]}"; do
   mkdir -p "$work"
   log="$build/fuzz/$t.log"
   # shellcheck disable=SC2046
-  "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
+  start=$(date +%s)
+  "$bin" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
     -print_final_stats=1 -artifact_prefix="$build/fuzz/crashes/$t-" \
     "$work" "$src/corpus/$t" $(extra_seeds "$t") >"$log" 2>&1
   rc=$?
+  took=$(( $(date +%s) - start ))
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
   if [ $rc -eq 0 ]; then
-    echo "fuzz: $t: ok, ${runs:-?} executions in ${seconds}s, ${cov:-cov: ?}, corpus $(ls "$work" | wc -l) inputs"
+    echo "fuzz: $t: ok, ${runs:-?} executions in ${took}s, ${cov:-cov: ?}, corpus $(ls "$work" | wc -l) inputs"
   else
     failed+=("$t")
     crash=$(grep -o "Test unit written to .*" "$log" | tail -1 | sed 's/Test unit written to //')
@@ -56,4 +66,4 @@ if [ ${#failed[@]} -ne 0 ]; then
   echo "fuzz: FAILED: ${failed[*]}" >&2
   exit 1
 fi
-echo "fuzz: all ${#targets[@]} targets clean (${seconds}s each)"
+echo "fuzz: all ${#targets[@]} targets clean ($what each)"
