@@ -108,15 +108,15 @@ allocator_outbox allocator_state::on_sync() {
   return out;
 }
 
-std::string allocator_state::status() const {
-  std::string s = std::string{"allocator "} + (leading ? "leading" : "following") +
-                  (synced ? " synced" : " listing") + (snapshot ? " seen-configmap" : "") +
-                  (ready() ? " ready" : " not-ready") + " nodes=" + std::to_string(nodes.size()) +
-                  " entries=" + std::to_string(entries.size()) +
-                  " waiting=" + std::to_string(waiting.size());
-  if (pool)
-    s += " free=" + std::to_string(pool->free_count());
-  return s;
+allocator_status allocator_state::status() const {
+  return {.leading = leading,
+          .synced = synced,
+          .seen_configmap = snapshot.has_value(),
+          .ready = ready(),
+          .nodes = nodes.size(),
+          .entries = entries.size(),
+          .waiting = waiting.size(),
+          .free = pool ? pool->free_count() : 0};
 }
 
 // --- logic

@@ -67,7 +67,8 @@ struct allocator_state {
   allocator_outbox on_leadership(bool now_leading, uint64_t term);
   allocator_outbox on_sync();
 
-  std::string status() const;
+  /// Its state as data (status_atom).
+  allocator_status status() const;
 
 private:
   /// Creates the pool, restores the published addresses and computes every entry.

@@ -49,8 +49,8 @@ using allocator_actor = caf::typed_actor<caf::reacts_to<node_upserted>,
                                          caf::reacts_to<leadership>,
                                          // internal timer: full reconcile
                                          caf::reacts_to<sync_atom>,
-                                         // diagnostics: a one-line summary
-                                         caf::replies_to<status_atom>::with<std::string>>;
+                                         // diagnostics: its state as data
+                                         caf::replies_to<status_atom>::with<allocator_status>>;
 
 /// Writes the ConfigMap: coalesced, compare-and-swap, only while leading.
 using publisher_actor =
@@ -63,7 +63,9 @@ using publisher_actor =
                      // internal timer: backoff after a failed write ended
                      caf::reacts_to<retry_atom>,
                      // internal timer: full reconcile against a fresh GET
-                     caf::reacts_to<sync_atom>, caf::replies_to<status_atom>::with<std::string>>;
+                     caf::reacts_to<sync_atom>,
+                     // diagnostics: its state as data
+                     caf::replies_to<status_atom>::with<publisher_status>>;
 
 /// Mirrors every node's confirmed overlay address onto its Node (annotation
 /// `overlay_ip_annotation`), only while leading: coalesced, rate-limited, only when different.
@@ -78,24 +80,30 @@ using node_annotator_actor =
                      // internal timer: backoff after a failed patch ended
                      caf::reacts_to<retry_atom>,
                      // internal timer: full reconcile against what the watches hold
-                     caf::reacts_to<sync_atom>, caf::replies_to<status_atom>::with<std::string>>;
+                     caf::reacts_to<sync_atom>,
+                     // diagnostics: its state as data
+                     caf::replies_to<status_atom>::with<node_annotator_status>>;
 
 /// The local node's tunnel: its entry (from its own Node) and its state; converges the kernel.
-using tunnel_actor =
-    caf::typed_actor<caf::reacts_to<entry_observed>, caf::reacts_to<link_changed>,
-                     // internal: converge now (coalesced)
-                     caf::reacts_to<converge_atom>,
-                     // internal timer: backoff after a failed converge ended
-                     caf::reacts_to<retry_atom>,
-                     // internal timer: full reconcile
-                     caf::reacts_to<sync_atom>, caf::replies_to<status_atom>::with<std::string>>;
+using tunnel_actor = caf::typed_actor<caf::reacts_to<entry_observed>, caf::reacts_to<link_changed>,
+                                      // internal: converge now (coalesced)
+                                      caf::reacts_to<converge_atom>,
+                                      // internal timer: backoff after a failed converge ended
+                                      caf::reacts_to<retry_atom>,
+                                      // internal timer: full reconcile
+                                      caf::reacts_to<sync_atom>,
+                                      // diagnostics: its state as data
+                                      caf::replies_to<status_atom>::with<tunnel_status>>;
 
 /// Turns the own Node (watched alone) into the local tunnel's entry; keeps the local tunnel actor
 /// alive (respawns it) and routes link changes to it.
 using tunnel_supervisor_actor =
     caf::typed_actor<caf::reacts_to<own_node_observed>, caf::reacts_to<link_changed>,
-                     // diagnostics: "" = the local tunnel actor's status, "*" = a summary
-                     caf::replies_to<status_atom, std::string>::with<std::string>>;
+                     // diagnostics and liveness: the local tunnel actor's status, answered by
+                     // it (by the supervisor while there is none yet)
+                     caf::replies_to<status_atom>::with<tunnel_status>,
+                     // diagnostics: the supervisor's own counters
+                     caf::replies_to<status_atom, supervisor_atom>::with<supervisor_status>>;
 
 /// Keeps the local Node's condition ChorusTunnelReady (and removes the startup taint). Takes the
 /// tunnel supervisor's messages too: it sits in front of it on the own-Node stream and forwards.
@@ -105,7 +113,9 @@ using node_readiness_actor = tunnel_supervisor_actor::extend<
     // internal: write what the rules want (coalesced)
     caf::reacts_to<flush_atom>,
     // internal timer: backoff after a failed write ended
-    caf::reacts_to<retry_atom>>;
+    caf::reacts_to<retry_atom>,
+    // diagnostics: the condition and taint writes
+    caf::replies_to<status_atom, readiness_atom>::with<readiness_status>>;
 
 /// Holds or waits for the Lease; tells the allocator and the publisher.
 using leader_elector_actor = caf::typed_actor<

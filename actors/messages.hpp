@@ -16,6 +16,7 @@
 #include <caf/meta/type_name.hpp>
 
 #include "actors/readiness_rules.hpp"
+#include "actors/status.hpp"
 #include "kube/configmap_codec.hpp"
 #include "kube/node.hpp"
 #include "kube/pod_sources.hpp"
@@ -52,8 +53,13 @@ using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using converge_atom = caf::atom_constant<caf::atom("converge")>;
 /// Shutdown: the leader elector gives the Lease up; replies when done.
 using release_atom = caf::atom_constant<caf::atom("release")>;
-/// Query: an actor's state for diagnostics and tests; replies with a string.
+/// Query: an actor's state for diagnostics, liveness and tests; replies with its status struct
+/// (status.hpp).
 using status_atom = caf::atom_constant<caf::atom("status")>;
+/// With status_atom: the tunnel supervisor's own counters (supervisor_status).
+using supervisor_atom = caf::atom_constant<caf::atom("supervisor")>;
+/// With status_atom: node_readiness's own state (readiness_status).
+using readiness_atom = caf::atom_constant<caf::atom("readiness")>;
 
 // --- from the watch feeders (threads running kube::reflector) ----------------------------------
 

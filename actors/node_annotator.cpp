@@ -188,10 +188,8 @@ void node_annotator_state::flush() {
       for (size_t j = i; j < removals.size(); ++j)
         pending.insert(removals[j].first);
       if (failed) {
-        backoff = backoff.count() == 0 ? settings.backoff_initial
-                                       : std::min(backoff * 2, settings.backoff_max);
         retry_scheduled = true;
-        self->delayed_send(self, backoff, retry_atom::value);
+        self->delayed_send(self, backoff.next(), retry_atom::value);
         return;
       }
       break;
@@ -199,7 +197,7 @@ void node_annotator_state::flush() {
     tokens -= 1;
     ++done;
   }
-  backoff = std::chrono::milliseconds{0};
+  backoff.reset();
   if (done > 1 || (done == 1 && !pending.empty()))
     spdlog::info("node_annotator: annotated {} Nodes, {} waiting for the rate limit ({}/s)", done,
                  pending.size(), settings.annotation_qps);
@@ -242,12 +240,15 @@ bool node_annotator_state::patch(const std::string& node, const std::optional<st
   return false;
 }
 
-std::string node_annotator_state::status() const {
-  return std::string{"node_annotator "} + (leading ? "leading" : "following") +
-         (active() ? " active" : " inactive") + " desired=" + std::to_string(desired.size()) +
-         " confirmed=" + std::to_string(confirmed.size()) +
-         " nodes=" + std::to_string(seen.size()) + " pending=" + std::to_string(pending.size()) +
-         " patches=" + std::to_string(patches) + " failures=" + std::to_string(failures);
+node_annotator_status node_annotator_state::status() const {
+  return {.leading = leading,
+          .active = active(),
+          .desired = desired.size(),
+          .confirmed = confirmed.size(),
+          .nodes = seen.size(),
+          .pending = pending.size(),
+          .patches = patches,
+          .failures = failures};
 }
 
 node_annotator_actor::behavior_type
@@ -257,6 +258,7 @@ node_annotator(node_annotator_actor::stateful_pointer<node_annotator_state> self
   auto& st = self->state;
   st.init(self);
   st.settings = std::move(settings);
+  st.backoff = retry_backoff(st.settings);
   st.tel = std::move(tel);
   st.port = std::move(port);
   if (st.tel)

@@ -24,6 +24,7 @@
 
 #include "actors/interfaces.hpp"
 #include "actors/ports.hpp"
+#include "actors/retry_backoff.hpp"
 #include "actors/settings.hpp"
 #include "actors/telemetry.hpp"
 
@@ -61,7 +62,7 @@ struct node_annotator_state {
 
   bool flush_scheduled = false; // a flush_atom is queued or a delayed one is armed
   bool retry_scheduled = false;
-  std::chrono::milliseconds backoff{0};
+  kube::backoff backoff; // after a failed patch (retry_backoff(settings))
 
   // Counters for status and tests.
   size_t patches = 0;
@@ -87,7 +88,8 @@ struct node_annotator_state {
   void flush();
   void schedule_flush();
 
-  std::string status() const;
+  /// Its state as data (status_atom).
+  node_annotator_status status() const;
 
 private:
   void mark_all();

@@ -45,7 +45,7 @@ converge_outcome outcome_of(const net::tunnel_spec& spec,
 void node_readiness_state::init(node_readiness_actor::pointer ptr, node_readiness_config config) {
   self = ptr;
   cfg = std::move(config);
-  next_backoff = cfg.settings->backoff_initial;
+  backoff = retry_backoff(*cfg.settings);
   inputs.route_only = cfg.settings->overlay_type == net::overlay_type::none;
 }
 
@@ -103,7 +103,7 @@ bool node_readiness_state::write_condition() {
     return false;
   }
   ++condition_writes;
-  next_backoff = cfg.settings->backoff_initial;
+  backoff.reset();
   spdlog::info("readiness: Node {} {}={} {}: {}", cfg.settings->node_name, tunnel_condition_type,
                want->ready ? "True" : "False", want->reason, want->message);
   written = std::move(want);
@@ -132,20 +132,35 @@ void node_readiness_state::remove_taint() {
 
 void node_readiness_state::failed(const char* what, const api_failure& f) {
   ++failures;
+  auto delay = backoff.next();
   spdlog::warn("readiness: Node {} {}: {}; retrying in {} ms", cfg.settings->node_name, what,
-               f.describe(), next_backoff.count());
+               f.describe(), delay.count());
   retry_armed = true;
-  self->delayed_send(self, next_backoff, retry_atom::value);
-  next_backoff = std::min(next_backoff * 2, cfg.settings->backoff_max);
+  self->delayed_send(self, delay, retry_atom::value);
 }
 
-std::string node_readiness_state::status_line() const {
-  std::string c = written ? std::string(written->ready ? "True " : "False ") + written->reason
-                          : std::string("unwritten");
-  return cfg.settings->node_name + " " + tunnel_condition_type + "=" + c + " (" +
-         std::to_string(condition_writes) + " writes, taint removed " +
-         std::to_string(taint_removals) + ", " + std::to_string(failures) + " failed)";
+readiness_status node_readiness_state::status() const {
+  return {.node = cfg.settings->node_name,
+          .written = written.has_value(),
+          .ready = written && written->ready,
+          .reason = written ? written->reason : std::string{},
+          .condition_writes = condition_writes,
+          .taint_removals = taint_removals,
+          .failures = failures};
 }
+
+namespace {
+
+/// The supervisor's questions go on to it (there is none only in tests).
+template <class Reply, class... Ts>
+caf::result<Reply> ask_supervisor(node_readiness_actor::stateful_pointer<node_readiness_state> self,
+                                  Ts... xs) {
+  if (!self->state.cfg.supervisor)
+    return caf::make_error(caf::sec::request_receiver_down);
+  return self->delegate(self->state.cfg.supervisor, xs...);
+}
+
+} // namespace
 
 node_readiness_actor::behavior_type
 node_readiness(node_readiness_actor::stateful_pointer<node_readiness_state> self,
@@ -157,11 +172,11 @@ node_readiness(node_readiness_actor::stateful_pointer<node_readiness_state> self
         if (self->state.cfg.supervisor)
           self->send(self->state.cfg.supervisor, msg);
       },
-      [self](status_atom, const std::string& which) -> caf::result<std::string> {
-        if (which == "readiness" || !self->state.cfg.supervisor)
-          return self->state.status_line();
-        return self->delegate(self->state.cfg.supervisor, status_atom::value, which);
+      [self](status_atom) { return ask_supervisor<tunnel_status>(self, status_atom::value); },
+      [self](status_atom, supervisor_atom) {
+        return ask_supervisor<supervisor_status>(self, status_atom::value, supervisor_atom::value);
       },
+      [self](status_atom, readiness_atom) { return self->state.status(); },
       [self](const converge_outcome& o) { self->state.on_outcome(o); },
       [self](flush_atom) { self->state.flush(); },
       [self](retry_atom) {

@@ -31,6 +31,7 @@
 #include "actors/interfaces.hpp"
 #include "actors/ports.hpp"
 #include "actors/readiness_rules.hpp"
+#include "actors/retry_backoff.hpp"
 #include "actors/settings.hpp"
 #include "net/tunnel_manager.hpp"
 
@@ -99,7 +100,7 @@ struct node_readiness_state {
   bool taint_attempted = false;            // tried on the taints as last observed
   bool flush_queued = false;
   bool retry_armed = false;
-  std::chrono::milliseconds next_backoff{0};
+  kube::backoff backoff; // failed writes (retry_backoff(settings))
 
   size_t condition_writes = 0;
   size_t taint_removals = 0;
@@ -111,8 +112,8 @@ struct node_readiness_state {
   void request_flush();
   /// Writes what the rules want and the Node lacks: the condition, then the taint removal.
   void flush();
-  /// "node-a ChorusTunnelReady=True TunnelConverged (2 writes, taint removed 1, 0 failed)".
-  std::string status_line() const;
+  /// Its state as data (status_atom, readiness_atom).
+  readiness_status status() const;
 
 private:
   bool write_condition();

@@ -329,13 +329,16 @@ publisher_state::write_result publisher_state::write_pending(write_budget::clock
   return drifted() ? write_result::failed : result; // writes that did not take: back off
 }
 
-std::string publisher_state::status() const {
-  return std::string{"publisher "} + (leading ? "leading" : "following") +
-         (have_desired ? " desired=" + std::to_string(desired.size()) : " no-desired") +
-         " rv=" + (resource_version.empty() ? "-" : resource_version) +
-         " writes=" + std::to_string(writes) + " conflicts=" + std::to_string(conflicts) +
-         " failures=" + std::to_string(failures) + (budget_timer ? " waiting-for-budget" : "") +
-         " unpublished=" + std::to_string(unpublished.size());
+publisher_status publisher_state::status() const {
+  return {.leading = leading,
+          .have_desired = have_desired,
+          .desired = desired.size(),
+          .resource_version = resource_version,
+          .writes = writes,
+          .conflicts = conflicts,
+          .failures = failures,
+          .waiting_for_budget = budget_timer,
+          .unpublished = unpublished.size()};
 }
 
 publisher_actor::behavior_type publisher(publisher_actor::stateful_pointer<publisher_state> self,
@@ -344,6 +347,7 @@ publisher_actor::behavior_type publisher(publisher_actor::stateful_pointer<publi
                                          std::shared_ptr<configmap_port> port) {
   auto& st = self->state;
   st.settings = settings;
+  st.backoff = retry_backoff(settings);
   st.tel = tel;
   st.port = std::move(port);
   st.budget = write_budget{settings.configmap_write_budget};
@@ -380,7 +384,7 @@ publisher_actor::behavior_type publisher(publisher_actor::stateful_pointer<publi
     if (st.tel)
       st.tel->metrics.sync_done("publisher", std::chrono::steady_clock::now() - start, ok);
     if (ok) {
-      st.backoff = std::chrono::milliseconds{0};
+      st.backoff.reset();
       if (st.tel) {
         st.tel->health.beat("publisher");
         st.tel->metrics.sync_succeeded("publisher");
@@ -393,10 +397,8 @@ publisher_actor::behavior_type publisher(publisher_actor::stateful_pointer<publi
     if (result == publisher_state::write_result::too_large && st.tel)
       st.tel->health.beat("publisher");
     // Back off, then try again with whatever is pending then.
-    st.backoff = st.backoff.count() == 0 ? st.settings.backoff_initial
-                                         : std::min(st.backoff * 2, st.settings.backoff_max);
     st.retry_scheduled = true;
-    self->delayed_send(self, st.backoff, retry_atom::value);
+    self->delayed_send(self, st.backoff.next(), retry_atom::value);
   };
 
   // Run: the periodic full reconcile.

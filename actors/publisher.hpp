@@ -24,6 +24,7 @@
 
 #include "actors/interfaces.hpp"
 #include "actors/ports.hpp"
+#include "actors/retry_backoff.hpp"
 #include "actors/settings.hpp"
 #include "actors/telemetry.hpp"
 #include "actors/write_budget.hpp"
@@ -60,7 +61,7 @@ struct publisher_state {
   std::optional<write_budget::clock::time_point> waiting_since; // for the budget, if waiting
   size_verdict last_verdict = size_verdict::fits; // logged and reported when it changes
   int deferrals = 0;
-  std::chrono::milliseconds backoff{0};
+  kube::backoff backoff; // after a failed write (retry_backoff(settings))
 
   // Counters for status and tests.
   int writes = 0;
@@ -115,7 +116,8 @@ struct publisher_state {
   std::size_t stored_bytes = 0;
   void stored(std::size_t bytes);
 
-  std::string status() const;
+  /// Its state as data (status_atom).
+  publisher_status status() const;
 };
 
 publisher_actor::behavior_type publisher(publisher_actor::stateful_pointer<publisher_state> self,

@@ -37,22 +37,11 @@ net::tunnel_result<net::cleanup_report> safe_cleanup(net::tunnel_manager& mgr) {
 
 } // namespace
 
-std::string_view to_string(tunnel_status s) {
-  switch (s) {
-  case tunnel_status::waiting:
-    return "waiting";
-  case tunnel_status::converged:
-    return "converged";
-  case tunnel_status::failed:
-    return "failed";
-  }
-  return "unknown";
-}
 
 void tunnel_state::init(tunnel_actor::pointer ptr, tunnel_config config) {
   self = ptr;
   cfg = std::move(config);
-  next_backoff = cfg.settings->backoff_initial;
+  backoff = retry_backoff(*cfg.settings);
 }
 
 void tunnel_state::on_observed(const entry_observed& msg) {
@@ -88,7 +77,7 @@ void tunnel_state::on_sync() {
 void tunnel_state::on_retry() {
   retry_armed = false;
   // A converge triggered by something else may have succeeded (or failed for good) meanwhile.
-  if (status == tunnel_status::failed && retryable_error)
+  if (phase == tunnel_phase::failed && retryable_error)
     request_converge();
 }
 
@@ -136,11 +125,11 @@ void tunnel_state::converge_route_only() {
 
 void tunnel_state::converged_ok(const net::converge_report& report,
                                 std::chrono::duration<double> took) {
-  const bool recovered = status == tunnel_status::failed;
-  status = tunnel_status::converged;
+  const bool recovered = phase == tunnel_phase::failed;
+  phase = tunnel_phase::converged;
   last_error.clear();
   logged_error.clear(); // a recurrence after recovery is news again
-  next_backoff = cfg.settings->backoff_initial;
+  backoff.reset();
   const auto& iface = report.interface.empty() ? interface_name() : report.interface;
   if (report.changed())
     spdlog::info("tunnel {}: node {} converged to {}{}: {}", iface, cfg.node,
@@ -196,7 +185,7 @@ void tunnel_state::report_rp_filter(const std::string& iface, const net::rp_filt
 
 void tunnel_state::converge_failed(const net::tunnel_error& err,
                                    std::chrono::duration<double> took) {
-  status = tunnel_status::failed;
+  phase = tunnel_phase::failed;
   ++failures;
   const bool retry = net::retryable(err.code);
   retryable_error = retry;
@@ -221,8 +210,7 @@ void tunnel_state::converge_failed(const net::tunnel_error& err,
   if (!retry || retry_armed)
     return;
   retry_armed = true;
-  self->delayed_send(self, next_backoff, retry_atom::value);
-  next_backoff = std::min(next_backoff * 2, cfg.settings->backoff_max);
+  self->delayed_send(self, backoff.next(), retry_atom::value);
 }
 
 std::string tunnel_state::interface_name() const {
@@ -233,15 +221,17 @@ std::string tunnel_state::interface_name() const {
                                     : s.tunnel_interface;
 }
 
-std::string tunnel_state::status_line() const {
-  std::string out = cfg.node + " " + std::string(to_string(status)) + " " +
-                    (observed ? observed->overlay_ip.to_string() : std::string("-"));
-  out += " (" + std::to_string(converges) + " converges, " + std::to_string(failures) +
-         " failed, " + std::to_string(observed_msgs) + " observed";
-  if (observed && !observed_present)
-    out += ", no longer announced";
-  out += ", last error: " + (last_error.empty() ? std::string("-") : last_error) + ")";
-  return out;
+tunnel_status tunnel_state::status() const {
+  return {.node = cfg.node,
+          .running = true,
+          .problem = {},
+          .phase = phase,
+          .overlay_ip = observed ? observed->overlay_ip.to_string() : std::string{},
+          .announced = observed && observed_present,
+          .converges = converges,
+          .failures = failures,
+          .observed = observed_msgs,
+          .last_error = last_error};
 }
 
 tunnel_actor::behavior_type tunnel(tunnel_actor::stateful_pointer<tunnel_state> self,
@@ -255,7 +245,7 @@ tunnel_actor::behavior_type tunnel(tunnel_actor::stateful_pointer<tunnel_state> 
       [self](converge_atom) { self->state.converge(); },
       [self](retry_atom) { self->state.on_retry(); },
       [self](sync_atom) { self->state.on_sync(); },
-      [self](status_atom) { return self->state.status_line(); },
+      [self](status_atom) { return self->state.status(); },
   };
 }
 

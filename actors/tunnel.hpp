@@ -18,20 +18,13 @@
 #include <string_view>
 
 #include "actors/interfaces.hpp"
+#include "actors/retry_backoff.hpp"
 #include "actors/settings.hpp"
 #include "actors/telemetry.hpp"
 #include "kube/configmap_codec.hpp"
 #include "net/tunnel_manager.hpp"
 
 namespace kcr::actors {
-
-enum class tunnel_status {
-  waiting,   ///< no entry yet (the Node carries no valid overlay annotation yet)
-  converged, ///< the kernel interface matches the entry
-  failed,    ///< the last converge failed (see last_error)
-};
-
-std::string_view to_string(tunnel_status s);
 
 /// What a tunnel actor is given at spawn.
 struct tunnel_config {
@@ -51,14 +44,14 @@ struct tunnel_state {
 
   std::optional<kube::node_entry> observed; // last entry (kept when it disappears)
   bool observed_present = false;            // the latest observation still carried it
-  tunnel_status status = tunnel_status::waiting;
+  tunnel_phase phase = tunnel_phase::waiting;
   std::string last_error;                // current error, "" once converged
   std::set<std::string> logged_warnings; // converge warnings already logged (once each)
   std::string logged_error; // last error logged / evented (log once per distinct message)
   bool retryable_error = false;
   std::string rp_filter_reported; // the strict rp_filter detail last evented ("" = not strict)
 
-  std::chrono::milliseconds next_backoff{0};
+  kube::backoff backoff;        // retryable failures (retry_backoff(settings))
   bool retry_armed = false;     // a retry_atom is in flight
   bool converge_queued = false; // a converge_atom is in flight (coalescing)
 
@@ -80,8 +73,8 @@ struct tunnel_state {
   void converge();
 
   std::string interface_name() const;
-  /// "node-a converged 192.168.254.1 (3 converges, 0 failed, 1 observed, last error: -)".
-  std::string status_line() const;
+  /// Its state as data (status_atom).
+  tunnel_status status() const;
 
 private:
   /// Route-only (overlay type none): converging means removing every tunnel of ours.

@@ -67,19 +67,22 @@ void tunnel_supervisor_state::on_down(const caf::down_msg& msg) {
     self->send(*local, entry_observed{last_entry, resource_version});
 }
 
-caf::result<std::string> tunnel_supervisor_state::status(const std::string& which) {
-  if (which == "*")
-    return summary();
-  if (!*local)
-    return "no tunnel actor for " + settings->node_name +
-           (logged_problem.empty() ? std::string{} : ": " + logged_problem);
+caf::result<tunnel_status> tunnel_supervisor_state::tunnel_status_reply() {
+  if (!*local) {
+    tunnel_status none;
+    none.node = settings->node_name;
+    none.running = false;
+    none.problem = logged_problem;
+    return none;
+  }
   return self->delegate(*local, status_atom::value);
 }
 
-std::string tunnel_supervisor_state::summary() const {
-  return "tunnel_supervisor: node " + settings->node_name + ", " + std::to_string(observed_sent) +
-         " entry_observed sent, " + std::to_string(respawns) + " respawned, " +
-         std::to_string(refused) + " annotations refused";
+supervisor_status tunnel_supervisor_state::status() const {
+  return {.node = settings->node_name,
+          .observed_sent = observed_sent,
+          .respawns = respawns,
+          .refused = refused};
 }
 
 void tunnel_supervisor_state::spawn_local() {
@@ -136,7 +139,8 @@ tunnel_supervisor(tunnel_supervisor_actor::stateful_pointer<tunnel_supervisor_st
   return {
       [self](const own_node_observed& msg) { self->state.on_own_node(msg); },
       [self](const link_changed& msg) { self->state.on_link_changed(msg); },
-      [self](status_atom, const std::string& which) { return self->state.status(which); },
+      [self](status_atom) { return self->state.tunnel_status_reply(); },
+      [self](status_atom, supervisor_atom) { return self->state.status(); },
   };
 }
 

@@ -57,9 +57,11 @@ struct tunnel_supervisor_state {
   void on_link_changed(const link_changed& msg);
   void on_down(const caf::down_msg& msg);
 
-  /// "" = the local tunnel actor's status; "*" = a summary of the supervisor itself.
-  caf::result<std::string> status(const std::string& which);
-  std::string summary() const;
+  /// The local tunnel actor's status, answered by it; while there is none, the supervisor's own
+  /// answer (running == false, problem: why).
+  caf::result<tunnel_status> tunnel_status_reply();
+  /// Its own counters (status_atom, supervisor_atom).
+  supervisor_status status() const;
 
   /// The local tunnel actor, or an invalid handle before the first entry (diagnostics, tests).
   tunnel_actor child_handle() const { return *local; }

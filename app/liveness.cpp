@@ -37,8 +37,8 @@ void ask(caf::stateful_actor<prober_state>* self, const liveness_target& t) {
   // The request's own timeout only frees the slot; staleness is judged by the allowance.
   auto timeout = st.settings.allowance;
   if (t.via_status)
-    self->request(t.handle, timeout, actors::status_atom::value, std::string{})
-        .then([answered](const std::string&) { answered(); }, failed);
+    self->request(t.handle, timeout, actors::status_atom::value)
+        .then([answered](const actors::tunnel_status&) { answered(); }, failed);
   else
     self->request(t.handle, timeout, caf::sys_atom::value, caf::get_atom::value,
                   std::string{"info"})

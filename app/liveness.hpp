@@ -21,8 +21,9 @@ namespace kcr::app {
 struct liveness_target {
   std::string name;
   caf::actor handle;
-  /// Ask with (status_atom, "") instead of CAF's system "info" request: the tunnel supervisor
-  /// answers it through the local tunnel actor, so both must be alive.
+  /// Ask for the local tunnel's status (status_atom, replies tunnel_status) instead of CAF's
+  /// system "info" request: the tunnel supervisor answers it through the local tunnel actor, so
+  /// both must be alive.
   bool via_status = false;
 };
 

@@ -52,7 +52,7 @@ inline actors::allocator_actor::behavior_type recording_allocator(std::shared_pt
         in->leaderships.push_back(std::move(x));
       },
       [](actors::sync_atom) {},
-      [](actors::status_atom) { return std::string{"recording allocator"}; },
+      [](actors::status_atom) { return actors::allocator_status{}; },
   };
 }
 
@@ -70,7 +70,7 @@ inline actors::publisher_actor::behavior_type recording_publisher(std::shared_pt
       [](actors::flush_atom) {},
       [](actors::retry_atom) {},
       [](actors::sync_atom) {},
-      [](actors::status_atom) { return std::string{"recording publisher"}; },
+      [](actors::status_atom) { return actors::publisher_status{}; },
   };
 }
 
@@ -97,7 +97,7 @@ inline actors::node_annotator_actor::behavior_type recording_annotator(std::shar
       [](actors::flush_atom) {},
       [](actors::retry_atom) {},
       [](actors::sync_atom) {},
-      [](actors::status_atom) { return std::string{"recording annotator"}; },
+      [](actors::status_atom) { return actors::node_annotator_status{}; },
   };
 }
 

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -67,16 +69,21 @@ inline actors::published_snapshot snapshot(std::vector<kube::node_entry> entries
   return actors::published_snapshot::of(std::move(state), std::move(rv));
 }
 
-/// Sends a request and runs the coordinator until the reply is in ("<no reply>" otherwise).
-template <class Handle, class... Ts>
-std::string ask(actor_fixture& fx, const Handle& h, Ts... xs) {
-  auto out = std::make_shared<std::string>("<no reply>");
+/// Sends a request and runs the coordinator until the reply is in; throws (fails the test case)
+/// without one.
+template <class Reply, class Handle, class... Ts>
+Reply ask(actor_fixture& fx, const Handle& h, Ts... xs) {
+  auto out = std::make_shared<std::optional<Reply>>();
+  auto why = std::make_shared<std::string>("no reply");
   fx.sys->spawn([=](caf::event_based_actor* self) {
     self->request(h, caf::infinite, xs...)
-        .then([=](const std::string& s) { *out = s; }, [=](const caf::error&) {});
+        .then([=](const Reply& r) { *out = r; },
+              [=](const caf::error& e) { *why = caf::to_string(e); });
   });
   fx.run();
-  return *out;
+  if (!*out)
+    throw std::runtime_error("status request: " + *why);
+  return **out;
 }
 
 /// An event recorder that keeps what it receives.
@@ -110,3 +117,19 @@ struct log_capture {
 };
 
 } // namespace kcr::test
+
+namespace kcr::actors {
+// Boost.Test prints a status reply that differs as its one-line form.
+inline std::ostream& operator<<(std::ostream& os, tunnel_phase p) {
+  return os << to_string(p);
+}
+inline std::ostream& operator<<(std::ostream& os, const tunnel_status& s) {
+  return os << to_string(s);
+}
+inline std::ostream& operator<<(std::ostream& os, const supervisor_status& s) {
+  return os << to_string(s);
+}
+inline std::ostream& operator<<(std::ostream& os, const readiness_status& s) {
+  return os << to_string(s);
+}
+} // namespace kcr::actors

@@ -81,7 +81,7 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(liveness_prober_suite)
 
-// One actor answers, one is stuck in a handler, one answers through (status_atom, ""): /healthz
+// One actor answers, one is stuck in a handler, one answers a tunnel status: /healthz
 // names the stuck one as stale and turns green once it answers again.
 BOOST_AUTO_TEST_CASE(a_stuck_actor_fails_liveness_the_others_do_not) {
   caf::actor_system_config cfg;
@@ -94,7 +94,7 @@ BOOST_AUTO_TEST_CASE(a_stuck_actor_fails_liveness_the_others_do_not) {
   auto stuck =
       sys.spawn<caf::detached>([g] { return caf::behavior{[g](block_atom) { g->wait(); }}; });
   auto status = sys.spawn([] {
-    return caf::behavior{[](actors::status_atom, const std::string&) { return std::string{"ok"}; }};
+    return caf::behavior{[](actors::status_atom) { return actors::tunnel_status{}; }};
   });
   app::liveness_settings s;
   s.period = 50ms;
