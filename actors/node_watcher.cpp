@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <set>
+#include <variant>
 
 #include <spdlog/spdlog.h>
 
@@ -10,12 +11,13 @@
 
 namespace kcr::actors {
 
-void node_watcher_state::listed_all(std::vector<kube::node_info> all) {
+node_watcher_outbox node_watcher_state::listed_all(std::vector<kube::node_info> all) {
+  node_watcher_outbox out;
   std::set<std::string> present;
   size_t upserts = 0;
   for (auto& n : all) {
     present.insert(n.name);
-    if (store_and_forward(std::move(n)))
+    if (store_and_forward(std::move(n), out))
       ++upserts;
   }
   // Whatever we knew that the list no longer has was deleted while the watch was away.
@@ -26,8 +28,8 @@ void node_watcher_state::listed_all(std::vector<kube::node_info> all) {
       continue;
     }
     spdlog::info("node_watcher: node {} vanished while the watch was down", it->first);
-    self->send(allocator, node_deleted{it->first});
-    report_gone(it->first);
+    out.to_allocator.emplace_back(node_deleted{it->first});
+    report_gone(it->first, out);
     reported.erase(it->first);
     it = nodes.erase(it);
     ++deletes;
@@ -40,20 +42,22 @@ void node_watcher_state::listed_all(std::vector<kube::node_info> all) {
   listed = true;
   if (tel)
     tel->health.set_ready("nodes listed", true);
-  maybe_synced();
+  maybe_synced(out);
   record_progress();
+  return out;
 }
 
-void node_watcher_state::maybe_synced() {
+void node_watcher_state::maybe_synced(node_watcher_outbox& out) const {
   if (listed && objects_listed)
-    self->send(allocator, nodes_synced{nodes.size()});
+    out.to_allocator.emplace_back(nodes_synced{nodes.size()});
 }
 
-void node_watcher_state::chose(kube::pod_cidr_source s) {
+node_watcher_outbox node_watcher_state::chose(kube::pod_cidr_source s) {
   source = s;
   objects_listed = !uses_objects();
   if (!objects_listed && tel)
     tel->health.require_ready("pod range objects listed");
+  return {};
 }
 
 kube::node_info node_watcher_state::effective(const kube::node_info& raw) const {
@@ -88,20 +92,22 @@ std::set<std::string> node_watcher_state::put_object(const std::string& name,
   return affected;
 }
 
-void node_watcher_state::refresh(const std::string& node, const kube::node_info& before) {
+void node_watcher_state::refresh(const std::string& node, const kube::node_info& before,
+                                 node_watcher_outbox& out) {
   auto it = nodes.find(node);
   if (it == nodes.end())
     return; // objects of a Node not (yet) seen: they apply when it appears
   auto now = effective(it->second);
-  report_problems(now);
+  report_problems(now, out);
   if (kube::same_entry_inputs(before, now))
     return;
   spdlog::info("node_watcher: node {} has new pod ranges from its {}", node,
                kube::range_resource_for(source)->qualified());
-  self->send(allocator, node_upserted{std::move(now)});
+  out.to_allocator.emplace_back(node_upserted{std::move(now)});
 }
 
-void node_watcher_state::objects_all(std::vector<kube::range_object> all) {
+node_watcher_outbox node_watcher_state::objects_all(std::vector<kube::range_object> all) {
+  node_watcher_outbox out;
   std::set<std::string> affected;
   for (const auto& [node, _] : by_node)
     affected.insert(node);
@@ -118,21 +124,23 @@ void node_watcher_state::objects_all(std::vector<kube::range_object> all) {
     put_object(name, std::move(o));
   }
   for (const auto& [node, b] : before)
-    refresh(node, b);
+    refresh(node, b, out);
   if (!objects_listed) {
     spdlog::info("node_watcher: listed {} {}", objects.size(),
                  kube::range_resource_for(source)->qualified());
     objects_listed = true;
     for (const auto& [_, n] : nodes)
-      report_problems(effective(n)); // held back until now
+      report_problems(effective(n), out); // held back until now
     if (tel)
       tel->health.set_ready("pod range objects listed", true);
-    maybe_synced();
+    maybe_synced(out);
   }
   record_progress();
+  return out;
 }
 
-void node_watcher_state::object_changed(kube::range_object o) {
+node_watcher_outbox node_watcher_state::object_changed(kube::range_object o) {
+  node_watcher_outbox out;
   auto name = o.name;
   std::map<std::string, kube::node_info> before;
   for (const auto& node : {o.node, objects.count(name) ? objects.at(name).node : o.node})
@@ -140,30 +148,36 @@ void node_watcher_state::object_changed(kube::range_object o) {
       before.emplace(node, effective(it->second));
   put_object(name, std::move(o));
   for (const auto& [node, b] : before)
-    refresh(node, b);
+    refresh(node, b, out);
   record_progress();
+  return out;
 }
 
-void node_watcher_state::object_removed(const std::string& name) {
+node_watcher_outbox node_watcher_state::object_removed(const std::string& name) {
+  node_watcher_outbox out;
   auto it = objects.find(name);
   if (it == objects.end())
-    return;
+    return out;
   auto node = it->second.node;
   std::optional<kube::node_info> before;
   if (auto n = nodes.find(node); n != nodes.end())
     before = effective(n->second);
   put_object(name, std::nullopt);
   if (before)
-    refresh(node, *before);
+    refresh(node, *before, out);
   record_progress();
+  return out;
 }
 
-void node_watcher_state::changed(kube::node_info node) {
-  store_and_forward(std::move(node));
+node_watcher_outbox node_watcher_state::changed(kube::node_info node) {
+  node_watcher_outbox out;
+  store_and_forward(std::move(node), out);
   record_progress();
+  return out;
 }
 
-void node_watcher_state::removed(const std::string& name) {
+node_watcher_outbox node_watcher_state::removed(const std::string& name) {
+  node_watcher_outbox out;
   // Forwarded even when unknown: a delete is idempotent downstream, and the allocator may know
   // the node from the published ConfigMap.
   if (nodes.erase(name) == 0)
@@ -171,15 +185,16 @@ void node_watcher_state::removed(const std::string& name) {
   else
     spdlog::info("node_watcher: node {} deleted", name);
   reported.erase(name);
-  self->send(allocator, node_deleted{name});
-  report_gone(name);
+  out.to_allocator.emplace_back(node_deleted{name});
+  report_gone(name, out);
   record_progress();
+  return out;
 }
 
-bool node_watcher_state::store_and_forward(kube::node_info node) {
+bool node_watcher_state::store_and_forward(kube::node_info node, node_watcher_outbox& out) {
   auto now = effective(node);
   if (objects_listed) // before, every node would lack the ranges its objects give it
-    report_problems(now);
+    report_problems(now, out);
   auto it = nodes.find(node.name);
   bool forward = it == nodes.end() || !kube::same_entry_inputs(effective(it->second), now);
   if (forward) {
@@ -187,15 +202,15 @@ bool node_watcher_state::store_and_forward(kube::node_info node) {
       spdlog::debug("node_watcher: node {} added", node.name);
     else
       spdlog::info("node_watcher: node {} changed its entry inputs", node.name);
-    self->send(allocator, node_upserted{std::move(now)});
+    out.to_allocator.emplace_back(node_upserted{std::move(now)});
   }
-  report_annotation(it == nodes.end() ? nullptr : &it->second, node);
+  report_annotation(it == nodes.end() ? nullptr : &it->second, node, out);
   auto name = node.name;
   nodes.insert_or_assign(std::move(name), std::move(node));
   return forward;
 }
 
-void node_watcher_state::report_problems(const kube::node_info& node) {
+void node_watcher_state::report_problems(const kube::node_info& node, node_watcher_outbox& out) {
   auto problems = node.problems;
   std::sort(problems.begin(), problems.end());
   auto it = reported.find(node.name);
@@ -213,11 +228,9 @@ void node_watcher_state::report_problems(const kube::node_info& node) {
   auto text = join(node.problems);
   spdlog::warn("node_watcher: node {}{}: {}", node.name,
                waits ? " cannot have an overlay entry yet" : " has problems", text);
-  if (recorder)
-    self->send(recorder,
-               node_event{node.name, node.uid, true,
-                          waits ? reason_not_ready_for_overlay : reason_overlay_input_warning,
-                          text});
+  out.events.push_back(
+      node_event{node.name, node.uid, true,
+                 waits ? reason_not_ready_for_overlay : reason_overlay_input_warning, text});
 }
 
 namespace {
@@ -232,19 +245,16 @@ std::optional<std::string> overlay_annotation(const kube::node_info& n) {
 } // namespace
 
 void node_watcher_state::report_annotation(const kube::node_info* before,
-                                           const kube::node_info& now) {
-  if (!annotator)
-    return;
+                                           const kube::node_info& now, node_watcher_outbox& out) {
   auto value = overlay_annotation(now);
   if (before && overlay_annotation(*before) == value)
     return; // heartbeats and other changes: nothing for the annotator
-  self->send(annotator,
-             node_annotation_seen{now.name, true, std::move(value), now.resource_version});
+  out.to_annotator.push_back(
+      node_annotation_seen{now.name, true, std::move(value), now.resource_version});
 }
 
-void node_watcher_state::report_gone(const std::string& name) {
-  if (annotator)
-    self->send(annotator, node_annotation_seen{name, false, std::nullopt, ""});
+void node_watcher_state::report_gone(const std::string& name, node_watcher_outbox& out) {
+  out.to_annotator.push_back(node_annotation_seen{name, false, std::nullopt, ""});
 }
 
 void node_watcher_state::record_progress() {
@@ -259,21 +269,28 @@ node_watcher(node_watcher_actor::stateful_pointer<node_watcher_state> self,
              allocator_actor allocator, node_annotator_actor annotator,
              event_recorder_actor recorder, std::shared_ptr<telemetry> tel) {
   auto& st = self->state;
-  st.self = self;
-  st.allocator = std::move(allocator);
-  st.annotator = std::move(annotator);
-  st.recorder = std::move(recorder);
   st.tel = std::move(tel);
   if (st.tel)
     st.tel->health.require_ready("nodes listed");
+  // The one place this actor sends. A missing annotator or recorder drops its part.
+  auto emit = [self, allocator, annotator, recorder](node_watcher_outbox out) {
+    for (auto& m : out.to_allocator)
+      std::visit([&](auto& x) { self->send(allocator, std::move(x)); }, m);
+    if (annotator)
+      for (auto& m : out.to_annotator)
+        self->send(annotator, std::move(m));
+    if (recorder)
+      for (auto& m : out.events)
+        self->send(recorder, std::move(m));
+  };
   return {
-      [=](nodes_listed& x) { self->state.listed_all(std::move(x.nodes)); },
-      [=](node_changed& x) { self->state.changed(std::move(x.node)); },
-      [=](node_removed& x) { self->state.removed(x.name); },
-      [=](pod_source_chosen& x) { self->state.chose(x.source); },
-      [=](range_objects_listed& x) { self->state.objects_all(std::move(x.objects)); },
-      [=](range_object_changed& x) { self->state.object_changed(std::move(x.object)); },
-      [=](range_object_removed& x) { self->state.object_removed(x.name); },
+      [=](nodes_listed& x) { emit(self->state.listed_all(std::move(x.nodes))); },
+      [=](node_changed& x) { emit(self->state.changed(std::move(x.node))); },
+      [=](node_removed& x) { emit(self->state.removed(x.name)); },
+      [=](pod_source_chosen& x) { emit(self->state.chose(x.source)); },
+      [=](range_objects_listed& x) { emit(self->state.objects_all(std::move(x.objects))); },
+      [=](range_object_changed& x) { emit(self->state.object_changed(std::move(x.object))); },
+      [=](range_object_removed& x) { emit(self->state.object_removed(x.name)); },
   };
 }
 

@@ -14,12 +14,16 @@
 // those ranges applied (kube::apply_object_ranges), and a change of either is a change of the
 // node. The first nodes_synced waits until both lists are complete, so that a restart never
 // withdraws an entry only because its ranges had not been listed yet.
+//
+// The state decides and returns a node_watcher_outbox; the behaviour alone sends it.
 #pragma once
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <caf/stateful_actor.hpp>
@@ -34,14 +38,22 @@ namespace kcr::actors {
 inline constexpr const char* reason_not_ready_for_overlay = "NodeNotReadyForOverlay";
 inline constexpr const char* reason_overlay_input_warning = "NodeOverlayInputWarning";
 
+/// What one step of the node watcher wants sent; each list keeps the order of its recipient's
+/// messages (the allocator's nodes_synced comes after the deltas it implies).
+struct node_watcher_outbox {
+  using allocator_message = std::variant<node_upserted, node_deleted, nodes_synced>;
+  std::vector<allocator_message> to_allocator;
+  std::vector<node_annotation_seen> to_annotator; // dropped when there is no annotator
+  std::vector<node_event> events;                 // dropped when there is no recorder
+
+  bool empty() const { return to_allocator.empty() && to_annotator.empty() && events.empty(); }
+};
+
+/// The node watcher's state and logic; no CAF calls, so it can be driven directly. Metrics and
+/// health go through `tel` (may be null).
 struct node_watcher_state {
   static inline const char* name = "node_watcher";
-  using pointer = node_watcher_actor::stateful_pointer<node_watcher_state>;
 
-  pointer self = nullptr;
-  allocator_actor allocator;
-  node_annotator_actor annotator; // may be null
-  event_recorder_actor recorder;  // may be null
   std::shared_ptr<telemetry> tel;
 
   /// Nodes as parsed (ranges from the Node only); effective() applies the range objects.
@@ -54,13 +66,14 @@ struct node_watcher_state {
   /// The problems last reported per node (logged and posted once per distinct set).
   std::map<std::string, std::vector<std::string>> reported;
 
-  void listed_all(std::vector<kube::node_info> all);
-  void changed(kube::node_info node);
-  void removed(const std::string& name);
-  void chose(kube::pod_cidr_source s);
-  void objects_all(std::vector<kube::range_object> all);
-  void object_changed(kube::range_object o);
-  void object_removed(const std::string& name);
+  // Inputs. Each returns what to send.
+  node_watcher_outbox listed_all(std::vector<kube::node_info> all);
+  node_watcher_outbox changed(kube::node_info node);
+  node_watcher_outbox removed(const std::string& name);
+  node_watcher_outbox chose(kube::pod_cidr_source s);
+  node_watcher_outbox objects_all(std::vector<kube::range_object> all);
+  node_watcher_outbox object_changed(kube::range_object o);
+  node_watcher_outbox object_removed(const std::string& name);
 
 private:
   bool uses_objects() const { return kube::range_resource_for(source).has_value(); }
@@ -69,15 +82,16 @@ private:
   /// Stores (or, with nullopt, drops) a range object; returns the nodes it affects.
   std::set<std::string> put_object(const std::string& name, std::optional<kube::range_object> o);
   /// Re-sends the node to the allocator when its effective entry inputs changed.
-  void refresh(const std::string& node, const kube::node_info& before);
+  void refresh(const std::string& node, const kube::node_info& before, node_watcher_outbox& out);
   /// nodes_synced once the Nodes and (when used) the range objects are both listed.
-  void maybe_synced();
+  void maybe_synced(node_watcher_outbox& out) const;
   /// Stores `node` and sends it to the allocator when its entry inputs changed (then true).
-  bool store_and_forward(kube::node_info node);
-  void report_problems(const kube::node_info& node);
+  bool store_and_forward(kube::node_info node, node_watcher_outbox& out);
+  void report_problems(const kube::node_info& node, node_watcher_outbox& out);
   /// Tells the annotator when the Node is new or its overlay annotation changed.
-  void report_annotation(const kube::node_info* before, const kube::node_info& now);
-  void report_gone(const std::string& name);
+  static void report_annotation(const kube::node_info* before, const kube::node_info& now,
+                                node_watcher_outbox& out);
+  static void report_gone(const std::string& name, node_watcher_outbox& out);
   /// After each input: the node count metric and the liveness beat.
   void record_progress();
 };

@@ -63,40 +63,6 @@ std::size_t publisher_state::write_cost(const configmap_size& next) const {
   return exists ? next.encoded : size_of(fixed).encoded;
 }
 
-void publisher_state::stored(std::size_t bytes) {
-  if (bytes == 0)
-    return;
-  stored_bytes = bytes;
-  if (tel)
-    tel->metrics.configmap_stored_bytes(static_cast<double>(bytes));
-}
-
-bool publisher_state::size_allows(const configmap_size& next) {
-  auto verdict = judge(next);
-  if (tel) {
-    tel->metrics.configmap_size(static_cast<double>(next.encoded),
-                                static_cast<double>(next.values));
-    if (verdict != size_verdict::fits)
-      tel->metrics.configmap_size_warning(verdict == size_verdict::too_large ? "values"
-                                                                             : "etcd_request");
-  }
-  if (verdict != last_verdict) {
-    // Said once per change of verdict: a retry every backoff period must not flood the log.
-    last_verdict = verdict;
-    if (verdict == size_verdict::fits) {
-      spdlog::info("publisher: the ConfigMap is {} bytes encoded ({} bytes of values) and fits "
-                   "again",
-                   next.encoded, next.values);
-    } else {
-      auto text = describe(next, verdict);
-      spdlog::error("publisher: {}", text);
-      if (auto posted = port->warn("ConfigMapTooLarge", text); !posted)
-        spdlog::debug("publisher: posting the Warning Event failed: {}", posted.error().describe());
-    }
-  }
-  return verdict != size_verdict::too_large;
-}
-
 data_changes publisher_state::changes() const {
   data_changes out;
   auto d = data.begin();
@@ -155,7 +121,7 @@ void publisher_state::apply(desired_entries delta) {
   }
 }
 
-void publisher_state::on_leadership(bool now_leading, uint64_t new_term) {
+publisher_step publisher_state::on_leadership(bool now_leading, uint64_t new_term) {
   leading = now_leading;
   term = new_term;
   // may_write() also requires a desired set of this very term, so a set computed during an
@@ -168,6 +134,7 @@ void publisher_state::on_leadership(bool now_leading, uint64_t new_term) {
     unpublished.clear();
     waiting_since.reset(); // a write waiting for budget will not happen
   }
+  return flush_soon();
 }
 
 bool publisher_state::is_older(bool now_exists, const std::string& rv) const {
@@ -197,138 +164,6 @@ void publisher_state::observe(bool now_exists, const std::string& rv,
   }
 }
 
-bool publisher_state::refresh() {
-  auto got = port->get();
-  if (!got) {
-    spdlog::warn("publisher: reading the ConfigMap failed: {}", got.error().describe());
-    return false;
-  }
-  if (got.value()) {
-    stored(got.value()->stored_bytes);
-    observe(true, got.value()->resource_version, got.value()->data);
-  } else
-    observe(false, "", {});
-  return true;
-}
-
-publisher_state::write_result publisher_state::write_once() {
-  if (!observed && !refresh())
-    return write_result::failed;
-  if (!drifted())
-    return write_result::nothing;
-  auto report = [&](const api_failure& f, const char* verb) {
-    ++failures;
-    if (tel)
-      tel->metrics.configmap_write("error");
-    bool too_large = f.code == 500 && f.message.find("too large") != std::string::npos;
-    if (f.forbidden()) {
-      spdlog::error("publisher: {} ConfigMap forbidden: {} — the service account needs RBAC "
-                    "permission to {} configmaps",
-                    verb, f.describe(), verb);
-    } else if (too_large) {
-      spdlog::error("publisher: {} ConfigMap refused for size: {} (about {} bytes encoded; etcd's "
-                    "default limit is {} bytes)",
-                    verb, f.describe(), next_size().encoded, etcd_request_limit);
-      if (tel)
-        tel->metrics.configmap_size_warning("etcd_request");
-    } else {
-      spdlog::warn("publisher: {} ConfigMap failed: {}", verb, f.describe());
-    }
-  };
-  if (!exists) {
-    // The fixed keys only: the entries follow in a patch, which resets managedFields (a POST
-    // records every key in them; at 5000 nodes that is over etcd's request limit).
-    auto created = port->create(fixed);
-    if (created) {
-      ++writes;
-      if (tel)
-        tel->metrics.configmap_write("created");
-      spdlog::info("publisher: created the ConfigMap; its {} entries follow in a patch",
-                   desired.size());
-      stored(created->stored_bytes);
-      observe(true, created->resource_version, created->data);
-      return write_result::written;
-    }
-    if (created.error().already_exists()) {
-      ++conflicts;
-      if (tel)
-        tel->metrics.configmap_write("conflict");
-      refresh();
-      return write_result::conflict;
-    }
-    report(created.error(), "create");
-    return write_result::failed;
-  }
-  auto diff = changes();
-  auto patched = port->patch(resource_version, diff);
-  if (patched) {
-    ++writes;
-    if (tel)
-      tel->metrics.configmap_write("ok");
-    for (auto& [k, v] : diff) {
-      if (v)
-        data.insert_or_assign(std::move(k), std::move(*v));
-      else
-        data.erase(k);
-    }
-    resource_version = patched->resource_version;
-    stored(patched->stored_bytes);
-    spdlog::debug("publisher: ConfigMap patched to resourceVersion {}", resource_version);
-    return write_result::written;
-  }
-  const auto& f = patched.error();
-  if (f.conflict() || f.not_found()) {
-    // Someone else wrote (or deleted) it: re-read and apply our changes on top.
-    ++conflicts;
-    if (tel)
-      tel->metrics.configmap_write("conflict");
-    spdlog::info("publisher: ConfigMap changed underneath ({}); re-reading", f.describe());
-    refresh();
-    return write_result::conflict;
-  }
-  report(f, "patch");
-  return write_result::failed;
-}
-
-publisher_state::write_result publisher_state::write_pending(write_budget::clock::time_point now) {
-  auto result = write_result::nothing;
-  int conflicts_seen = 0;
-  // A create is followed by the patch of the entries; conflicts re-read and try again (3 times).
-  for (int round = 0; round < 5; ++round) {
-    if (!observed && !refresh())
-      return write_result::failed;
-    if (!drifted())
-      return result;
-    auto next = next_size();
-    if (!size_allows(next))
-      return write_result::too_large;
-    auto cost = write_cost(next);
-    budget_wait = budget.wait(cost, now);
-    if (budget_wait > write_budget::clock::duration::zero()) {
-      if (!waiting_since)
-        waiting_since = now;
-      return write_result::waiting;
-    }
-    if (waiting_since) {
-      if (tel)
-        tel->metrics.write_budget_wait(now - *waiting_since);
-      waiting_since.reset();
-    }
-    auto r = write_once();
-    if (r == write_result::written) {
-      budget.spend(cost, now);
-      if (tel)
-        tel->metrics.configmap_written(static_cast<double>(cost));
-      result = r;
-      continue;
-    }
-    if (r == write_result::conflict && ++conflicts_seen < 3)
-      continue;
-    return r;
-  }
-  return drifted() ? write_result::failed : result; // writes that did not take: back off
-}
-
 publisher_status publisher_state::status() const {
   return {.leading = leading,
           .have_desired = have_desired,
@@ -341,103 +176,124 @@ publisher_status publisher_state::status() const {
           .unpublished = unpublished.size()};
 }
 
+void publisher_state::setup(controller_settings s, std::shared_ptr<actors::telemetry> t,
+                            std::shared_ptr<configmap_port> p) {
+  settings = std::move(s);
+  backoff = retry_backoff(settings);
+  tel = std::move(t);
+  port = std::move(p);
+  budget = write_budget{settings.configmap_write_budget};
+  if (tel)
+    tel->health.expect("publisher", 3 * settings.config_sync_period + settings.backoff_max);
+}
+
+publisher_step publisher_state::flush_soon() {
+  if (flush_scheduled || !may_write())
+    return {};
+  flush_scheduled = true;
+  return {publisher_step::kind::flush};
+}
+
+publisher_step publisher_state::on_desired(desired_entries delta) {
+  apply(std::move(delta));
+  return flush_soon();
+}
+
+publisher_step publisher_state::on_snapshot(const published_snapshot& m) {
+  // The echo of our own last write: nothing new, and not worth copying 30000 keys.
+  if (m.exists && observed && exists && m.resource_version == resource_version)
+    return {};
+  if (is_older(m.exists, m.resource_version))
+    return {}; // trails a write of ours that the watch has not delivered yet
+  observe(m.exists, m.resource_version, m.data());
+  if (may_write() && drifted())
+    return flush_soon(); // drift: a hand edit, a deleted key, a deleted ConfigMap
+  return {};
+}
+
+publisher_step publisher_state::on_flush(bool more_queued, write_budget::clock::time_point now) {
+  flush_scheduled = false;
+  if (!may_write() || retry_scheduled || budget_timer)
+    return {}; // a timer is pending: it flushes what is pending by then
+  if (more_queued && deferrals < max_deferrals) {
+    ++deferrals; // more changes are queued: write them all at once
+    return flush_soon();
+  }
+  deferrals = 0;
+  auto start = std::chrono::steady_clock::now();
+  auto result = write_pending(now);
+  return after_write(result, std::chrono::steady_clock::now() - start);
+}
+
+publisher_step publisher_state::after_write(write_result result,
+                                            std::chrono::steady_clock::duration took) {
+  if (result == write_result::waiting) {
+    budget_timer = true;
+    return {publisher_step::kind::retry, budget_wait};
+  }
+  bool ok = result == write_result::written || result == write_result::nothing;
+  if (tel)
+    tel->metrics.sync_done("publisher", took, ok);
+  if (ok) {
+    backoff.reset();
+    if (tel) {
+      tel->health.beat("publisher");
+      tel->metrics.sync_succeeded("publisher");
+    }
+    unpublished.clear();
+    return {};
+  }
+  // Too large is said (size_allows) and the publisher keeps working as designed: healthy, and
+  // trying again in case nodes went away. Failed, or conflicts kept coming: not healthy.
+  if (result == write_result::too_large && tel)
+    tel->health.beat("publisher");
+  // Back off, then try again with whatever is pending then.
+  retry_scheduled = true;
+  return {publisher_step::kind::retry, backoff.next()};
+}
+
+publisher_step publisher_state::on_retry(bool more_queued, write_budget::clock::time_point now) {
+  // Backoff and budget timers are never pending together: either ends the wait.
+  retry_scheduled = false;
+  budget_timer = false;
+  return on_flush(more_queued, now);
+}
+
+publisher_step publisher_state::on_sync() {
+  if (!may_write()) {
+    if (tel)
+      tel->health.beat("publisher"); // idle followers are healthy
+    return {};
+  }
+  return refresh() ? flush_soon() : publisher_step{};
+}
+
 publisher_actor::behavior_type publisher(publisher_actor::stateful_pointer<publisher_state> self,
                                          controller_settings settings,
                                          std::shared_ptr<telemetry> tel,
                                          std::shared_ptr<configmap_port> port) {
-  auto& st = self->state;
-  st.settings = settings;
-  st.backoff = retry_backoff(settings);
-  st.tel = tel;
-  st.port = std::move(port);
-  st.budget = write_budget{settings.configmap_write_budget};
-  if (tel)
-    tel->health.expect("publisher", 3 * settings.config_sync_period + settings.backoff_max);
-
-  // OnUpdate: one flush scheduled however many changes arrive.
-  auto schedule_flush = [self] {
-    if (!self->state.flush_scheduled && self->state.may_write()) {
-      self->state.flush_scheduled = true;
+  self->state.setup(std::move(settings), std::move(tel), std::move(port));
+  // The one place that sends what the state decided.
+  auto perform = [self](publisher_step step) {
+    if (step.what == publisher_step::kind::flush)
       self->send(self, flush_atom::value);
-    }
+    else if (step.what == publisher_step::kind::retry)
+      self->delayed_send(self, step.delay, retry_atom::value);
   };
-  auto flush = [self, schedule_flush] {
-    auto& st = self->state;
-    st.flush_scheduled = false;
-    if (!st.may_write() || st.retry_scheduled || st.budget_timer)
-      return; // a timer is pending: it flushes what is pending by then
-    if (!self->mailbox().empty() && st.deferrals < max_deferrals) {
-      ++st.deferrals; // more changes are queued: write them all at once
-      schedule_flush();
-      return;
-    }
-    st.deferrals = 0;
-    auto start = std::chrono::steady_clock::now();
-    auto result = st.write_pending(self->clock().now());
-    if (result == publisher_state::write_result::waiting) {
-      st.budget_timer = true;
-      self->delayed_send(self, st.budget_wait, retry_atom::value);
-      return;
-    }
-    bool ok = result == publisher_state::write_result::written ||
-              result == publisher_state::write_result::nothing;
-    if (st.tel)
-      st.tel->metrics.sync_done("publisher", std::chrono::steady_clock::now() - start, ok);
-    if (ok) {
-      st.backoff.reset();
-      if (st.tel) {
-        st.tel->health.beat("publisher");
-        st.tel->metrics.sync_succeeded("publisher");
-      }
-      st.unpublished.clear();
-      return;
-    }
-    // Too large is said (size_allows) and the publisher keeps working as designed: healthy, and
-    // trying again in case nodes went away. Failed, or conflicts kept coming: not healthy.
-    if (result == publisher_state::write_result::too_large && st.tel)
-      st.tel->health.beat("publisher");
-    // Back off, then try again with whatever is pending then.
-    st.retry_scheduled = true;
-    self->delayed_send(self, st.backoff.next(), retry_atom::value);
-  };
+  auto more_queued = [self] { return !self->mailbox().empty(); };
 
   // Run: the periodic full reconcile.
-  self->delayed_send(self, settings.config_sync_period, sync_atom::value);
+  self->delayed_send(self, self->state.settings.config_sync_period, sync_atom::value);
   return {
-      [=](desired_entries& m) {
-        self->state.apply(std::move(m));
-        schedule_flush();
-      },
-      [=](const published_snapshot& m) {
-        auto& st = self->state;
-        // The echo of our own last write: nothing new, and not worth copying 30000 keys.
-        if (m.exists && st.observed && st.exists && m.resource_version == st.resource_version)
-          return;
-        if (st.is_older(m.exists, m.resource_version))
-          return; // trails a write of ours that the watch has not delivered yet
-        st.observe(m.exists, m.resource_version, m.data());
-        if (self->state.may_write() && self->state.drifted())
-          schedule_flush(); // drift: a hand edit, a deleted key, a deleted ConfigMap
-      },
-      [=](leadership& m) {
-        self->state.on_leadership(m.leading, m.term);
-        schedule_flush();
-      },
-      [=](flush_atom) { flush(); },
-      [=](retry_atom) {
-        // Backoff and budget timers are never pending together: either ends the wait.
-        self->state.retry_scheduled = false;
-        self->state.budget_timer = false;
-        flush();
-      },
+      [=](desired_entries& m) { perform(self->state.on_desired(std::move(m))); },
+      [=](const published_snapshot& m) { perform(self->state.on_snapshot(m)); },
+      [=](leadership& m) { perform(self->state.on_leadership(m.leading, m.term)); },
+      [=](flush_atom) { perform(self->state.on_flush(more_queued(), self->clock().now())); },
+      [=](retry_atom) { perform(self->state.on_retry(more_queued(), self->clock().now())); },
       [=](sync_atom) {
-        // Sync: compare against a fresh read, so drift is repaired even when the watch is broken.
-        auto& st = self->state;
-        if (st.may_write() && st.refresh())
-          schedule_flush();
-        else if (!st.may_write() && st.tel)
-          st.tel->health.beat("publisher"); // idle followers are healthy
-        self->delayed_send(self, st.settings.config_sync_period, sync_atom::value);
+        perform(self->state.on_sync());
+        // Re-armed on success and on error.
+        self->delayed_send(self, self->state.settings.config_sync_period, sync_atom::value);
       },
       [=](status_atom) { return self->state.status(); },
   };

@@ -31,6 +31,18 @@
 
 namespace kcr::actors {
 
+/// What the publisher's state wants done after a message; the behaviour only performs it (as the
+/// allocator's outbox): nothing, a flush behind the messages already queued, or a retry_atom after
+/// `delay` (the budget's wait or the backoff's).
+struct publisher_step {
+  enum class kind { none, flush, retry };
+  kind what = kind::none;
+  write_budget::clock::duration delay{};
+  bool operator==(const publisher_step&) const = default;
+};
+
+/// The publisher's state and decisions; its only side effects go through `port` and `tel`, so it
+/// can be driven directly (test/actors/publisher_state_test.cpp).
 struct publisher_state {
   static inline const char* name = "publisher";
 
@@ -90,10 +102,29 @@ struct publisher_state {
   void add_own(const kube::node_entry& e);
   void remove_own(const kube::node_entry& e);
 
+  /// Takes the settings and the ports, as the behaviour does when spawned.
+  void setup(controller_settings s, std::shared_ptr<actors::telemetry> t,
+             std::shared_ptr<configmap_port> p);
+
   /// Writes are allowed: leading, and holding a complete desired set of this leadership.
   bool may_write() const { return leading && have_desired && desired_term == term; }
   void apply(desired_entries delta);
-  void on_leadership(bool now_leading, uint64_t new_term);
+
+  // The handlers (kube-router's OnUpdate / Sync): each updates the state and says what to send.
+  publisher_step on_desired(desired_entries delta);
+  /// The watch's view of the ConfigMap: drift (a hand edit, a deleted key or ConfigMap) flushes.
+  publisher_step on_snapshot(const published_snapshot& m);
+  publisher_step on_leadership(bool now_leading, uint64_t new_term);
+  /// Writes what is pending unless a timer is pending or `more_queued` messages should go into the
+  /// same write first; then a budget wait or a backoff says when to try again.
+  publisher_step on_flush(bool more_queued, write_budget::clock::time_point now);
+  /// A budget or backoff timer fired (never both pending): ends the wait, then flushes.
+  publisher_step on_retry(bool more_queued, write_budget::clock::time_point now);
+  /// The periodic reconcile: compares against a fresh read, so drift is repaired even when the
+  /// watch is broken; idle followers beat as healthy.
+  publisher_step on_sync();
+  /// One flush however many changes arrive (nothing while writes are not allowed).
+  publisher_step flush_soon();
   /// Takes a newer observation; ignores one older than what we already know.
   void observe(bool exists, const std::string& rv, const std::map<std::string, std::string>& data);
   /// True when an observation at `rv` is older than what we already know (numeric RVs).
@@ -104,6 +135,14 @@ struct publisher_state {
   enum class write_result { nothing, written, conflict, failed, waiting, too_large };
   /// One write towards the right ConfigMap: a create (fixed keys only) or a patch.
   write_result write_once();
+  write_result create_missing();
+  write_result patch_changes();
+  /// Counts and logs a failed write (RBAC, size, other).
+  write_result write_failed(const api_failure& f, const char* verb);
+  /// Counts a conflict (someone else wrote) and re-reads.
+  write_result write_conflicted();
+  /// The bookkeeping after write_pending (metrics, health, backoff) and when to try again.
+  publisher_step after_write(write_result result, std::chrono::steady_clock::duration took);
   /// Writes until the ConfigMap is right, as far as size and budget allow: `waiting` when the
   /// budget is short (then `budget_wait` says for how long), `too_large` when the object must
   /// not be sent.

@@ -47,11 +47,31 @@ int wait_for_signal() {
 // for the handlers that make two calls.
 caf::actor spawn_liveness(caf::actor_system& sys, const kube::client_config& cfg,
                           std::shared_ptr<actors::telemetry> tel,
-                          std::vector<liveness_target> targets) {
+                          const actors::event_recorder_actor& events, const tunnel_role& tunnel,
+                          const publisher_role& pub) {
   liveness_settings s;
   s.allowance = std::max<std::chrono::milliseconds>(
       std::chrono::seconds{60}, 2 * (cfg.connect_timeout + cfg.request_timeout) + 3 * s.period);
-  return spawn_liveness_prober(sys, std::move(tel), std::move(targets), s);
+  auto actor = [](const auto& h) { return caf::actor_cast<caf::actor>(h); };
+  return spawn_liveness_prober(sys, std::move(tel),
+                               {{"event_recorder", actor(events)},
+                                {"tunnel", actor(tunnel.supervisor), true},
+                                {"publisher", actor(pub.publisher)},
+                                {"node_annotator", actor(pub.annotator)},
+                                {"allocator", actor(pub.allocator)},
+                                {"node_watcher", actor(pub.node_watcher)},
+                                {"configmap_watcher", actor(pub.cm_watcher)},
+                                {"leader_elector", actor(pub.elector)}},
+                               s);
+}
+
+// Whatever blocks the shutdown (an API call in flight), the process is gone within 5 s.
+void exit_within_5s() {
+  std::thread([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(4500));
+    spdlog::warn("shutdown took too long; exiting now");
+    std::_Exit(0);
+  }).detach();
 }
 
 } // namespace
@@ -185,17 +205,9 @@ int run_controller(const options& o) {
                                size_t{4096});
   auto tunnel = spawn_tunnel_role(sys, o, settings, cfg, tel, events);
   auto pub = spawn_publisher_role(sys, o, settings, cfg, node_name, tel, events);
-  auto actor = [](const auto& h) { return caf::actor_cast<caf::actor>(h); };
-  auto prober = spawn_liveness(sys, *cfg, tel,
-                               {{"event_recorder", actor(events)},
-                                {"tunnel", actor(tunnel.supervisor), true},
-                                {"publisher", actor(pub.publisher)},
-                                {"node_annotator", actor(pub.annotator)},
-                                {"allocator", actor(pub.allocator)},
-                                {"node_watcher", actor(pub.node_watcher)},
-                                {"configmap_watcher", actor(pub.cm_watcher)},
-                                {"leader_elector", actor(pub.elector)}});
+  auto prober = spawn_liveness(sys, *cfg, tel, events, tunnel, pub);
   tel->health.set_ready("actors started", true);
+  auto actor = [](const auto& h) { return caf::actor_cast<caf::actor>(h); };
   auto stop_all = [&] {
     stop_actors({prober, actor(pub.elector), actor(pub.node_watcher), actor(pub.cm_watcher),
                  actor(pub.allocator), actor(pub.publisher), actor(pub.annotator),
@@ -215,12 +227,7 @@ int run_controller(const options& o) {
   int sig = wait_for_signal();
   spdlog::info("received {}, shutting down (the tunnel stays up)",
                sig == SIGTERM ? "SIGTERM" : "SIGINT");
-  // Whatever blocks below (an API call in flight), the process is gone within 5 s.
-  std::thread([] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(4500));
-    spdlog::warn("shutdown took too long; exiting now");
-    std::_Exit(0);
-  }).detach();
+  exit_within_5s();
   feed.stop();
   release_lease(sys, pub.elector);
   stop_all();

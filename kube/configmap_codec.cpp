@@ -69,8 +69,11 @@ std::map<std::string, std::string> encode(const published_state& state) {
     data.emplace(key_remote_vtep, state.remote_vtep->to_string());
   if (!state.remote_vteps.empty()) {
     std::string list;
-    for (const auto& ip : state.remote_vteps)
-      list += (list.empty() ? "" : ",") + ip.to_string();
+    for (const auto& ip : state.remote_vteps) {
+      if (!list.empty())
+        list += ',';
+      list += ip.to_string();
+    }
     data.emplace(key_remote_vteps, std::move(list));
   }
   for (const auto& entry : state.entries)
