@@ -37,7 +37,6 @@ net::tunnel_result<net::cleanup_report> safe_cleanup(net::tunnel_manager& mgr) {
 
 } // namespace
 
-
 void tunnel_state::init(tunnel_actor::pointer ptr, tunnel_config config) {
   self = ptr;
   cfg = std::move(config);

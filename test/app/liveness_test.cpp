@@ -93,9 +93,8 @@ BOOST_AUTO_TEST_CASE(a_stuck_actor_fails_liveness_the_others_do_not) {
   auto good = sys.spawn([] { return caf::behavior{[](int) {}}; });
   auto stuck =
       sys.spawn<caf::detached>([g] { return caf::behavior{[g](block_atom) { g->wait(); }}; });
-  auto status = sys.spawn([] {
-    return caf::behavior{[](actors::status_atom) { return actors::tunnel_status{}; }};
-  });
+  auto status = sys.spawn(
+      [] { return caf::behavior{[](actors::status_atom) { return actors::tunnel_status{}; }}; });
   app::liveness_settings s;
   s.period = 50ms;
   s.allowance = 400ms;
