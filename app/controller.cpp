@@ -3,6 +3,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <unistd.h>
@@ -65,13 +66,31 @@ caf::actor spawn_liveness(caf::actor_system& sys, const kube::client_config& cfg
                                s);
 }
 
-// Whatever blocks the shutdown (an API call in flight), the process is gone within 5 s.
+// Whatever blocks the shutdown (an API call in flight), the process is gone within 5 s. The
+// watchdog and the end of the shutdown take one lock: once run_controller is past it (main
+// returns and the loggers are destroyed), the watchdog touches nothing (TSan found it logging into
+// a destroyed logger when the shutdown took just under its 4.5 s).
+struct exit_watchdog {
+  std::mutex m;
+  bool done = false;
+};
+exit_watchdog& watchdog() {
+  static auto* w = new exit_watchdog; // never destroyed: the detached thread may outlive main
+  return *w;
+}
 void exit_within_5s() {
   std::thread([] {
     std::this_thread::sleep_for(std::chrono::milliseconds(4500));
+    std::lock_guard lock(watchdog().m);
+    if (watchdog().done)
+      return;
     spdlog::warn("shutdown took too long; exiting now");
     std::_Exit(0);
   }).detach();
+}
+void shutdown_done() {
+  std::lock_guard lock(watchdog().m);
+  watchdog().done = true;
 }
 
 } // namespace
@@ -173,9 +192,7 @@ std::shared_ptr<const kube::client_config> load_client(const options& o) {
   return cfg;
 }
 
-} // namespace
-
-int run_controller(const options& o) {
+int serve(const options& o) {
   auto node_name = local_node_name(o);
   auto settings = make_settings(o, node_name);
   log_start(o, node_name);
@@ -232,6 +249,16 @@ int run_controller(const options& o) {
   release_lease(sys, pub.elector);
   stop_all();
   return 0;
+}
+
+} // namespace
+
+// The watchdog is disarmed only once serve() returned, its locals (actor system, endpoints,
+// feeders) destroyed: their destructors are what may block.
+int run_controller(const options& o) {
+  int rc = serve(o);
+  shutdown_done();
+  return rc;
 }
 
 } // namespace kcr::app
