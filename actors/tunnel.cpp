@@ -37,13 +37,19 @@ net::tunnel_result<net::cleanup_report> safe_cleanup(net::tunnel_manager& mgr) {
 
 } // namespace
 
-void tunnel_state::init(tunnel_actor::pointer ptr, tunnel_config config) {
-  self = ptr;
+void tunnel_state::setup(tunnel_config config) {
   cfg = std::move(config);
   backoff = retry_backoff(*cfg.settings);
 }
 
-void tunnel_state::on_observed(const entry_observed& msg) {
+tunnel_step tunnel_state::start() const {
+  tunnel_step out;
+  out.sync_after = cfg.settings->tunnel_sync_period;
+  return out;
+}
+
+tunnel_step tunnel_state::on_observed(const entry_observed& msg) {
+  tunnel_step out;
   ++observed_msgs;
   observed_present = msg.entry.has_value();
   if (!msg.entry) {
@@ -53,77 +59,88 @@ void tunnel_state::on_observed(const entry_observed& msg) {
       spdlog::warn("tunnel: node {} has no overlay entry any more; keeping its tunnel as last "
                    "converged ({})",
                    cfg.node, observed->overlay_ip.to_string());
-    return;
+    return out;
   }
   const bool changed = observed != msg.entry;
   observed = msg.entry;
   if (changed)
-    request_converge();
+    request_converge(out);
+  return out;
 }
 
-void tunnel_state::on_link_changed(const link_changed& msg) {
+tunnel_step tunnel_state::on_link_changed(const link_changed& msg) {
   spdlog::debug("tunnel {}: link change ({} {}), converging", interface_name(), msg.interface,
                 msg.what);
-  request_converge();
+  tunnel_step out;
+  request_converge(out);
+  return out;
 }
 
-void tunnel_state::on_sync() {
-  request_converge();
+tunnel_step tunnel_state::on_sync() {
+  tunnel_step out;
+  request_converge(out);
   // Re-armed whatever the converge's outcome: one failure never stops the loop.
-  self->delayed_send(self, cfg.settings->tunnel_sync_period, sync_atom::value);
+  out.sync_after = cfg.settings->tunnel_sync_period;
+  return out;
 }
 
-void tunnel_state::on_retry() {
+tunnel_step tunnel_state::on_retry() {
+  tunnel_step out;
   retry_armed = false;
   // A converge triggered by something else may have succeeded (or failed for good) meanwhile.
   if (phase == tunnel_phase::failed && retryable_error)
-    request_converge();
+    request_converge(out);
+  return out;
 }
 
-void tunnel_state::request_converge() {
+void tunnel_state::request_converge(tunnel_step& out) {
   if (converge_queued)
     return;
   converge_queued = true;
-  self->send(self, converge_atom::value);
+  out.converge = true;
 }
 
-void tunnel_state::converge() {
+tunnel_step tunnel_state::on_converge() {
+  tunnel_step out;
   converge_queued = false;
   if (!observed)
-    return; // no entry for this node yet
-  if (cfg.settings->overlay_type == net::overlay_type::none)
-    return converge_route_only();
+    return out; // no entry for this node yet
+  if (cfg.settings->overlay_type == net::overlay_type::none) {
+    converge_route_only(out);
+    return out;
+  }
   const auto spec = build_tunnel_spec(*observed, *cfg.settings);
   ++converges;
   const auto start = std::chrono::steady_clock::now(); // wall time: the call's real cost
   auto result = safe_converge(*cfg.manager, spec);
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
   if (result)
-    converged_ok(result.value(), took);
+    converged_ok(result.value(), took, out);
   else
-    converge_failed(result.error(), took);
+    converge_failed(result.error(), took, out);
+  return out;
 }
 
 // A cluster switched from VXLAN/IPIP to none: the old tunnel goes (and again should one be made
 // by hand with our mark); the node is converged once none of ours is left. Only interfaces with
 // our ownership mark are touched, whatever their name.
-void tunnel_state::converge_route_only() {
+void tunnel_state::converge_route_only(tunnel_step& out) {
   ++converges;
   const auto start = std::chrono::steady_clock::now();
   auto result = safe_cleanup(*cfg.manager);
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
   if (!result)
-    return converge_failed(result.error(), took);
+    return converge_failed(result.error(), took, out);
   net::converge_report report;
   report.interface = interface_name();
   report.netlink_writes = result->netlink_writes;
   for (const auto& name : result->removed)
     report.changes.push_back("removed " + name + " (route-only mode has no tunnel)");
-  converged_ok(report, took);
+  converged_ok(report, took, out);
 }
 
 void tunnel_state::converged_ok(const net::converge_report& report,
-                                std::chrono::duration<double> took) {
+                                std::chrono::duration<double> took, tunnel_step& out) {
   const bool recovered = phase == tunnel_phase::failed;
   phase = tunnel_phase::converged;
   last_error.clear();
@@ -149,14 +166,15 @@ void tunnel_state::converged_ok(const net::converge_report& report,
     tel->metrics.sync_succeeded("tunnel");
     tel->health.set_ready("local tunnel converged", true);
   }
-  report_rp_filter(iface, report.rp_filter);
+  report_rp_filter(iface, report.rp_filter, out);
 }
 
 // A strict rp_filter leaves the tunnel up but makes the node drop the device's packets, and
 // where /proc/sys is read-only nothing here can change that: the operator must, so it is said
 // where they look (a Warning Event on the Node, a metric, a /readyz line naming the sysctl) and
 // readiness stays red until it is fixed.
-void tunnel_state::report_rp_filter(const std::string& iface, const net::rp_filter_state& rp) {
+void tunnel_state::report_rp_filter(const std::string& iface, const net::rp_filter_state& rp,
+                                    tunnel_step& out) {
   const char* condition = "tunnel rp_filter not strict";
   std::string detail;
   if (rp.strict())
@@ -177,13 +195,11 @@ void tunnel_state::report_rp_filter(const std::string& iface, const net::rp_filt
     return;
   }
   spdlog::warn("tunnel {}: {}", iface, detail);
-  if (cfg.events)
-    self->send(cfg.events, node_event{cfg.node, observed ? observed->uid : std::string{}, true,
-                                      "RpFilterStrict", "tunnel " + iface + ": " + detail});
+  out.events.push_back(warning(reason_rp_filter_strict, "tunnel " + iface + ": " + detail));
 }
 
-void tunnel_state::converge_failed(const net::tunnel_error& err,
-                                   std::chrono::duration<double> took) {
+void tunnel_state::converge_failed(const net::tunnel_error& err, std::chrono::duration<double> took,
+                                   tunnel_step& out) {
   phase = tunnel_phase::failed;
   ++failures;
   const bool retry = net::retryable(err.code);
@@ -194,10 +210,8 @@ void tunnel_state::converge_failed(const net::tunnel_error& err,
     spdlog::error("tunnel {}: cannot converge node {}'s tunnel: {} ({}); {}", interface_name(),
                   cfg.node, err.message, net::to_string(err.code),
                   retry ? "retrying with backoff" : "waiting for the next sync or a new entry");
-    if (cfg.events)
-      self->send(cfg.events,
-                 node_event{cfg.node, observed ? observed->uid : std::string{}, true,
-                            "TunnelFailed", "tunnel " + interface_name() + ": " + last_error});
+    out.events.push_back(
+        warning(reason_tunnel_failed, "tunnel " + interface_name() + ": " + last_error));
   }
   if (auto& tel = cfg.tel) {
     tel->metrics.tunnel_converge("error");
@@ -209,7 +223,11 @@ void tunnel_state::converge_failed(const net::tunnel_error& err,
   if (!retry || retry_armed)
     return;
   retry_armed = true;
-  self->delayed_send(self, backoff.next(), retry_atom::value);
+  out.retry_after = backoff.next();
+}
+
+node_event tunnel_state::warning(const char* reason, std::string message) const {
+  return {cfg.node, observed ? observed->uid : std::string{}, true, reason, std::move(message)};
 }
 
 std::string tunnel_state::interface_name() const {
@@ -235,16 +253,27 @@ tunnel_status tunnel_state::status() const {
 
 tunnel_actor::behavior_type tunnel(tunnel_actor::stateful_pointer<tunnel_state> self,
                                    tunnel_config cfg) {
-  self->state.init(self, std::move(cfg));
-  // Run: the periodic reconcile.
-  self->delayed_send(self, self->state.cfg.settings->tunnel_sync_period, sync_atom::value);
+  self->state.setup(std::move(cfg));
+  // The one place this actor sends what its state decided. No recorder: the Events are dropped.
+  auto perform = [self](tunnel_step step) {
+    if (const auto& events = self->state.cfg.events)
+      for (auto& e : step.events)
+        self->send(events, std::move(e));
+    if (step.converge)
+      self->send(self, converge_atom::value);
+    if (step.retry_after)
+      self->delayed_send(self, *step.retry_after, retry_atom::value);
+    if (step.sync_after)
+      self->delayed_send(self, *step.sync_after, sync_atom::value);
+  };
+  perform(self->state.start()); // Run: the periodic reconcile
   return {
-      [self](const entry_observed& msg) { self->state.on_observed(msg); },
-      [self](const link_changed& msg) { self->state.on_link_changed(msg); },
-      [self](converge_atom) { self->state.converge(); },
-      [self](retry_atom) { self->state.on_retry(); },
-      [self](sync_atom) { self->state.on_sync(); },
-      [self](status_atom) { return self->state.status(); },
+      [=](const entry_observed& msg) { perform(self->state.on_observed(msg)); },
+      [=](const link_changed& msg) { perform(self->state.on_link_changed(msg)); },
+      [=](converge_atom) { perform(self->state.on_converge()); },
+      [=](retry_atom) { perform(self->state.on_retry()); },
+      [=](sync_atom) { perform(self->state.on_sync()); },
+      [=](status_atom) { return self->state.status(); },
   };
 }
 

@@ -8,6 +8,11 @@
 // one backoff (retryable errors only). Cleanup: nothing. The interface it converges stays up when
 // the actor or the process stops (the data plane never depends on the control plane); only
 // --cleanup-config removes it.
+//
+// The state decides and returns a tunnel_step (Events, a converge to queue, timers as data); the
+// behaviour alone sends it. The state's only side effects are the blocking calls to the manager
+// (a port) and metrics through `tel`, so it can be driven directly
+// (test/actors/tunnel_state_test.cpp).
 #pragma once
 
 #include <chrono>
@@ -16,6 +21,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "actors/interfaces.hpp"
 #include "actors/retry_backoff.hpp"
@@ -36,10 +42,26 @@ struct tunnel_config {
   event_recorder_actor events;    // may be null
 };
 
+/// Event reasons the tunnel actor posts.
+inline constexpr const char* reason_tunnel_failed = "TunnelFailed";
+inline constexpr const char* reason_rp_filter_strict = "RpFilterStrict";
+
+/// What the tunnel state wants done after an input; the behaviour's `perform` alone does it (as
+/// the publisher's step): Events for the recorder, one converge_atom behind the messages already
+/// queued, and the timers to arm with their delays.
+struct tunnel_step {
+  std::vector<node_event> events;                       // dropped when there is no recorder
+  bool converge = false;                                // queue a converge_atom to itself
+  std::optional<std::chrono::milliseconds> retry_after; // arm a retry_atom (the backoff's delay)
+  std::optional<std::chrono::milliseconds> sync_after;  // arm the periodic sync_atom
+
+  bool empty() const { return events.empty() && !converge && !retry_after && !sync_after; }
+};
+
+/// The tunnel actor's state and decisions; no CAF calls.
 struct tunnel_state {
   static inline const char* name = "tunnel";
 
-  tunnel_actor::pointer self = nullptr;
   tunnel_config cfg;
 
   std::optional<kube::node_entry> observed; // last entry (kept when it disappears)
@@ -60,28 +82,36 @@ struct tunnel_state {
   size_t failures = 0;
   size_t observed_msgs = 0; // entry_observed received
 
-  void init(tunnel_actor::pointer ptr, tunnel_config config);
+  /// Takes the config, as the behaviour does when spawned.
+  void setup(tunnel_config config);
 
-  void on_observed(const entry_observed& msg);
-  void on_link_changed(const link_changed& msg);
-  void on_sync();
-  void on_retry();
-
-  /// OnUpdate: schedules one converge; repeated calls before it runs coalesce.
-  void request_converge();
-  /// Sync: converges the kernel to the entry.
-  void converge();
+  // Inputs (kube-router's Run / OnUpdate / Sync). Each returns what to send.
+  /// Run: arms the periodic sync.
+  tunnel_step start() const;
+  tunnel_step on_observed(const entry_observed& msg);
+  tunnel_step on_link_changed(const link_changed& msg);
+  /// Sync: one coalesced converge, and the sync re-armed whatever its outcome.
+  tunnel_step on_sync();
+  tunnel_step on_retry();
+  /// The queued converge: converges the kernel to the entry (blocking, through the manager).
+  tunnel_step on_converge();
 
   std::string interface_name() const;
   /// Its state as data (status_atom).
   tunnel_status status() const;
 
 private:
+  /// OnUpdate: one converge; repeated requests before it runs coalesce.
+  void request_converge(tunnel_step& out);
   /// Route-only (overlay type none): converging means removing every tunnel of ours.
-  void converge_route_only();
-  void converged_ok(const net::converge_report& report, std::chrono::duration<double> took);
-  void converge_failed(const net::tunnel_error& err, std::chrono::duration<double> took);
-  void report_rp_filter(const std::string& iface, const net::rp_filter_state& rp);
+  void converge_route_only(tunnel_step& out);
+  void converged_ok(const net::converge_report& report, std::chrono::duration<double> took,
+                    tunnel_step& out);
+  void converge_failed(const net::tunnel_error& err, std::chrono::duration<double> took,
+                       tunnel_step& out);
+  void report_rp_filter(const std::string& iface, const net::rp_filter_state& rp, tunnel_step& out);
+  /// A Warning Event about this node.
+  node_event warning(const char* reason, std::string message) const;
 };
 
 tunnel_actor::behavior_type tunnel(tunnel_actor::stateful_pointer<tunnel_state> self,

@@ -9,19 +9,21 @@
 // refused: error log and Warning Event once per distinct value, the tunnel stays as it was.
 //
 // Cleanup: when the supervisor stops, it stops the tunnel actor; the kernel interface stays up.
+//
+// The state decides and returns a tunnel_supervisor_outbox (spawn the local actor, messages for
+// it, Events); the behaviour alone spawns, monitors and sends.
 #pragma once
 
 #include <memory>
 #include <optional>
 #include <string>
-
-#include <caf/make_message.hpp>
-#include <caf/result.hpp>
-#include <caf/system_messages.hpp>
+#include <variant>
+#include <vector>
 
 #include "actors/interfaces.hpp"
 #include "actors/settings.hpp"
 #include "actors/telemetry.hpp"
+#include "actors/tunnel.hpp"
 #include "kube/configmap_codec.hpp"
 #include "net/tunnel_manager.hpp"
 
@@ -30,17 +32,31 @@ namespace kcr::actors {
 /// Event reason of an annotation that is no usable overlay address.
 inline constexpr const char* reason_overlay_annotation_invalid = "OverlayAnnotationInvalid";
 
+/// What one step of the supervisor wants done; the behaviour's `emit` alone does it, in this
+/// order: the Events, then (when asked) a fresh local tunnel actor, then its messages.
+struct tunnel_supervisor_outbox {
+  using local_message = std::variant<entry_observed, link_changed>;
+  std::vector<node_event> events; // dropped when there is no recorder
+  bool spawn_local = false;       // spawn and monitor the local tunnel actor first
+  std::vector<local_message> to_local;
+
+  bool empty() const { return events.empty() && !spawn_local && to_local.empty(); }
+};
+
+/// The supervisor's state and decisions; no CAF calls, so it can be driven directly.
 struct tunnel_supervisor_state {
   static inline const char* name = "tunnel_supervisor";
 
-  tunnel_supervisor_actor::pointer self = nullptr;
   std::shared_ptr<const controller_settings> settings;
+  // Handed to the local tunnel actor when the behaviour spawns it.
   std::shared_ptr<net::tunnel_manager> manager;
   std::shared_ptr<telemetry> tel;
   event_recorder_actor events;
 
-  // Shared with the exit functor that stops the child when the supervisor ends.
+  /// The local actor's handle, set by the behaviour when it spawns one; shared with the exit
+  /// functor that stops the child when the supervisor ends. The state decides on `local_running`.
   std::shared_ptr<tunnel_actor> local = std::make_shared<tunnel_actor>();
+  bool local_running = false; // a local tunnel actor was spawned and has not died since
 
   std::optional<kube::node_entry> last_entry; // what the local actor was last told (not none)
   bool told_absent = false;                   // the local actor knows the entry is gone
@@ -51,26 +67,28 @@ struct tunnel_supervisor_state {
   size_t respawns = 0;
   size_t refused = 0; // invalid annotations seen (distinct values)
 
-  void init(tunnel_supervisor_actor::pointer ptr);
+  // Inputs. Each returns what to do.
+  tunnel_supervisor_outbox on_own_node(const own_node_observed& msg);
+  tunnel_supervisor_outbox on_link_changed(const link_changed& msg);
+  /// The local tunnel actor died (`reason` for the log): a fresh one gets the last entry.
+  tunnel_supervisor_outbox on_local_down(const std::string& reason);
 
-  void on_own_node(const own_node_observed& msg);
-  void on_link_changed(const link_changed& msg);
-  void on_down(const caf::down_msg& msg);
-
-  /// The local tunnel actor's status, answered by it; while there is none, the supervisor's own
-  /// answer (running == false, problem: why).
-  caf::result<tunnel_status> tunnel_status_reply();
+  /// The supervisor's own answer to status_atom while there is no local tunnel actor (running ==
+  /// false, problem: why); nullopt: the local actor answers.
+  std::optional<tunnel_status> own_tunnel_status() const;
   /// Its own counters (status_atom, supervisor_atom).
   supervisor_status status() const;
+  /// What the local tunnel actor is spawned with.
+  tunnel_config local_config() const;
 
   /// The local tunnel actor, or an invalid handle before the first entry (diagnostics, tests).
   tunnel_actor child_handle() const { return *local; }
 
 private:
-  void spawn_local();
-  void tell(std::optional<kube::node_entry> entry);
+  void tell(std::optional<kube::node_entry> entry, tunnel_supervisor_outbox& out);
   /// Logs (and for `warning`, posts an Event about) a problem once per distinct text.
-  void report(const kube::node_info& node, const std::string& problem, bool warning);
+  void report(const kube::node_info& node, const std::string& problem, bool warning,
+              tunnel_supervisor_outbox& out);
 };
 
 /// `settings.node_name` is the local node; `manager` converges its tunnel (never null); the tunnel
