@@ -21,13 +21,19 @@ std::string shown(const std::optional<std::string>& v) {
 
 } // namespace
 
-void node_annotator_state::init(node_annotator_actor::pointer ptr) {
-  self = ptr;
+void node_annotator_state::setup(controller_settings s, std::shared_ptr<telemetry> t,
+                                 std::shared_ptr<node_annotation_port> p) {
+  settings = std::move(s);
+  backoff = retry_backoff(settings);
+  tel = std::move(t);
+  port = std::move(p);
+  if (tel)
+    tel->health.expect("node_annotator", 3 * settings.config_sync_period + settings.backoff_max);
 }
 
-void node_annotator_state::on_desired(desired_entries msg) {
+node_annotator_step node_annotator_state::on_desired(desired_entries msg) {
   if (msg.term < term)
-    return; // computed during an earlier leadership
+    return {}; // computed during an earlier leadership
   if (msg.full) {
     std::map<std::string, net::ip_address> next;
     for (const auto& e : msg.upserted)
@@ -44,7 +50,7 @@ void node_annotator_state::on_desired(desired_entries msg) {
     have_desired = true;
   } else {
     if (!have_desired || msg.term != desired_term)
-      return; // a delta only makes sense on top of the full set of its own term
+      return {}; // a delta only makes sense on top of the full set of its own term
     for (const auto& e : msg.upserted) {
       desired.insert_or_assign(e.name, e.overlay_ip);
       pending.insert(e.name);
@@ -54,10 +60,10 @@ void node_annotator_state::on_desired(desired_entries msg) {
       pending.insert(name);
     }
   }
-  schedule_flush();
+  return flush_soon();
 }
 
-void node_annotator_state::on_snapshot(const published_snapshot& snap) {
+node_annotator_step node_annotator_state::on_snapshot(const published_snapshot& snap) {
   std::map<std::string, net::ip_address> next;
   for (const auto& e : snap.state().entries)
     if (!e.name.empty()) // seed-format entries without Name- keys name no Node
@@ -70,7 +76,7 @@ void node_annotator_state::on_snapshot(const published_snapshot& snap) {
       pending.insert(name);
   confirmed = std::move(next);
   have_snapshot = true;
-  schedule_flush();
+  return flush_soon();
 }
 
 bool node_annotator_state::is_older(const seen_value& have, const std::string& rv) const {
@@ -79,28 +85,28 @@ bool node_annotator_state::is_older(const seen_value& have, const std::string& r
   return a && b && *b < *a;
 }
 
-void node_annotator_state::on_seen(const node_annotation_seen& msg) {
+node_annotator_step node_annotator_state::on_seen(const node_annotation_seen& msg) {
   if (!msg.exists) {
     seen.erase(msg.node); // the annotation went with the Node
     pending.erase(msg.node);
-    return;
+    return {};
   }
   auto it = seen.find(msg.node);
   if (it != seen.end() && is_older(it->second, msg.resource_version))
-    return; // trails a patch of ours that the watch has not delivered yet
+    return {}; // trails a patch of ours that the watch has not delivered yet
   if (it != seen.end() && it->second.value == msg.value) {
     it->second.resource_version = msg.resource_version;
-    return;
+    return {};
   }
   if (it != seen.end() && active())
     spdlog::info("node_annotator: Node {} annotation {} changed to {} (not by us)", msg.node,
                  overlay_ip_annotation, shown(msg.value));
   seen.insert_or_assign(msg.node, seen_value{msg.value, msg.resource_version});
   pending.insert(msg.node);
-  schedule_flush();
+  return flush_soon();
 }
 
-void node_annotator_state::on_leadership(bool now_leading, uint64_t new_term) {
+node_annotator_step node_annotator_state::on_leadership(bool now_leading, uint64_t new_term) {
   leading = now_leading;
   term = new_term;
   // The desired set belongs to one leadership; the observations (ConfigMap, Nodes) stay true.
@@ -108,20 +114,23 @@ void node_annotator_state::on_leadership(bool now_leading, uint64_t new_term) {
     have_desired = false;
     desired.clear();
     pending.clear();
-    return;
+    return {};
   }
   mark_all(); // once the allocator's full set of this term is in, every Node is checked
+  return flush_soon();
 }
 
-void node_annotator_state::on_sync() {
+node_annotator_step node_annotator_state::on_sync() {
+  node_annotator_step step;
   if (active()) {
     mark_all();
-    schedule_flush();
+    step = flush_soon();
   }
   if (tel && !retry_scheduled)
     tel->health.beat("node_annotator");
   if (tel && !retry_scheduled && active())
     tel->metrics.sync_succeeded("node_annotator"); // a follower's annotator has nothing to sync
+  return step;
 }
 
 void node_annotator_state::mark_all() {
@@ -144,16 +153,15 @@ node_annotator_state::target(const std::string& node) const {
   return std::nullopt;                   // the ConfigMap does not hold the allocator's value (yet)
 }
 
-void node_annotator_state::schedule_flush() {
+node_annotator_step node_annotator_state::flush_soon() {
   if (flush_scheduled || retry_scheduled || !active() || pending.empty())
-    return;
+    return {};
   flush_scheduled = true;
-  self->send(self, flush_atom::value);
+  return {node_annotator_step::kind::flush};
 }
 
-void node_annotator_state::refill() {
+void node_annotator_state::refill(clock::time_point now) {
   const double capacity = std::max(1.0, settings.annotation_qps);
-  auto now = self->clock().now();
   if (!bucket_started) {
     bucket_started = true;
     tokens = capacity;
@@ -164,11 +172,7 @@ void node_annotator_state::refill() {
   refilled = now;
 }
 
-void node_annotator_state::flush() {
-  flush_scheduled = false;
-  if (!active() || retry_scheduled)
-    return;
-  refill();
+std::vector<std::pair<std::string, std::optional<std::string>>> node_annotator_state::take_due() {
   // Removals first: an address leaves one Node before it can appear on another.
   std::vector<std::pair<std::string, std::optional<std::string>>> removals, sets;
   for (const auto& node : pending) {
@@ -180,17 +184,25 @@ void node_annotator_state::flush() {
   pending.clear();
   removals.insert(removals.end(), std::make_move_iterator(sets.begin()),
                   std::make_move_iterator(sets.end()));
+  return removals;
+}
+
+node_annotator_step node_annotator_state::on_flush(clock::time_point now) {
+  flush_scheduled = false;
+  if (!active() || retry_scheduled)
+    return {};
+  refill(now);
+  auto due = take_due();
   size_t done = 0;
-  for (size_t i = 0; i < removals.size(); ++i) {
-    const auto& [node, value] = removals[i];
+  for (size_t i = 0; i < due.size(); ++i) {
+    const auto& [node, value] = due[i];
     if (tokens < 1 || !patch(node, value)) {
       const bool failed = tokens >= 1;
-      for (size_t j = i; j < removals.size(); ++j)
-        pending.insert(removals[j].first);
+      for (size_t j = i; j < due.size(); ++j)
+        pending.insert(due[j].first);
       if (failed) {
         retry_scheduled = true;
-        self->delayed_send(self, backoff.next(), retry_atom::value);
-        return;
+        return {node_annotator_step::kind::retry, backoff.next()};
       }
       break;
     }
@@ -202,13 +214,18 @@ void node_annotator_state::flush() {
     spdlog::info("node_annotator: annotated {} Nodes, {} waiting for the rate limit ({}/s)", done,
                  pending.size(), settings.annotation_qps);
   if (pending.empty())
-    return;
+    return {};
   // The rest when the bucket holds a token again.
   auto wait = std::chrono::duration<double>((1 - tokens) / settings.annotation_qps);
   auto delay =
       std::max(std::chrono::microseconds{1000}, std::chrono::ceil<std::chrono::microseconds>(wait));
   flush_scheduled = true;
-  self->delayed_send(self, delay, flush_atom::value);
+  return {node_annotator_step::kind::wait, delay};
+}
+
+node_annotator_step node_annotator_state::on_retry(clock::time_point now) {
+  retry_scheduled = false;
+  return on_flush(now);
 }
 
 bool node_annotator_state::patch(const std::string& node, const std::optional<std::string>& value) {
@@ -255,35 +272,31 @@ node_annotator_actor::behavior_type
 node_annotator(node_annotator_actor::stateful_pointer<node_annotator_state> self,
                controller_settings settings, std::shared_ptr<telemetry> tel,
                std::shared_ptr<node_annotation_port> port) {
-  auto& st = self->state;
-  st.init(self);
-  st.settings = std::move(settings);
-  st.backoff = retry_backoff(st.settings);
-  st.tel = std::move(tel);
-  st.port = std::move(port);
-  if (st.tel)
-    st.tel->health.expect("node_annotator",
-                          3 * st.settings.config_sync_period + st.settings.backoff_max);
+  self->state.setup(std::move(settings), std::move(tel), std::move(port));
+  // The one place that sends what the state decided.
+  auto perform = [self](node_annotator_step step) {
+    using kind = node_annotator_step::kind;
+    if (step.what == kind::flush)
+      self->send(self, flush_atom::value);
+    else if (step.what == kind::retry)
+      self->delayed_send(self, step.delay, retry_atom::value);
+    else if (step.what == kind::wait)
+      self->delayed_send(self, step.delay, flush_atom::value);
+  };
   // Run: the periodic full reconcile.
-  self->delayed_send(self, st.settings.config_sync_period, sync_atom::value);
+  self->delayed_send(self, self->state.settings.config_sync_period, sync_atom::value);
   return {
-      [self](desired_entries& m) { self->state.on_desired(std::move(m)); },
-      [self](const published_snapshot& m) { self->state.on_snapshot(m); },
-      [self](const node_annotation_seen& m) { self->state.on_seen(m); },
-      [self](const leadership& m) {
-        self->state.on_leadership(m.leading, m.term);
-        self->state.schedule_flush();
-      },
-      [self](flush_atom) { self->state.flush(); },
-      [self](retry_atom) {
-        self->state.retry_scheduled = false;
-        self->state.flush();
-      },
-      [self](sync_atom) {
-        self->state.on_sync();
+      [=](desired_entries& m) { perform(self->state.on_desired(std::move(m))); },
+      [=](const published_snapshot& m) { perform(self->state.on_snapshot(m)); },
+      [=](const node_annotation_seen& m) { perform(self->state.on_seen(m)); },
+      [=](const leadership& m) { perform(self->state.on_leadership(m.leading, m.term)); },
+      [=](flush_atom) { perform(self->state.on_flush(self->clock().now())); },
+      [=](retry_atom) { perform(self->state.on_retry(self->clock().now())); },
+      [=](sync_atom) {
+        perform(self->state.on_sync());
         self->delayed_send(self, self->state.settings.config_sync_period, sync_atom::value);
       },
-      [self](status_atom) { return self->state.status(); },
+      [=](status_atom) { return self->state.status(); },
   };
 }
 

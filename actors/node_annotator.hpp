@@ -11,6 +11,9 @@
 // Cost: a Node is patched only when its annotation (as the full Node watch last saw it) differs;
 // pending Nodes form one set (coalescing); patches leave through a token bucket
 // (settings.annotation_qps, burst one second's worth), removals first; failures back off.
+//
+// The state decides and returns a node_annotator_step (time passed in); the behaviour alone sends
+// it, as the publisher does.
 #pragma once
 
 #include <chrono>
@@ -19,8 +22,8 @@
 #include <optional>
 #include <set>
 #include <string>
-
-#include <caf/actor_clock.hpp>
+#include <utility>
+#include <vector>
 
 #include "actors/interfaces.hpp"
 #include "actors/ports.hpp"
@@ -30,10 +33,23 @@
 
 namespace kcr::actors {
 
+/// What the annotator's state wants done after a message; the behaviour only performs it: nothing,
+/// a flush behind the messages already queued, a retry_atom after the backoff's `delay`, or a
+/// flush_atom after `delay`, when the token bucket holds a token again.
+struct node_annotator_step {
+  enum class kind { none, flush, retry, wait };
+  using clock = std::chrono::steady_clock;
+  kind what = kind::none;
+  clock::duration delay{};
+  bool operator==(const node_annotator_step&) const = default;
+};
+
+/// The annotator's state and decisions; its only side effects go through `port` and `tel`, so it
+/// can be driven directly (test/actors/node_annotator_state_test.cpp).
 struct node_annotator_state {
   static inline const char* name = "node_annotator";
+  using clock = node_annotator_step::clock;
 
-  node_annotator_actor::pointer self = nullptr;
   controller_settings settings;
   std::shared_ptr<telemetry> tel;
   std::shared_ptr<node_annotation_port> port;
@@ -57,7 +73,7 @@ struct node_annotator_state {
 
   // Token bucket.
   double tokens = 0;
-  caf::actor_clock::time_point refilled{};
+  clock::time_point refilled{};
   bool bucket_started = false;
 
   bool flush_scheduled = false; // a flush_atom is queued or a delayed one is armed
@@ -68,14 +84,17 @@ struct node_annotator_state {
   size_t patches = 0;
   size_t failures = 0;
 
-  void init(node_annotator_actor::pointer ptr);
+  /// Takes the settings and the ports, as the behaviour does when spawned.
+  void setup(controller_settings s, std::shared_ptr<telemetry> t,
+             std::shared_ptr<node_annotation_port> p);
 
-  /// Inputs; each marks the nodes it may have changed as pending and schedules a flush.
-  void on_desired(desired_entries msg);
-  void on_snapshot(const published_snapshot& snap);
-  void on_seen(const node_annotation_seen& msg);
-  void on_leadership(bool now_leading, uint64_t new_term);
-  void on_sync();
+  /// Inputs; each marks the nodes it may have changed as pending and asks for a flush.
+  node_annotator_step on_desired(desired_entries msg);
+  node_annotator_step on_snapshot(const published_snapshot& snap);
+  node_annotator_step on_seen(const node_annotation_seen& msg);
+  node_annotator_step on_leadership(bool now_leading, uint64_t new_term);
+  /// The periodic full reconcile: every Node is looked at again; beats while no retry is pending.
+  node_annotator_step on_sync();
 
   /// Writes are allowed: leading, a desired set of this term, a ConfigMap seen.
   bool active() const { return leading && have_desired && desired_term == term && have_snapshot; }
@@ -84,16 +103,22 @@ struct node_annotator_state {
   /// Node is unknown); an inner nullopt = remove it; else this value.
   std::optional<std::optional<std::string>> target(const std::string& node) const;
 
-  /// Patches pending nodes while tokens last (removals first); re-arms itself for the rest.
-  void flush();
-  void schedule_flush();
+  /// Patches pending nodes while tokens last at `now` (removals first): then a failure says
+  /// retry after the backoff, tokens running out say wait until the bucket holds one again.
+  node_annotator_step on_flush(clock::time_point now);
+  /// The backoff ran out: flushes what is pending by now.
+  node_annotator_step on_retry(clock::time_point now);
+  /// One flush however many inputs arrive (nothing while inactive, retrying or nothing pending).
+  node_annotator_step flush_soon();
 
   /// Its state as data (status_atom).
   node_annotator_status status() const;
 
 private:
   void mark_all();
-  void refill();
+  void refill(clock::time_point now);
+  /// Pending nodes whose target differs from what the Node holds: removals, then sets.
+  std::vector<std::pair<std::string, std::optional<std::string>>> take_due();
   /// One patch; false when it failed in a way that calls for a backoff.
   bool patch(const std::string& node, const std::optional<std::string>& value);
   bool is_older(const seen_value& have, const std::string& rv) const;

@@ -42,21 +42,18 @@ converge_outcome outcome_of(const net::tunnel_spec& spec,
   return o;
 }
 
-void node_readiness_state::init(node_readiness_actor::pointer ptr, node_readiness_config config) {
-  self = ptr;
+void node_readiness_state::init(node_readiness_config config) {
   cfg = std::move(config);
   backoff = retry_backoff(*cfg.settings);
   inputs.route_only = cfg.settings->overlay_type == net::overlay_type::none;
 }
 
-void node_readiness_state::on_own_node(const own_node_observed& msg) {
-  if (cfg.supervisor)
-    self->send(cfg.supervisor, msg);
+node_readiness_step node_readiness_state::on_own_node(const own_node_observed& msg) {
   if (!msg.exists) {
     inputs.entry_overlay_ip.reset();
     inputs.entry_problem = "Node " + cfg.settings->node_name + " does not exist";
     taints.clear();
-    return; // nothing to write to a Node that is gone
+    return {}; // nothing to write to a Node that is gone
   }
   auto r = own_entry(msg.node, *cfg.settings);
   inputs.entry_overlay_ip = r.entry ? std::optional{r.entry->overlay_ip.to_string()} : std::nullopt;
@@ -65,52 +62,56 @@ void node_readiness_state::on_own_node(const own_node_observed& msg) {
     taints = msg.node.taints;
     taint_attempted = false; // a new list: a failed removal may succeed on it
   }
-  request_flush();
+  return flush_soon();
 }
 
-void node_readiness_state::on_outcome(const converge_outcome& o) {
+node_readiness_step node_readiness_state::on_outcome(const converge_outcome& o) {
   if (inputs.last == o)
-    return; // the periodic converge with nothing new
+    return {}; // the periodic converge with nothing new
   inputs.last = o;
-  request_flush();
+  return flush_soon();
 }
 
-void node_readiness_state::request_flush() {
+node_readiness_step node_readiness_state::flush_soon() {
   if (flush_queued)
-    return;
+    return {};
   flush_queued = true;
-  self->send(self, flush_atom::value);
+  return {node_readiness_step::kind::flush};
 }
 
-void node_readiness_state::flush() {
+node_readiness_step node_readiness_state::on_flush() {
   flush_queued = false;
   if (retry_armed)
-    return; // the retry flushes once the backoff ran out
-  if (!write_condition())
-    return;
+    return {}; // the retry flushes once the backoff ran out
+  if (auto step = write_condition(); step.what != node_readiness_step::kind::none)
+    return step;
   if (!taint_attempted && should_remove_taint(cfg.remove_taint, written, taints))
-    remove_taint();
+    return remove_taint();
+  return {};
 }
 
-bool node_readiness_state::write_condition() {
+node_readiness_step node_readiness_state::on_retry() {
+  retry_armed = false;
+  return on_flush();
+}
+
+node_readiness_step node_readiness_state::write_condition() {
   auto want = desired_condition(inputs);
   if (!want || want == written)
-    return true;
+    return {};
   const bool transition = !written || written->ready != want->ready;
   auto r = cfg.port->patch_condition(cfg.settings->node_name, *want, transition);
-  if (!r) {
-    failed("cannot write its condition", r.error());
-    return false;
-  }
+  if (!r)
+    return failed("cannot write its condition", r.error());
   ++condition_writes;
   backoff.reset();
   spdlog::info("readiness: Node {} {}={} {}: {}", cfg.settings->node_name, tunnel_condition_type,
                want->ready ? "True" : "False", want->reason, want->message);
   written = std::move(want);
-  return true;
+  return {};
 }
 
-void node_readiness_state::remove_taint() {
+node_readiness_step node_readiness_state::remove_taint() {
   taint_attempted = true;
   auto at = taint_indices(taints, readiness_taint_key);
   auto r = cfg.port->remove_taints(cfg.settings->node_name, at, readiness_taint_key);
@@ -119,24 +120,24 @@ void node_readiness_state::remove_taint() {
     if (r.error().code == 422) {
       spdlog::info("readiness: Node {}'s taints changed meanwhile; retrying on the next update",
                    cfg.settings->node_name);
-      return;
+      return {};
     }
     taint_attempted = false;
-    failed("cannot remove its startup taint", r.error());
-    return;
+    return failed("cannot remove its startup taint", r.error());
   }
   ++taint_removals;
   spdlog::info("readiness: removed the taint {} from Node {} (its tunnel is converged)",
                readiness_taint_key, cfg.settings->node_name);
+  return {};
 }
 
-void node_readiness_state::failed(const char* what, const api_failure& f) {
+node_readiness_step node_readiness_state::failed(const char* what, const api_failure& f) {
   ++failures;
   auto delay = backoff.next();
   spdlog::warn("readiness: Node {} {}: {}; retrying in {} ms", cfg.settings->node_name, what,
                f.describe(), delay.count());
   retry_armed = true;
-  self->delayed_send(self, delay, retry_atom::value);
+  return {node_readiness_step::kind::retry, delay};
 }
 
 readiness_status node_readiness_state::status() const {
@@ -165,24 +166,33 @@ caf::result<Reply> ask_supervisor(node_readiness_actor::stateful_pointer<node_re
 node_readiness_actor::behavior_type
 node_readiness(node_readiness_actor::stateful_pointer<node_readiness_state> self,
                node_readiness_config cfg) {
-  self->state.init(self, std::move(cfg));
+  self->state.init(std::move(cfg));
+  // The one place that sends what the state decided.
+  auto perform = [self](node_readiness_step step) {
+    if (step.what == node_readiness_step::kind::flush)
+      self->send(self, flush_atom::value);
+    else if (step.what == node_readiness_step::kind::retry)
+      self->delayed_send(self, step.delay, retry_atom::value);
+  };
+  // The supervisor's messages go on to it unchanged (there is none only in tests).
+  auto forward = [self](const auto& msg) {
+    if (self->state.cfg.supervisor)
+      self->send(self->state.cfg.supervisor, msg);
+  };
   return {
-      [self](const own_node_observed& msg) { self->state.on_own_node(msg); },
-      [self](const link_changed& msg) {
-        if (self->state.cfg.supervisor)
-          self->send(self->state.cfg.supervisor, msg);
+      [=](const own_node_observed& msg) {
+        forward(msg);
+        perform(self->state.on_own_node(msg));
       },
+      [=](const link_changed& msg) { forward(msg); },
       [self](status_atom) { return ask_supervisor<tunnel_status>(self, status_atom::value); },
       [self](status_atom, supervisor_atom) {
         return ask_supervisor<supervisor_status>(self, status_atom::value, supervisor_atom::value);
       },
       [self](status_atom, readiness_atom) { return self->state.status(); },
-      [self](const converge_outcome& o) { self->state.on_outcome(o); },
-      [self](flush_atom) { self->state.flush(); },
-      [self](retry_atom) {
-        self->state.retry_armed = false;
-        self->state.flush();
-      },
+      [=](const converge_outcome& o) { perform(self->state.on_outcome(o)); },
+      [=](flush_atom) { perform(self->state.on_flush()); },
+      [=](retry_atom) { perform(self->state.on_retry()); },
   };
 }
 

@@ -17,6 +17,9 @@
 // Lifecycle: Run: nothing armed; OnUpdate: a changed input schedules one coalesced flush; Sync:
 // the flush; Cleanup: nothing (the condition stays as last written; the agent's absence is the
 // kubelet's and the DaemonSet's business).
+//
+// The state decides and returns a node_readiness_step; the behaviour alone sends it (and forwards
+// the supervisor's messages), as the publisher and the node annotator do.
 #pragma once
 
 #include <chrono>
@@ -88,10 +91,21 @@ struct node_readiness_config {
   tunnel_supervisor_actor supervisor;                  // where own-Node messages go on
 };
 
+/// What node_readiness's state wants done after a message; the behaviour only performs it:
+/// nothing, a flush behind the messages already queued, or a retry_atom after the backoff's
+/// `delay`.
+struct node_readiness_step {
+  enum class kind { none, flush, retry };
+  kind what = kind::none;
+  std::chrono::steady_clock::duration delay{};
+  bool operator==(const node_readiness_step&) const = default;
+};
+
+/// node_readiness's state and decisions; its only side effects go through `cfg.port`, so it can
+/// be driven directly (test/actors/node_readiness_state_test.cpp).
 struct node_readiness_state {
   static inline const char* name = "node_readiness";
 
-  node_readiness_actor::pointer self = nullptr;
   node_readiness_config cfg;
 
   readiness_inputs inputs;
@@ -106,19 +120,25 @@ struct node_readiness_state {
   size_t taint_removals = 0;
   size_t failures = 0;
 
-  void init(node_readiness_actor::pointer ptr, node_readiness_config config);
-  void on_own_node(const own_node_observed& msg);
-  void on_outcome(const converge_outcome& o);
-  void request_flush();
-  /// Writes what the rules want and the Node lacks: the condition, then the taint removal.
-  void flush();
+  void init(node_readiness_config config);
+  /// The own Node as observed (the behaviour forwards it to the supervisor as well).
+  node_readiness_step on_own_node(const own_node_observed& msg);
+  node_readiness_step on_outcome(const converge_outcome& o);
+  /// One flush however many inputs arrive.
+  node_readiness_step flush_soon();
+  /// Writes what the rules want and the Node lacks: the condition, then the taint removal; a
+  /// failed write says retry after the backoff.
+  node_readiness_step on_flush();
+  /// The backoff ran out: flushes.
+  node_readiness_step on_retry();
   /// Its state as data (status_atom, readiness_atom).
   readiness_status status() const;
 
 private:
-  bool write_condition();
-  void remove_taint();
-  void failed(const char* what, const api_failure& f);
+  /// Nothing, or a retry when the write failed.
+  node_readiness_step write_condition();
+  node_readiness_step remove_taint();
+  node_readiness_step failed(const char* what, const api_failure& f);
 };
 
 node_readiness_actor::behavior_type
