@@ -31,17 +31,17 @@ netlink_tunnel_manager::netlink_tunnel_manager(std::string proc_sys)
 netlink_tunnel_manager::~netlink_tunnel_manager() = default;
 
 tunnel_result<converge_report> netlink_tunnel_manager::converge(const tunnel_spec& spec) {
-  return checked(do_converge(spec));
+  return reset_socket_on_netlink_error(do_converge(spec));
 }
 tunnel_result<cleanup_report> netlink_tunnel_manager::cleanup() {
-  return checked(do_cleanup());
+  return reset_socket_on_netlink_error(do_cleanup());
 }
 tunnel_result<cleanup_report> netlink_tunnel_manager::remove(std::string_view name) {
-  return checked(do_remove(name));
+  return reset_socket_on_netlink_error(do_remove(name));
 }
 tunnel_result<std::optional<tunnel_state>>
 netlink_tunnel_manager::current_state(std::string_view name) {
-  return checked(do_current_state(name));
+  return reset_socket_on_netlink_error(do_current_state(name));
 }
 
 tunnel_result<nl_sock*> netlink_tunnel_manager::socket() {

@@ -59,8 +59,10 @@ public:
 
 private:
   tunnel_result<nl_sock*> socket();
+  /// After a netlink failure the socket may hold unread replies or a broken sequence: the next
+  /// call opens a fresh one.
   template <class T>
-  T checked(T result) {
+  T reset_socket_on_netlink_error(T result) {
     if (!result.ok() && result.error().code == tunnel_errc::netlink_error)
       sock_.reset();
     return result;
