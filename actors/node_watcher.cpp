@@ -103,7 +103,7 @@ void node_watcher_state::refresh(const std::string& node, const kube::node_info&
     return;
   spdlog::info("node_watcher: node {} has new pod ranges from its {}", node,
                kube::range_resource_for(source)->qualified());
-  out.to_allocator.emplace_back(node_upserted{std::move(now)});
+  out.to_allocator.emplace_back(node_upserted{kube::entry_inputs{now}});
 }
 
 node_watcher_outbox node_watcher_state::objects_all(std::vector<kube::range_object> all) {
@@ -202,7 +202,7 @@ bool node_watcher_state::store_and_forward(kube::node_info node, node_watcher_ou
       spdlog::debug("node_watcher: node {} added", node.name);
     else
       spdlog::info("node_watcher: node {} changed its entry inputs", node.name);
-    out.to_allocator.emplace_back(node_upserted{std::move(now)});
+    out.to_allocator.emplace_back(node_upserted{kube::entry_inputs{now}});
   }
   report_annotation(it == nodes.end() ? nullptr : &it->second, node, out);
   auto name = node.name;

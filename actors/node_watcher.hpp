@@ -2,10 +2,11 @@
 // ConfigMap entries, for the allocator, and into the overlay annotations the Nodes carry, for
 // the node annotator (which repairs them).
 //
-// It keeps the last seen node_info per name. A new Node, or a change of name / uid / underlay IP /
-// pod CIDRs (kube::same_entry_inputs), becomes node_upserted; heartbeat-only updates (conditions,
-// resourceVersion) are dropped here, so a 5000-node cluster's status updates never reach the
-// allocator. After a (re)list it also emits node_deleted for Nodes that vanished while the watch
+// It keeps the last seen node_info per name: the one copy of the Node as observed. A new Node, or
+// a change of name / uid / underlay IP / pod CIDRs (kube::same_entry_inputs), becomes
+// node_upserted, which carries only the node's kube::entry_inputs; heartbeat-only updates
+// (conditions, resourceVersion) are dropped here, so a 5000-node cluster's status updates never
+// reach the allocator. After a (re)list it also emits node_deleted for Nodes that vanished while the watch
 // was away, then nodes_synced. A Node's soft problems are logged and posted as a Warning Event
 // once per distinct set.
 //
