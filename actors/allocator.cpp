@@ -12,7 +12,7 @@ namespace kcr::actors {
 // --- inputs
 // ---------------------------------------------------------------------------------------
 
-allocator_outbox allocator_state::on_upsert(kube::node_info node) {
+allocator_outbox allocator_state::on_upsert(kube::entry_inputs node) {
   auto name = node.name;
   track_node_ip(name, &node);
   auto ip = node.underlay_ip;
@@ -148,7 +148,7 @@ allocator_outbox allocator_state::try_become_ready() {
   std::map<net::ip_address, const std::vector<net::cidr>*> published_ranges; // by overlay IP
   for (const auto& e : snapshot->state().entries)
     published_ranges.emplace(e.overlay_ip, &e.pod_cidrs);
-  auto pass_of = [&](const std::string& name, const kube::node_info& n) {
+  auto pass_of = [&](const std::string& name, const kube::entry_inputs& n) {
     auto ip = pool->lookup(name);
     if (!ip)
       return 2;
@@ -266,7 +266,7 @@ void allocator_state::withdraw(const std::string& name, const std::string& reaso
 }
 
 std::optional<net::ip_address> allocator_state::address_for(const std::string& name,
-                                                            const kube::node_info& node,
+                                                            const kube::entry_inputs& node,
                                                             allocator_outbox& out) {
   if (auto ip = pool->lookup(name))
     return ip;

@@ -38,8 +38,8 @@ struct allocator_state {
   controller_settings settings;
   std::shared_ptr<actors::telemetry> tel;
 
-  std::map<std::string, kube::node_info> nodes;
-  std::optional<published_snapshot> snapshot; // the latest seen: the restore source
+  std::map<std::string, kube::entry_inputs> nodes; // what decides each Node's entry
+  std::optional<published_snapshot> snapshot;      // the latest seen: the restore source
   bool leading = false;
   uint64_t term = 0;   // of the current leadership, stamped on every desired_entries
   bool synced = false; // the initial Node list is complete
@@ -60,7 +60,7 @@ struct allocator_state {
   bool ready() const { return pool.has_value(); }
 
   // Inputs. Each returns what to send.
-  allocator_outbox on_upsert(kube::node_info node);
+  allocator_outbox on_upsert(kube::entry_inputs node);
   allocator_outbox on_delete(const std::string& name);
   allocator_outbox on_synced();
   allocator_outbox on_snapshot(const published_snapshot& snap);
@@ -80,11 +80,11 @@ private:
   void forget(const std::string& name, desired_entries& delta);
   void withdraw(const std::string& name, const std::string& reason, desired_entries& delta);
   /// Why the node may not have an entry now (it waits, with a log line and maybe an Event).
-  std::optional<std::string> held_back(const std::string& name, const kube::node_info& node,
+  std::optional<std::string> held_back(const std::string& name, const kube::entry_inputs& node,
                                        allocator_outbox& out);
   /// Its address: kept, or newly allocated (Event); none when the pool refuses (it waits).
-  std::optional<net::ip_address> address_for(const std::string& name, const kube::node_info& node,
-                                             allocator_outbox& out);
+  std::optional<net::ip_address> address_for(const std::string& name,
+                                             const kube::entry_inputs& node, allocator_outbox& out);
   /// After an address was freed: nodes waiting for one get another chance.
   void retry_waiting(allocator_outbox& out, desired_entries& delta);
   void set_waiting(const std::string& name, const char* kind, const std::string& reason, bool warn,
@@ -95,10 +95,10 @@ private:
     net::range_refusal why;
   };
   std::optional<range_refused> refuse_ranges(const std::string& name,
-                                             const kube::node_info& node) const;
+                                             const kube::entry_inputs& node) const;
   /// Keeps `refused` and the pod_ranges_refused metric in step with the node's verdict.
   void note_refusal(const std::string& name, const range_refused* r);
-  void track_node_ip(const std::string& name, const kube::node_info* node);
+  void track_node_ip(const std::string& name, const kube::entry_inputs* node);
   void update_metrics() const;
   /// Keep `entries`, `by_node_ip` and `range_owners` in step.
   void set_entry(const kube::node_entry& e);

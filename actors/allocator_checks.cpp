@@ -12,11 +12,11 @@ namespace kcr::actors {
 
 namespace {
 
-const char* not_ready_kind(const kube::node_info& n) {
+const char* not_ready_kind(const kube::entry_inputs& n) {
   return n.underlay_ip ? "no-pod-range" : "no-address";
 }
 
-std::string why_not_ready(const kube::node_info& n) {
+std::string why_not_ready(const kube::entry_inputs& n) {
   if (!n.problems.empty())
     return join(n.problems);
   if (!n.underlay_ip)
@@ -27,7 +27,7 @@ std::string why_not_ready(const kube::node_info& n) {
 } // namespace
 
 std::optional<std::string> allocator_state::held_back(const std::string& name,
-                                                      const kube::node_info& node,
+                                                      const kube::entry_inputs& node,
                                                       allocator_outbox& out) {
   if (!node.ready_for_entry()) {
     // Keep an address it already holds (stable across the gap); give it none until it is usable.
@@ -75,7 +75,7 @@ void allocator_state::set_waiting(const std::string& name, const char* kind,
 }
 
 std::optional<allocator_state::range_refused>
-allocator_state::refuse_ranges(const std::string& name, const kube::node_info& node) const {
+allocator_state::refuse_ranges(const std::string& name, const kube::entry_inputs& node) const {
   const net::range_rules rules{settings.pod_networks, settings.overlay_network};
   for (const auto& range : node.pod_cidrs) {
     auto refuse = [&](std::string reason, std::string detail) {
@@ -115,7 +115,7 @@ void allocator_state::note_refusal(const std::string& name, const range_refused*
     tel->metrics.pod_range_refused(name, r->range.to_string(), r->why.reason);
 }
 
-void allocator_state::track_node_ip(const std::string& name, const kube::node_info* node) {
+void allocator_state::track_node_ip(const std::string& name, const kube::entry_inputs* node) {
   if (auto old = nodes.find(name); old != nodes.end() && old->second.underlay_ip) {
     auto [first, last] = node_ips.equal_range(*old->second.underlay_ip);
     for (auto it = first; it != last; ++it)

@@ -40,7 +40,8 @@ using configmap_watcher_actor = caf::typed_actor<
     // the ConfigMap as the feeder thread last saw it
     caf::reacts_to<configmap_observed>>;
 
-/// Owns the overlay pool; computes every node's desired entry while leading.
+/// Owns the overlay pool; computes every node's desired entry while leading. It receives each
+/// Node's entry inputs (kube::entry_inputs), never the whole Node.
 using allocator_actor = caf::typed_actor<caf::reacts_to<node_upserted>,
                                          caf::reacts_to<node_deleted>, caf::reacts_to<nodes_synced>,
                                          // restore source (used when becoming ready)

@@ -23,6 +23,7 @@
 #include "net/ip.hpp"
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kcr::kube::node_info)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kcr::kube::entry_inputs)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kcr::kube::node_entry)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(kcr::kube::published_state)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::optional<kcr::kube::node_entry>)
@@ -100,10 +101,11 @@ struct configmap_observed {
 
 // --- between actors ------------------------------------------------------------------------------
 
-/// node_watcher -> allocator: a Node exists with these fields (new or changed in a way that
-/// matters for its entry; heartbeat-only updates are not forwarded).
+/// node_watcher -> allocator: a Node exists with these entry inputs (new or changed in a way that
+/// matters for its entry; heartbeat-only updates are not forwarded). Only the slice travels: the
+/// node watcher alone holds the whole Node.
 struct node_upserted {
-  kube::node_info node;
+  kube::entry_inputs node;
 };
 /// node_watcher -> allocator: the Node is gone (deleted, or vanished during a relist).
 struct node_deleted {

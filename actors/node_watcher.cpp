@@ -11,6 +11,22 @@
 
 namespace kcr::actors {
 
+namespace {
+
+// What this state reads of a Node later: its entry inputs and problems, the overlay annotation
+// and the resourceVersion. Labels, the other annotations, the address lists and taints are read
+// by no one here, so they are not held (at 5000 Nodes they are most of what a Node weighs).
+kube::node_info kept(kube::node_info n) {
+  n.labels.clear();
+  std::erase_if(n.annotations, [](const auto& kv) { return kv.first != overlay_ip_annotation; });
+  n.internal_ips.clear();
+  n.external_ips.clear();
+  n.taints.clear();
+  return n;
+}
+
+} // namespace
+
 node_watcher_outbox node_watcher_state::listed_all(std::vector<kube::node_info> all) {
   node_watcher_outbox out;
   std::set<std::string> present;
@@ -103,7 +119,7 @@ void node_watcher_state::refresh(const std::string& node, const kube::node_info&
     return;
   spdlog::info("node_watcher: node {} has new pod ranges from its {}", node,
                kube::range_resource_for(source)->qualified());
-  out.to_allocator.emplace_back(node_upserted{std::move(now)});
+  out.to_allocator.emplace_back(node_upserted{kube::entry_inputs{now}});
 }
 
 node_watcher_outbox node_watcher_state::objects_all(std::vector<kube::range_object> all) {
@@ -202,11 +218,11 @@ bool node_watcher_state::store_and_forward(kube::node_info node, node_watcher_ou
       spdlog::debug("node_watcher: node {} added", node.name);
     else
       spdlog::info("node_watcher: node {} changed its entry inputs", node.name);
-    out.to_allocator.emplace_back(node_upserted{std::move(now)});
+    out.to_allocator.emplace_back(node_upserted{kube::entry_inputs{now}});
   }
   report_annotation(it == nodes.end() ? nullptr : &it->second, node, out);
   auto name = node.name;
-  nodes.insert_or_assign(std::move(name), std::move(node));
+  nodes.insert_or_assign(std::move(name), kept(std::move(node)));
   return forward;
 }
 

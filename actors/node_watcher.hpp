@@ -2,16 +2,17 @@
 // ConfigMap entries, for the allocator, and into the overlay annotations the Nodes carry, for
 // the node annotator (which repairs them).
 //
-// It keeps the last seen node_info per name. A new Node, or a change of name / uid / underlay IP /
-// pod CIDRs (kube::same_entry_inputs), becomes node_upserted; heartbeat-only updates (conditions,
-// resourceVersion) are dropped here, so a 5000-node cluster's status updates never reach the
-// allocator. After a (re)list it also emits node_deleted for Nodes that vanished while the watch
-// was away, then nodes_synced. A Node's soft problems are logged and posted as a Warning Event
-// once per distinct set.
+// It keeps the last seen node_info per name: the one copy of the Node as observed (less what no
+// one reads). A new Node, or a change of name / uid / underlay IP / pod CIDRs
+// (kube::same_entry_inputs), becomes node_upserted, which carries only the node's
+// kube::entry_inputs; heartbeat-only updates (conditions, resourceVersion) are dropped here, so a
+// 5000-node cluster's status updates never reach the allocator. After a (re)list it also emits
+// node_deleted for Nodes that vanished while the watch was away, then nodes_synced. A Node's soft
+// problems are logged and posted as a Warning Event once per distinct set.
 //
 // With --pod-cidr-source calico-ipam or cilium, a node's pod ranges come from other objects
-// (BlockAffinities, CiliumNodes) that it also keeps, by name; what it forwards is the Node with
-// those ranges applied (kube::apply_object_ranges), and a change of either is a change of the
+// (BlockAffinities, CiliumNodes) that it also keeps, by name; what it forwards is the Node's inputs
+// with those ranges applied (kube::apply_object_ranges), and a change of either is a change of the
 // node. The first nodes_synced waits until both lists are complete, so that a restart never
 // withdraws an entry only because its ranges had not been listed yet.
 //
@@ -56,7 +57,8 @@ struct node_watcher_state {
 
   std::shared_ptr<telemetry> tel;
 
-  /// Nodes as parsed (ranges from the Node only); effective() applies the range objects.
+  /// Nodes as parsed (ranges from the Node only), without what no one here reads (labels, other
+  /// annotations, address lists, taints); effective() applies the range objects.
   std::map<std::string, kube::node_info> nodes;
   bool listed = false;
   kube::pod_cidr_source source = kube::pod_cidr_source::node;

@@ -82,9 +82,32 @@ struct node_info {
   bool ready_for_entry() const { return underlay_ip.has_value() && !pod_cidrs.empty(); }
 };
 
-/// True when the two nodes publish the same ConfigMap entry (name, uid, underlay IP, pod CIDRs):
-/// a false answer is the only reason to touch the allocation; heartbeat-only updates (conditions,
-/// resourceVersion, annotations) compare equal.
+/// The slice of a Node its ConfigMap entry is decided from: what the allocator holds per Node
+/// (the node watcher holds the Node itself). Built from a node_info (implicitly, so a parsed or
+/// hand-made Node stands wherever its slice is expected).
+struct entry_inputs {
+  std::string name;
+  std::string uid;
+  std::optional<net::ip_address> underlay_ip;
+  std::string underlay_source; // empty when underlay_ip is empty
+  std::vector<net::cidr> pod_cidrs;
+  std::string pod_cidr_source; // empty when pod_cidrs is empty
+  /// The Node's soft problems: they say why a node that is not ready_for_entry() waits.
+  std::vector<std::string> problems;
+
+  entry_inputs() = default;
+  entry_inputs(const node_info& n); // NOLINT(google-explicit-constructor): the slice of a Node
+
+  /// As node_info::ready_for_entry().
+  bool ready_for_entry() const { return underlay_ip.has_value() && !pod_cidrs.empty(); }
+};
+
+/// True when the two publish the same ConfigMap entry (name, uid, underlay IP, pod CIDRs): a false
+/// answer is the only reason to touch the allocation. The sources and problems only explain the
+/// inputs, so a change of them alone compares equal, as do heartbeat-only updates of a Node
+/// (conditions, resourceVersion, annotations).
+bool same_entry_inputs(const entry_inputs& a, const entry_inputs& b);
+/// The same for two Nodes: their slices compared.
 bool same_entry_inputs(const node_info& a, const node_info& b);
 
 /// Result of parsing one Node. Exactly one of the two is set: `node` when the object is usable

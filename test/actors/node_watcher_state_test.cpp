@@ -176,3 +176,28 @@ BOOST_AUTO_TEST_CASE(node_watcher_state_outboxes) {
     }
   }
 }
+
+BOOST_AUTO_TEST_CASE(node_watcher_keeps_only_what_it_reads) {
+  auto n = with_annotation(node("n1", "198.51.100.1", "1", {"a"}), "10.0.0.1");
+  n.labels["team"] = "a";
+  n.annotations["node.alpha.kubernetes.io/ttl"] = "0";
+  n.external_ips = {*net::ip_address::parse("203.0.113.1")};
+  n.taints = {{"k", "v", "NoSchedule"}};
+  node_watcher_state st;
+  st.changed(n);
+  BOOST_TEST_REQUIRE(st.nodes.count("n1") == 1u);
+  const auto& kept = st.nodes.at("n1");
+  BOOST_TEST(kept.labels.empty());
+  BOOST_TEST(kept.annotations.size() == 1u);
+  BOOST_TEST(kept.annotations.at(overlay_ip_annotation) == "10.0.0.1");
+  BOOST_TEST(kept.internal_ips.empty());
+  BOOST_TEST(kept.external_ips.empty());
+  BOOST_TEST(kept.taints.empty());
+  BOOST_TEST(kube::same_entry_inputs(kept, n)); // what decides the entry is all there
+  BOOST_TEST(kept.problems == n.problems);
+  BOOST_TEST(kept.resource_version == "1");
+  // The same Node again, a label changed: nothing to send (it compares with what was kept).
+  n.labels["team"] = "b";
+  n.resource_version = "2";
+  BOOST_TEST(render(st.changed(n)) == "");
+}

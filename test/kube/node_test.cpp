@@ -281,4 +281,73 @@ BOOST_AUTO_TEST_CASE(same_entry_inputs_ignores_heartbeats) {
   BOOST_TEST(!kube::same_entry_inputs(base, recidred));
 }
 
+BOOST_AUTO_TEST_CASE(entry_inputs_copy_what_decides_the_entry) {
+  auto r = parse_node(node_json(R"({"podCIDRs":["10.244.1.5/24","fd00:1::/64"]})",
+                                R"({"addresses":[{"type":"ExternalIP","address":"203.0.113.4"}],
+                                    "conditions":[{"type":"Ready","status":"True"}]})",
+                                R"({"team":"a"})"));
+  BOOST_TEST_REQUIRE(r.node.has_value(), r.error);
+  const auto& n = *r.node;
+  kube::entry_inputs in{n};
+  BOOST_TEST(in.name == "n1");
+  BOOST_TEST(in.uid == "u-1");
+  BOOST_TEST(in.underlay_ip->to_string() == "203.0.113.4");
+  BOOST_TEST(in.underlay_source == "ExternalIP");
+  BOOST_TEST(join(in.pod_cidrs) == "10.244.1.0/24,fd00:1::/64");
+  BOOST_TEST(in.pod_cidr_source == "spec.podCIDRs");
+  BOOST_TEST(in.problems == n.problems);
+  BOOST_TEST(has_problem(n, "host bits"), join(n.problems));
+  BOOST_TEST(in.ready_for_entry());
+
+  kube::entry_inputs empty{kube::node_info{}};
+  BOOST_TEST(!empty.ready_for_entry());
+  BOOST_TEST(empty.underlay_source.empty());
+}
+
+BOOST_AUTO_TEST_CASE(entry_inputs_equal_unless_the_entry_changes) {
+  const auto base = *parse_node(read_data("k3s-node.json")).node;
+  struct row {
+    const char* change;
+    void (*apply)(kube::node_info&);
+    bool same;
+  };
+  for (const auto& r : {
+           row{"resourceVersion", [](kube::node_info& n) { n.resource_version = "4999"; }, true},
+           row{"Ready", [](kube::node_info& n) { n.ready = !n.ready; }, true},
+           row{"unschedulable", [](kube::node_info& n) { n.unschedulable = true; }, true},
+           row{"a taint",
+               [](kube::node_info& n) {
+                 n.taints.push_back({"k", "v", "NoSchedule"});
+               },
+               true},
+           row{"a label", [](kube::node_info& n) { n.labels["team"] = "b"; }, true},
+           row{"an annotation", [](kube::node_info& n) { n.annotations["x"] = "y"; }, true},
+           row{"another address",
+               [](kube::node_info& n) {
+                 n.external_ips.push_back(*net::ip_address::parse("203.0.113.9"));
+               },
+               true},
+           row{"a problem only", [](kube::node_info& n) { n.problems.push_back("warned"); }, true},
+           row{"the underlay source only",
+               [](kube::node_info& n) { n.underlay_source = "ExternalIP"; }, true},
+           row{"the pod CIDR source only",
+               [](kube::node_info& n) { n.pod_cidr_source = "spec.podCIDR"; }, true},
+           row{"name", [](kube::node_info& n) { n.name = "other"; }, false},
+           row{"uid", [](kube::node_info& n) { n.uid = "another-uid"; }, false},
+           row{"underlay IP",
+               [](kube::node_info& n) { n.underlay_ip = net::ip_address::parse("192.0.2.99"); },
+               false},
+           row{"no underlay IP", [](kube::node_info& n) { n.underlay_ip.reset(); }, false},
+           row{"pod CIDRs", [](kube::node_info& n) { n.pod_cidrs.clear(); }, false},
+       }) {
+    BOOST_TEST_CONTEXT(r.change) {
+      auto changed = base;
+      r.apply(changed);
+      BOOST_TEST(kube::same_entry_inputs(kube::entry_inputs{base}, kube::entry_inputs{changed}) ==
+                 r.same);
+      BOOST_TEST(kube::same_entry_inputs(base, changed) == r.same); // one definition
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
