@@ -23,8 +23,8 @@ struct api_failure {
   int code = 0;
   std::string reason;
   std::string message;
-  std::string verb;
-  std::string resource;
+  std::string verb = {}; // initialised: {code, reason, message} is complete (no warning)
+  std::string resource = {};
   failure_kind kind = failure_kind::answered;
 
   static api_failure no_answer(std::string message) {

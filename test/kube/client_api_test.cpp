@@ -488,3 +488,30 @@ BOOST_AUTO_TEST_CASE(non_json_error_body_keeps_code_and_text) {
   BOOST_TEST(contains(e.what(), "list nodes: HTTP 502"));
   BOOST_TEST(url_encode("metadata.name=a b/+") == "metadata.name%3Da%20b%2F%2B");
 }
+
+BOOST_AUTO_TEST_CASE(failure_texts_and_kinds) {
+  // The texts logs and tests match: what() is api_error::what() of before (request first),
+  // describe() the actors' text of before (no request), a failure without an answer its message.
+  api_failure conflict{409, "Conflict", "the object has been modified", "patch", "configmaps"};
+  BOOST_TEST(conflict.what() ==
+             "patch configmaps: HTTP 409 Conflict: the object has been modified");
+  BOOST_TEST(conflict.describe() == "HTTP 409 Conflict: the object has been modified");
+  BOOST_TEST(conflict.is_answer());
+  BOOST_TEST((conflict.is_conflict() && !conflict.is_already_exists()));
+  api_failure fake{404, "NotFound", "gone"}; // as the actors' fakes build one: no request
+  BOOST_TEST(fake.what() == "HTTP 404 NotFound: gone");
+  BOOST_TEST(fake.is_not_found());
+  api_failure bare{500, "", "", "list", "nodes"};
+  BOOST_TEST(bare.what() == "list nodes: HTTP 500");
+  auto refused = api_failure::no_answer("connect to https://192.0.2.1:6443: refused");
+  BOOST_TEST((refused.is_transport() && !refused.is_answer() && !refused.is_stopped()));
+  BOOST_TEST(refused.code == 0);
+  BOOST_TEST(refused.what() == "connect to https://192.0.2.1:6443: refused");
+  BOOST_TEST(refused.describe() == refused.what());
+  auto stopped = api_failure::stopped();
+  BOOST_TEST((stopped.is_stopped() && !stopped.is_transport()));
+  BOOST_TEST(stopped.what() == "kubernetes client stopped");
+  api_failure forbidden{403, "Forbidden", "no", "update", "configmaps"};
+  BOOST_TEST(forbidden.rbac_hint() == "the service account needs RBAC permission to update "
+                                      "configmaps (check the ClusterRole/Role bound to it)");
+}
