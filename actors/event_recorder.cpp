@@ -78,7 +78,7 @@ void event_recorder_state::record(const node_event& e, time_point now) {
       tel->metrics.event_emitted(type_of(e.warning));
     return;
   }
-  if (r.error().not_found()) {
+  if (r.error().is_not_found()) {
     // The server dropped the Event (TTL): start a new one.
     post(key, e, now);
     return;

@@ -124,7 +124,7 @@ void leader_elector_state::try_acquire(time_point now) {
 void leader_elector_state::renew(time_point now) {
   auto rec = mine(held);
   auto r = port->update(rec);
-  if (!r && (r.error().conflict() || r.error().not_found())) {
+  if (!r && (r.error().is_conflict() || r.error().is_not_found())) {
     // Someone else wrote or deleted the Lease: read it to learn who holds it now.
     auto got = port->get();
     if (!got) {
@@ -215,7 +215,7 @@ void leader_elector_state::problem(const std::string& what, const api_failure& f
   if (text == last_problem)
     return;
   last_problem = text;
-  if (f.forbidden())
+  if (f.is_forbidden())
     spdlog::error("leader_elector: {} (RBAC: the service account needs get/create/update on "
                   "leases.coordination.k8s.io in kube-system)",
                   text);

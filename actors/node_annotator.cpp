@@ -239,7 +239,7 @@ bool node_annotator_state::patch(const std::string& node, const std::optional<st
     return true;
   }
   const auto& f = r.error();
-  if (f.not_found()) {
+  if (f.is_not_found()) {
     seen.erase(node); // deleted meanwhile; its DELETED event follows
     if (tel)
       tel->metrics.node_annotation_patch("gone");
@@ -248,7 +248,7 @@ bool node_annotator_state::patch(const std::string& node, const std::optional<st
   ++failures;
   if (tel)
     tel->metrics.node_annotation_patch("error");
-  if (f.forbidden())
+  if (f.is_forbidden())
     spdlog::error("node_annotator: patching Node {} forbidden: {} — the service account needs "
                   "RBAC permission to patch nodes",
                   node, f.describe());

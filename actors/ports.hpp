@@ -13,33 +13,18 @@
 #include <utility>
 #include <vector>
 
-#include "net/result.hpp"
+#include "kube/api_failure.hpp"
 
 namespace kcr::actors {
 
-/// Why an API call failed: an HTTP status with the server's Status reason and message, or a
-/// transport problem (code 0: refused, timeout, TLS).
-struct api_failure {
-  int code = 0;
-  std::string reason;
-  std::string message;
+/// Why an API call failed: the Kubernetes client's own failure value (kube/api_failure.hpp:
+/// code, reason, message, the predicates is_conflict(), is_not_found(), ...), passed on as is.
+using api_failure = kube::api_failure;
 
-  bool transport() const { return code == 0; }
-  bool conflict() const { return code == 409 && reason != "AlreadyExists"; }
-  bool already_exists() const { return code == 409 && reason == "AlreadyExists"; }
-  bool not_found() const { return code == 404; }
-  bool forbidden() const { return code == 403; }
-  std::string describe() const {
-    if (code == 0)
-      return message;
-    return "HTTP " + std::to_string(code) + (reason.empty() ? "" : " " + reason) +
-           (message.empty() ? "" : ": " + message);
-  }
-};
-
-/// A value or an api_failure (net/result.hpp: the one result type below CAF).
+/// A value or an api_failure: the client's api_result (net/result.hpp, the one result type
+/// below CAF).
 template <class T>
-using outcome = net::result<T, api_failure>;
+using outcome = kube::api_result<T>;
 
 /// The one ConfigMap the controller publishes.
 struct configmap_object {

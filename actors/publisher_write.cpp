@@ -67,7 +67,7 @@ publisher_state::write_result publisher_state::create_missing() {
   // records every key in them; at 5000 nodes that is over etcd's request limit).
   auto created = port->create(fixed);
   if (!created) {
-    if (created.error().already_exists())
+    if (created.error().is_already_exists())
       return write_conflicted();
     return write_failed(created.error(), "create");
   }
@@ -86,7 +86,7 @@ publisher_state::write_result publisher_state::patch_changes() {
   auto patched = port->patch(resource_version, diff);
   if (!patched) {
     const auto& f = patched.error();
-    if (!f.conflict() && !f.not_found())
+    if (!f.is_conflict() && !f.is_not_found())
       return write_failed(f, "patch");
     // Someone else wrote (or deleted) it: re-read and apply our changes on top.
     spdlog::info("publisher: ConfigMap changed underneath ({}); re-reading", f.describe());
@@ -121,7 +121,7 @@ publisher_state::write_result publisher_state::write_failed(const api_failure& f
   if (tel)
     tel->metrics.configmap_write("error");
   bool too_large = f.code == 500 && f.message.find("too large") != std::string::npos;
-  if (f.forbidden()) {
+  if (f.is_forbidden()) {
     spdlog::error("publisher: {} ConfigMap forbidden: {} — the service account needs RBAC "
                   "permission to {} configmaps",
                   verb, f.describe(), verb);

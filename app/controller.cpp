@@ -15,7 +15,6 @@
 #include "app/liveness.hpp"
 #include "app/roles.hpp"
 #include "app/version.hpp"
-#include "kube/api_error.hpp"
 #include "kube/client_config.hpp"
 #include "net/netlink_tunnel.hpp"
 #include "net/tunnel_spec.hpp"

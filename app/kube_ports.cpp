@@ -17,18 +17,6 @@ namespace json = boost::json;
 
 namespace {
 
-// Runs one API call, turning every client exception into an api_failure value.
-template <class F>
-auto guarded(F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const kube::api_error& e) {
-    return actors::api_failure{e.code, e.reason, e.message};
-  } catch (const std::exception& e) {
-    return actors::api_failure{0, "", e.what()};
-  }
-}
-
 json::object data_json(const std::map<std::string, std::string>& data) {
   json::object d;
   for (const auto& [k, v] : data)
@@ -88,68 +76,70 @@ public:
         host_(std::move(host)) {}
 
   actors::outcome<std::optional<actors::configmap_object>> get() override {
-    return guarded([&]() -> actors::outcome<std::optional<actors::configmap_object>> {
-      std::string text;
-      try {
-        text = client_.call_raw("GET", path(), "get", "configmaps");
-      } catch (const kube::api_error& e) {
-        if (e.is_not_found())
-          return std::optional<actors::configmap_object>{};
-        throw;
-      }
-      return std::optional{remember(text, "GET")};
-    });
+    auto text = client_.call_raw("GET", path(), "get", "configmaps");
+    if (!text) {
+      if (text.error().is_not_found())
+        return std::optional<actors::configmap_object>{};
+      return text.error();
+    }
+    auto cm = parse_configmap_answer(*text, "GET");
+    if (!cm)
+      return cm.error();
+    return std::optional{std::move(*cm)};
   }
 
   actors::outcome<actors::configmap_object>
   create(const std::map<std::string, std::string>& data) override {
-    return guarded([&]() -> actors::outcome<actors::configmap_object> {
-      json::object cm{{"apiVersion", "v1"},
-                      {"kind", "ConfigMap"},
-                      {"metadata",
-                       {{"name", name_},
-                        {"namespace", ns_},
-                        {"labels", {{"app.kubernetes.io/managed-by", "kube-chorus-router"}}}}},
-                      {"data", data_json(data)}};
-      auto text = client_.call_raw("POST", "/api/v1/namespaces/" + ns_ + "/configmaps", "create",
-                                   "configmaps", json::serialize(cm), "application/json");
-      return remember(text, "POST");
-    });
+    json::object cm{{"apiVersion", "v1"},
+                    {"kind", "ConfigMap"},
+                    {"metadata",
+                     {{"name", name_},
+                      {"namespace", ns_},
+                      {"labels", {{"app.kubernetes.io/managed-by", "kube-chorus-router"}}}}},
+                    {"data", data_json(data)}};
+    auto text = client_.call_raw("POST", "/api/v1/namespaces/" + ns_ + "/configmaps", "create",
+                                 "configmaps", json::serialize(cm), "application/json");
+    if (!text)
+      return text.error();
+    return parse_configmap_answer(*text, "POST");
   }
 
   actors::outcome<actors::patch_receipt> patch(const std::string& resource_version,
                                                const actors::data_changes& changes) override {
-    return guarded([&]() -> actors::outcome<actors::patch_receipt> {
-      // Compare-and-swap on the resourceVersion; only the changed keys travel.
-      auto text = client_.patch_configmap_data(ns_, name_, resource_version, changes);
-      // Only the resourceVersion of the answer is needed; parsing into a monotonic arena makes
-      // its 30000 data strings one allocation instead of 30000.
-      json::monotonic_resource arena;
-      boost::system::error_code ec;
-      auto answer = json::parse(text, ec, &arena);
-      if (ec || !answer.is_object())
-        throw kube::transport_error("PATCH " + path() + ": the answer is not a JSON object");
-      return actors::patch_receipt{kube::resource_version_of(answer.as_object()), text.size()};
-    });
+    // Compare-and-swap on the resourceVersion; only the changed keys travel.
+    auto text = client_.patch_configmap_data(ns_, name_, resource_version, changes);
+    if (!text)
+      return text.error();
+    // Only the resourceVersion of the answer is needed; parsing into a monotonic arena makes
+    // its 30000 data strings one allocation instead of 30000.
+    json::monotonic_resource arena;
+    boost::system::error_code ec;
+    auto answer = json::parse(*text, ec, &arena);
+    if (ec || !answer.is_object())
+      return kube::api_failure::no_answer("PATCH " + path() + ": the answer is not a JSON object");
+    return actors::patch_receipt{kube::resource_version_of(answer.as_object()), text->size()};
   }
 
   actors::outcome<bool> warn(const std::string& reason, const std::string& message) override {
-    return guarded([&]() -> actors::outcome<bool> {
-      client_.create_event(
-          ns_, event_json({"ConfigMap", ns_, name_, ""}, true, reason, message, 1, host_, rng_));
-      return true;
-    });
+    auto posted = client_.create_event(
+        ns_, event_json({"ConfigMap", ns_, name_, ""}, true, reason, message, 1, host_, rng_));
+    if (!posted)
+      return posted.error();
+    return true;
   }
 
 private:
-  actors::configmap_object remember(const std::string& text, const char* verb) {
+  // The ConfigMap of a GET or POST answer, with the answer's size.
+  actors::outcome<actors::configmap_object> parse_configmap_answer(const std::string& text,
+                                                                   const char* verb) {
     boost::system::error_code ec;
     auto v = json::parse(text, ec);
     if (ec || !v.is_object())
-      throw kube::transport_error(std::string{verb} + " " + path() +
-                                  ": the answer is not a JSON object");
+      return kube::api_failure::no_answer(std::string{verb} + " " + path() +
+                                          ": the answer is not a JSON object");
     const auto& cm = v.as_object();
-    return {kube::resource_version_of(cm), kube::configmap_data(cm), text.size()};
+    return actors::configmap_object{kube::resource_version_of(cm), kube::configmap_data(cm),
+                                    text.size()};
   }
   std::string path() const { return "/api/v1/namespaces/" + ns_ + "/configmaps/" + name_; }
 
@@ -167,17 +157,18 @@ public:
 
   actors::outcome<std::string> patch(const std::string& node, const std::string& key,
                                      const std::optional<std::string>& value) override {
-    return guarded([&]() -> actors::outcome<std::string> {
-      // Only the one annotation travels (null removes it); no resourceVersion: the patch
-      // touches nothing anyone else writes, so there is nothing to conflict with.
-      json::object annotations{{key, value ? json::value(*value) : json::value(nullptr)}};
-      json::object body{{"metadata", {{"annotations", std::move(annotations)}}}};
-      auto answer = client_.call("PATCH", "/api/v1/nodes/" + node, "patch", "nodes",
-                                 json::serialize(body), "application/merge-patch+json");
-      if (!answer.is_object())
-        throw kube::transport_error("PATCH Node " + node + ": the answer is not a JSON object");
-      return kube::resource_version_of(answer.as_object());
-    });
+    // Only the one annotation travels (null removes it); no resourceVersion: the patch
+    // touches nothing anyone else writes, so there is nothing to conflict with.
+    json::object annotations{{key, value ? json::value(*value) : json::value(nullptr)}};
+    json::object body{{"metadata", {{"annotations", std::move(annotations)}}}};
+    auto answer = client_.call("PATCH", "/api/v1/nodes/" + node, "patch", "nodes",
+                               json::serialize(body), "application/merge-patch+json");
+    if (!answer)
+      return answer.error();
+    if (!answer->is_object())
+      return kube::api_failure::no_answer("PATCH Node " + node +
+                                          ": the answer is not a JSON object");
+    return kube::resource_version_of(answer->as_object());
   }
 
 private:
@@ -192,41 +183,42 @@ public:
 
   actors::outcome<bool> patch_condition(const std::string& node, const actors::tunnel_condition& c,
                                         bool transition) override {
-    return guarded([&]() -> actors::outcome<bool> {
-      // A strategic merge patch merges status.conditions by type: the kubelet's conditions stay
-      // (a JSON merge patch would replace the whole list). The transition time moves only when
-      // the status does.
-      auto now = rfc3339_now();
-      json::object cond{{"type", actors::tunnel_condition_type},
-                        {"status", c.ready ? "True" : "False"},
-                        {"reason", c.reason},
-                        {"message", c.message},
-                        {"lastHeartbeatTime", now}};
-      if (transition)
-        cond["lastTransitionTime"] = now;
-      json::object body{{"status", {{"conditions", json::array{std::move(cond)}}}}};
-      client_.call("PATCH", "/api/v1/nodes/" + node + "/status", "patch", "nodes/status",
-                   json::serialize(body), "application/strategic-merge-patch+json");
-      return true;
-    });
+    // A strategic merge patch merges status.conditions by type: the kubelet's conditions stay
+    // (a JSON merge patch would replace the whole list). The transition time moves only when
+    // the status does.
+    auto now = rfc3339_now();
+    json::object cond{{"type", actors::tunnel_condition_type},
+                      {"status", c.ready ? "True" : "False"},
+                      {"reason", c.reason},
+                      {"message", c.message},
+                      {"lastHeartbeatTime", now}};
+    if (transition)
+      cond["lastTransitionTime"] = now;
+    json::object body{{"status", {{"conditions", json::array{std::move(cond)}}}}};
+    auto patched =
+        client_.call("PATCH", "/api/v1/nodes/" + node + "/status", "patch", "nodes/status",
+                     json::serialize(body), "application/strategic-merge-patch+json");
+    if (!patched)
+      return patched.error();
+    return true;
   }
 
   actors::outcome<bool> remove_taints(const std::string& node,
                                       const std::vector<std::size_t>& indices,
                                       const std::string& key) override {
-    return guarded([&]() -> actors::outcome<bool> {
-      // spec.taints has no merge key (a strategic merge patch would replace the list): remove by
-      // index, each index tested for our key first, so a list that moved fails with 422.
-      json::array ops;
-      for (auto i : indices) {
-        auto at = "/spec/taints/" + std::to_string(i);
-        ops.push_back(json::object{{"op", "test"}, {"path", at + "/key"}, {"value", key}});
-        ops.push_back(json::object{{"op", "remove"}, {"path", at}});
-      }
-      client_.call("PATCH", "/api/v1/nodes/" + node, "patch", "nodes", json::serialize(ops),
-                   "application/json-patch+json");
-      return true;
-    });
+    // spec.taints has no merge key (a strategic merge patch would replace the list): remove by
+    // index, each index tested for our key first, so a list that moved fails with 422.
+    json::array ops;
+    for (auto i : indices) {
+      auto at = "/spec/taints/" + std::to_string(i);
+      ops.push_back(json::object{{"op", "test"}, {"path", at + "/key"}, {"value", key}});
+      ops.push_back(json::object{{"op", "remove"}, {"path", at}});
+    }
+    auto patched = client_.call("PATCH", "/api/v1/nodes/" + node, "patch", "nodes",
+                                json::serialize(ops), "application/json-patch+json");
+    if (!patched)
+      return patched.error();
+    return true;
   }
 
 private:
@@ -279,27 +271,27 @@ public:
       : client_(std::move(cfg)), ns_(std::move(ns)), name_(std::move(name)) {}
 
   actors::outcome<std::optional<actors::lease_record>> get() override {
-    return guarded([&]() -> actors::outcome<std::optional<actors::lease_record>> {
-      try {
-        return std::optional{lease_of(client_.get_lease(ns_, name_))};
-      } catch (const kube::api_error& e) {
-        if (e.is_not_found())
-          return std::optional<actors::lease_record>{};
-        throw;
-      }
-    });
+    auto got = client_.get_lease(ns_, name_);
+    if (!got) {
+      if (got.error().is_not_found())
+        return std::optional<actors::lease_record>{};
+      return got.error();
+    }
+    return std::optional{lease_of(*got)};
   }
   actors::outcome<actors::lease_record> create(const actors::lease_record& lease) override {
-    return guarded([&]() -> actors::outcome<actors::lease_record> {
-      auto l = lease;
-      l.resource_version.clear();
-      return lease_of(client_.create_lease(ns_, lease_json(l, ns_, name_)));
-    });
+    auto l = lease;
+    l.resource_version.clear();
+    auto created = client_.create_lease(ns_, lease_json(l, ns_, name_));
+    if (!created)
+      return created.error();
+    return lease_of(*created);
   }
   actors::outcome<actors::lease_record> update(const actors::lease_record& lease) override {
-    return guarded([&]() -> actors::outcome<actors::lease_record> {
-      return lease_of(client_.update_lease(ns_, lease_json(lease, ns_, name_)));
-    });
+    auto updated = client_.update_lease(ns_, lease_json(lease, ns_, name_));
+    if (!updated)
+      return updated.error();
+    return lease_of(*updated);
   }
 
 private:
@@ -314,22 +306,22 @@ public:
       : client_(std::move(cfg)), host_(std::move(host)), rng_(std::random_device{}()) {}
 
   actors::outcome<actors::event_record> create(const actors::event_record& e) override {
-    return guarded([&]() -> actors::outcome<actors::event_record> {
-      auto ev = event_json({"Node", "", e.node, e.uid}, e.warning, e.reason, e.message, e.count,
-                           host_, rng_);
-      std::string name{ev.at("metadata").as_object().at("name").as_string()};
-      client_.create_event("default", std::move(ev));
-      auto out = e;
-      out.name = name;
-      return out;
-    });
+    auto ev = event_json({"Node", "", e.node, e.uid}, e.warning, e.reason, e.message, e.count,
+                         host_, rng_);
+    std::string name{ev.at("metadata").as_object().at("name").as_string()};
+    auto created = client_.create_event("default", std::move(ev));
+    if (!created)
+      return created.error();
+    auto out = e;
+    out.name = name;
+    return out;
   }
 
   actors::outcome<actors::event_record> update_count(const actors::event_record& e) override {
-    return guarded([&]() -> actors::outcome<actors::event_record> {
-      client_.patch_event("default", e.name, e.count, rfc3339_now(), e.message);
-      return e;
-    });
+    auto patched = client_.patch_event("default", e.name, e.count, rfc3339_now(), e.message);
+    if (!patched)
+      return patched.error();
+    return e;
   }
 
 private:

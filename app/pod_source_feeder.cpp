@@ -6,7 +6,6 @@
 #include <spdlog/spdlog.h>
 
 #include "kube/api_client.hpp"
-#include "kube/api_error.hpp"
 #include "kube/backoff.hpp"
 #include "kube/pod_sources.hpp"
 #include "kube/reflector.hpp"
@@ -16,17 +15,15 @@ namespace kcr::app {
 namespace {
 
 // True when API discovery lists the resource (its CRD is installed and served).
-bool served(kube::api_client& client, const kube::range_resource& r) {
+kube::api_result<bool> served(kube::api_client& client, const kube::range_resource& r) {
   auto group_version = r.group + "/" + r.version;
-  boost::json::value doc;
-  try {
-    doc = client.call("GET", "/apis/" + group_version, "get", group_version + " (discovery)");
-  } catch (const kube::api_error& e) {
-    if (e.is_not_found())
+  auto doc = client.call("GET", "/apis/" + group_version, "get", group_version + " (discovery)");
+  if (!doc) {
+    if (doc.error().is_not_found())
       return false; // no such API group: the CNI is not installed
-    throw;
+    return doc.error();
   }
-  const auto* resources = doc.is_object() ? doc.get_object().if_contains("resources") : nullptr;
+  const auto* resources = doc->is_object() ? doc->get_object().if_contains("resources") : nullptr;
   if (resources == nullptr || !resources->is_array())
     return false;
   for (const auto& res : resources->get_array()) {
@@ -41,23 +38,34 @@ using parse_fn = kube::range_object_result (*)(const boost::json::object&);
 
 } // namespace
 
-pod_source_choice detect_pod_source(kube::api_client& client) {
+kube::api_result<pod_source_choice> detect_pod_source(kube::api_client& client) {
   auto calico = *kube::range_resource_for(kube::pod_cidr_source::calico_ipam);
   auto cilium = *kube::range_resource_for(kube::pod_cidr_source::cilium);
   std::string calico_note;
-  if (served(client, calico)) {
+  auto calico_served = served(client, calico);
+  if (!calico_served)
+    return calico_served.error();
+  if (*calico_served) {
     auto list = client.call("GET", calico.path() + "?limit=1", "list", calico.qualified());
-    const auto* items = list.is_object() ? list.get_object().if_contains("items") : nullptr;
+    if (!list)
+      return list.error();
+    const auto* items = list->is_object() ? list->get_object().if_contains("items") : nullptr;
     if (items != nullptr && items->is_array() && !items->get_array().empty())
-      return {kube::pod_cidr_source::calico_ipam,
-              calico.qualified() + " has objects: Calico IPAM assigns the pod addresses"};
+      return pod_source_choice{kube::pod_cidr_source::calico_ipam,
+                               calico.qualified() +
+                                   " has objects: Calico IPAM assigns the pod addresses"};
     calico_note = calico.qualified() + " is served but empty (Calico without its IPAM, or "
                                        "Canal); ";
   }
-  if (served(client, cilium))
-    return {kube::pod_cidr_source::cilium, calico_note + cilium.qualified() + " is served: Cilium"};
-  return {kube::pod_cidr_source::node,
-          calico_note + "no Calico IPAM blocks and no CiliumNodes: the Nodes' own pod CIDRs"};
+  auto cilium_served = served(client, cilium);
+  if (!cilium_served)
+    return cilium_served.error();
+  if (*cilium_served)
+    return pod_source_choice{kube::pod_cidr_source::cilium,
+                             calico_note + cilium.qualified() + " is served: Cilium"};
+  return pod_source_choice{
+      kube::pod_cidr_source::node,
+      calico_note + "no Calico IPAM blocks and no CiliumNodes: the Nodes' own pod CIDRs"};
 }
 
 pod_source_feeder::pod_source_feeder(std::shared_ptr<const kube::client_config> cfg,
@@ -105,16 +113,14 @@ std::optional<pod_source_choice> pod_source_feeder::settle() {
     return pod_source_choice{requested_, "--pod-cidr-source"};
   kube::backoff retry;
   for (;;) {
-    try {
-      auto c = detect_pod_source(*client_);
-      c.why = "auto: " + c.why;
-      return c;
-    } catch (const kube::api_error& e) {
-      spdlog::warn("pod range source: cannot detect it yet: {}{}", e.what(),
-                   e.is_forbidden() ? "; " + e.rbac_hint() : "");
-    } catch (const std::exception& e) {
-      spdlog::warn("pod range source: cannot detect it yet: {}", e.what());
+    auto c = detect_pod_source(*client_);
+    if (c) {
+      c->why = "auto: " + c->why;
+      return std::move(*c);
     }
+    const auto& f = c.error();
+    spdlog::warn("pod range source: cannot detect it yet: {}{}", f.what(),
+                 f.is_forbidden() ? "; " + f.rbac_hint() : "");
     std::unique_lock lock(mutex_);
     if (cv_.wait_for(lock, retry.next(), [this] { return stop_; }))
       return std::nullopt;

@@ -17,6 +17,7 @@
 
 #include "actors/interfaces.hpp"
 #include "actors/telemetry.hpp"
+#include "kube/api_failure.hpp"
 #include "kube/client_config.hpp"
 #include "kube/node.hpp"
 
@@ -33,8 +34,8 @@ struct pod_source_choice {
   std::string why;
 };
 
-/// One detection attempt: the choice, or an exception (api_error, transport_error) to retry.
-pod_source_choice detect_pod_source(kube::api_client& client);
+/// One detection attempt: the choice, or the failure to retry after.
+kube::api_result<pod_source_choice> detect_pod_source(kube::api_client& client);
 
 class pod_source_feeder {
 public:

@@ -30,7 +30,7 @@ namespace {
 constexpr const char* prog = "kube-chorus-router render";
 
 // What the API path failed with: not the user's input, so exit 1.
-struct api_failure : std::runtime_error {
+struct api_path_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
@@ -142,23 +142,33 @@ std::map<std::string, std::string> data_from_api(const raw_flags& raw) {
     throw render_input_error(e.what());
   }
   auto where = "configmap " + raw.configmap_namespace + "/" + raw.configmap_name;
+  auto server = cfg->server.to_string();
+  auto cm = kube::api_result<boost::json::object>(kube::api_failure::no_answer(""));
   try {
-    kube::api_client client{cfg};
-    auto cm = client.get_configmap(raw.configmap_namespace, raw.configmap_name);
-    auto* data = cm.if_contains("data");
-    if (data == nullptr || data->is_null())
-      return {};
-    if (!data->is_object())
-      throw api_failure(where + ": data is not an object");
-    return data_of(data->get_object());
-  } catch (const kube::api_error& e) {
-    if (e.is_not_found())
-      throw api_failure(where + " not found on " + cfg->server.to_string());
-    throw api_failure(where + ": " + e.what() + (e.is_forbidden() ? "; " + e.rbac_hint() : ""));
-  } catch (const render_input_error& e) {
-    throw api_failure(where + ": " + e.what());
+    kube::api_client client{cfg}; // throws config_error for unusable TLS material
+    cm = client.get_configmap(raw.configmap_namespace, raw.configmap_name);
   } catch (const std::exception& e) {
-    throw api_failure(where + ": " + cfg->server.to_string() + ": " + e.what());
+    throw api_path_error(where + ": " + server + ": " + e.what());
+  }
+  if (!cm) {
+    const auto& f = cm.error();
+    if (f.is_not_found())
+      throw api_path_error(where + " not found on " + server);
+    if (!f.is_answer())
+      throw api_path_error(where + ": " + server + ": " + f.what());
+    throw api_path_error(where + ": " + f.what() + (f.is_forbidden() ? "; " + f.rbac_hint() : ""));
+  }
+  auto* data = cm->if_contains("data");
+  if (data == nullptr || data->is_null())
+    return {};
+  if (!data->is_object())
+    throw api_path_error(where + ": data is not an object");
+  try {
+    return data_of(data->get_object());
+  } catch (const render_input_error& e) {
+    throw api_path_error(where + ": " + e.what());
+  } catch (const std::exception& e) {
+    throw api_path_error(where + ": " + server + ": " + e.what());
   }
 }
 
@@ -302,7 +312,7 @@ int run_render(int argc, const char* const* argv, std::ostream& out, std::ostrea
   } catch (const render_input_error& e) {
     err << prog << ": " << e.what() << "\n";
     return 2;
-  } catch (const api_failure& e) {
+  } catch (const api_path_error& e) {
     err << prog << ": " << e.what() << "\n";
     return 1;
   }

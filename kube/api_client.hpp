@@ -3,17 +3,20 @@
 // metadata.resourceVersion), ConfigMap watch by name, Event create and patch.
 // Objects travel as boost::json::object; callers parse them (kube/ models).
 //
-// Errors: every call throws (see kube/api_error.hpp): api_error for a non-2xx answer (409
-// Conflict on a stale update is returned to the caller, never retried), transport_error when no
-// answer came, stopped_error after stop(). A 401 with a token file re-reads the token and
-// retries the request once.
+// Errors: every call returns api_result<T> (kube/api_failure.hpp), never throws for a failed
+// request: an answered failure for a non-2xx answer (409 Conflict on a stale update is returned
+// to the caller, never retried), no_answer when no usable answer came, stopped after stop().
+// Beast / OpenSSL / http_connection throw inside; the client converts at one place. Only the
+// constructor (config_error: unusable TLS material) and a violated precondition
+// (std::invalid_argument: an update without resourceVersion) throw. A 401 with a token file
+// re-reads the token and retries the request once.
 //
 // Threading model:
 //   - an api_client owns ONE kept-alive connection and is used by ONE thread at a time
 //     (give each actor / watcher thread its own api_client; they are cheap);
 //   - the client_config (and its token_source) may be shared by many clients on many threads;
 //   - stop() is the only member callable from another thread: it shuts the socket down so a
-//     blocked call (a watch waiting for events) throws stopped_error within milliseconds; the
+//     blocked call (a watch waiting for events) returns a stopped failure within milliseconds; the
 //     client is unusable afterwards.
 #pragma once
 
@@ -28,7 +31,7 @@
 
 #include <boost/json.hpp>
 
-#include "kube/api_error.hpp"
+#include "kube/api_failure.hpp"
 #include "kube/client_config.hpp"
 #include "kube/watch_decoder.hpp"
 
@@ -82,59 +85,66 @@ public:
   /// continue token expired (410). Returns the items and the list's resourceVersion.
   /// `resource_version`: "" = most recent (a quorum read), "0" = any (the API server may answer
   /// from its watch cache, in one page), "N" = not older than N.
-  object_list list(const resource_ref& r, std::size_t limit = 500,
-                   const std::string& resource_version = "");
+  api_result<object_list> list(const resource_ref& r, std::size_t limit = 500,
+                               const std::string& resource_version = "");
   /// Watches until the server ends the stream (timeoutSeconds), the handler returns false or
-  /// stop() is called (stopped_error). A non-2xx answer (e.g. HTTP 410) throws api_error; a
-  /// stream cut off mid-way throws transport_error (events before the cut were delivered).
-  watch_summary watch(const resource_ref& r, const watch_options& o, const watch_handler& h);
+  /// stop() is called (a stopped failure). A non-2xx answer (e.g. HTTP 410) is an answered
+  /// failure; a stream cut off mid-way is no_answer (events before the cut were delivered).
+  /// Exceptions thrown by the handler propagate.
+  api_result<watch_summary> watch(const resource_ref& r, const watch_options& o,
+                                  const watch_handler& h);
 
-  object_list list_nodes(std::size_t limit = 500) { return list(resource_ref::nodes(), limit); }
-  watch_summary watch_nodes(const watch_options& o, const watch_handler& h) {
+  api_result<object_list> list_nodes(std::size_t limit = 500) {
+    return list(resource_ref::nodes(), limit);
+  }
+  api_result<watch_summary> watch_nodes(const watch_options& o, const watch_handler& h) {
     return watch(resource_ref::nodes(), o, h);
   }
 
   // ---- ConfigMaps (namespaced)
-  boost::json::object get_configmap(const std::string& ns, const std::string& name);
+  api_result<boost::json::object> get_configmap(const std::string& ns, const std::string& name);
   /// POST; 409 AlreadyExists when the name is taken.
-  boost::json::object create_configmap(const std::string& ns, boost::json::object cm);
+  api_result<boost::json::object> create_configmap(const std::string& ns, boost::json::object cm);
   /// PUT conditional on cm.metadata.resourceVersion (std::invalid_argument if it is missing:
-  /// an unconditional PUT is never sent). A stale RV throws api_error with is_conflict().
-  boost::json::object update_configmap(const std::string& ns, boost::json::object cm);
+  /// an unconditional PUT is never sent). A stale RV fails with is_conflict().
+  api_result<boost::json::object> update_configmap(const std::string& ns, boost::json::object cm);
   /// JSON merge PATCH of data keys (a value sets a key, nullopt removes it), conditional on
-  /// `resource_version` (std::invalid_argument when empty; a stale one throws api_error with
+  /// `resource_version` (std::invalid_argument when empty; a stale one fails with
   /// is_conflict()), resetting managedFields. Only the changed keys travel. Returns the stored
   /// object's text unparsed (the caller needs its resourceVersion and size).
-  std::string patch_configmap_data(
+  api_result<std::string> patch_configmap_data(
       const std::string& ns, const std::string& name, const std::string& resource_version,
       const std::vector<std::pair<std::string, std::optional<std::string>>>& changes);
-  watch_summary watch_configmap(const std::string& ns, const std::string& name,
-                                const watch_options& o, const watch_handler& h) {
+  api_result<watch_summary> watch_configmap(const std::string& ns, const std::string& name,
+                                            const watch_options& o, const watch_handler& h) {
     return watch(resource_ref::configmap(ns, name), o, h);
   }
 
   // ---- Leases (coordination.k8s.io/v1), same CAS rules as ConfigMaps
-  boost::json::object get_lease(const std::string& ns, const std::string& name);
-  boost::json::object create_lease(const std::string& ns, boost::json::object lease);
-  boost::json::object update_lease(const std::string& ns, boost::json::object lease);
+  api_result<boost::json::object> get_lease(const std::string& ns, const std::string& name);
+  api_result<boost::json::object> create_lease(const std::string& ns, boost::json::object lease);
+  api_result<boost::json::object> update_lease(const std::string& ns, boost::json::object lease);
 
   // ---- Events (core/v1)
-  boost::json::object create_event(const std::string& ns, boost::json::object event);
+  api_result<boost::json::object> create_event(const std::string& ns, boost::json::object event);
   /// Strategic-merge PATCH of count, lastTimestamp and message (a repeated event).
-  boost::json::object patch_event(const std::string& ns, const std::string& name, int count,
-                                  const std::string& last_timestamp, const std::string& message);
+  api_result<boost::json::object> patch_event(const std::string& ns, const std::string& name,
+                                              int count, const std::string& last_timestamp,
+                                              const std::string& message);
 
   /// Like call(), but returns the body text unparsed: for large answers of which the caller
   /// needs little (a 1 MiB ConfigMap echoed back by a PUT).
-  std::string call_raw(const std::string& method, const std::string& target,
-                       const std::string& verb, const std::string& resource,
-                       const std::string& body = "", const std::string& content_type = "");
+  api_result<std::string> call_raw(const std::string& method, const std::string& target,
+                                   const std::string& verb, const std::string& resource,
+                                   const std::string& body = "",
+                                   const std::string& content_type = "");
 
-  /// Any other call: throws api_error (with `verb`/`resource` for messages) on non-2xx and
-  /// returns the parsed body (null for an empty body).
-  boost::json::value call(const std::string& method, const std::string& target,
-                          const std::string& verb, const std::string& resource,
-                          const std::string& body = "", const std::string& content_type = "");
+  /// Any other call: an answered failure (with `verb`/`resource` for messages) on non-2xx,
+  /// else the parsed body (null for an empty body).
+  api_result<boost::json::value> call(const std::string& method, const std::string& target,
+                                      const std::string& verb, const std::string& resource,
+                                      const std::string& body = "",
+                                      const std::string& content_type = "");
 
   /// Thread-safe; see the threading model above.
   void stop();
@@ -145,9 +155,9 @@ public:
   const client_config& config() const { return *cfg_; }
 
 private:
-  boost::json::object write_object(const std::string& method, const std::string& target,
-                                   const std::string& verb, const std::string& resource,
-                                   boost::json::object obj);
+  api_result<boost::json::object> write_object(const std::string& method, const std::string& target,
+                                               const std::string& verb, const std::string& resource,
+                                               boost::json::object obj);
 
   std::shared_ptr<const client_config> cfg_;
   std::unique_ptr<http_connection> conn_;
@@ -156,8 +166,8 @@ private:
 /// Percent-encoding of a query value.
 std::string url_encode(const std::string& s);
 
-/// Builds the api_error for a non-2xx answer from its Status body (or its raw text).
-api_error make_api_error(int status, const std::string& body, const std::string& verb,
-                         const std::string& resource);
+/// Builds the failure for a non-2xx answer from its Status body (or its raw text).
+api_failure make_api_failure(int status, const std::string& body, const std::string& verb,
+                             const std::string& resource);
 
 } // namespace kcr::kube

@@ -1,6 +1,10 @@
 // Where the API server is and how to authenticate: kubeconfig (several files like KUBECONFIG,
 // first file wins per key as in client-go), the in-cluster service account, a --master override.
 // Everything is read and validated up front; file problems become config_error naming the file.
+// Configuration loading throws (unlike the API calls, which return api_result): it runs once at
+// startup, where every caller prints the message and exits (the controller, `render`), so a
+// result would only be unwrapped there. The token source's re-reads later on throw
+// transport_error, which the API client turns into a no_answer failure.
 //
 // Thread safety: a client_config is immutable once built and may be shared by many api_client
 // objects on many threads; its token_source is internally synchronised.
@@ -36,7 +40,8 @@ public:
 
   /// The current token ("" for a plugin that gives only a client certificate); may re-read the
   /// file or re-run the plugin. On a failed re-read the last good token is kept; a plugin that
-  /// fails once its credential expired throws transport_error (retried with backoff).
+  /// fails once its credential expired throws transport_error (the API client converts it into a
+  /// no_answer failure: retried with backoff).
   std::string token();
   /// The plugin's current credential (token and/or client certificate); only for exec sources.
   exec_credential credential();

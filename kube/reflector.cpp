@@ -74,11 +74,15 @@ std::chrono::seconds reflector::pick_timeout() {
   return std::chrono::seconds(std::uniform_int_distribution<long long>(lo, hi)(gen));
 }
 
-void reflector::list() {
+api_result<std::size_t> reflector::list() {
   // client-go's choice: the first list may come from the API server's watch cache ("0",
   // one page, no etcd read); a relist asks for "not older than" what was seen; after
   // "too old" only a fresh read will do ("").
-  auto list = client_.list(opts_.resource, opts_.page_limit, relist_rv_);
+  auto listed = client_.list(opts_.resource, opts_.page_limit, relist_rv_);
+  if (!listed)
+    return listed.error();
+  auto& list = *listed;
+  auto count = list.items.size();
   {
     std::lock_guard lock(mutex_);
     rv_ = list.resource_version;
@@ -88,46 +92,38 @@ void reflector::list() {
   backoff_.reset(); // the server answers again: the next failure starts from the first delay
   if (cb_.on_list)
     cb_.on_list(std::move(list.items), list.resource_version);
+  return count;
 }
 
 void reflector::run() {
   while (!stop_) {
     bool streaming = false; // this watch is the (re)list: its initial events are the list
-    bool failed = false;
-    try {
-      failed = step(streaming);
-    } catch (const stopped_error&) {
+    auto stepped = step(streaming);
+    if (!stepped && (stepped.error().is_stopped() || stop_))
       break;
-    } catch (const api_error& e) {
-      if (stop_)
-        break;
-      failed = classify(e, streaming);
-    } catch (const transport_error& e) {
-      if (stop_)
-        break;
-      // Refused, reset, cut off mid-stream: the RV of the last complete event is still valid,
-      // so re-watch from it (or retry the list) after the backoff.
-      report(e.what());
-      failed = true;
-    }
+    bool failed = stepped ? *stepped : classify(stepped.error(), streaming);
     if (failed && !sleep_for(backoff_.next()))
       break;
   }
 }
 
-bool reflector::step(bool& streaming) {
+api_result<bool> reflector::step(bool& streaming) {
   if (need_list_ && cb_.on_list_start)
     cb_.on_list_start();
   if (need_list_ && !(opts_.watch_list && !watch_list_off_)) {
-    list();
+    if (auto listed = list(); !listed)
+      return listed.error();
     need_list_ = false;
     after_watch_ = false;
   }
   streaming = need_list_;
-  return classify(watch_once(streaming));
+  auto end = watch_once(streaming);
+  if (!end)
+    return end.error();
+  return classify(*end);
 }
 
-reflector::watch_end reflector::watch_once(bool streaming) {
+api_result<reflector::watch_end> reflector::watch_once(bool streaming) {
   watch_options wo;
   wo.resource_version = streaming ? relist_rv_ : last_resource_version();
   wo.send_initial_events = streaming;
@@ -142,9 +138,11 @@ reflector::watch_end reflector::watch_once(bool streaming) {
   watch_end end;
   std::vector<boost::json::object> items; // a streamed list without on_list_item
   auto started = std::chrono::steady_clock::now();
-  client_.watch(opts_.resource, wo, [&](watch_event&& ev) {
+  auto watched = client_.watch(opts_.resource, wo, [&](watch_event&& ev) {
     return deliver(std::move(ev), streaming, end, items, started);
   });
+  if (!watched)
+    return watched.error();
   end.took = std::chrono::steady_clock::now() - started;
   return end;
 }
@@ -231,7 +229,13 @@ bool reflector::classify(const watch_end& end) {
   return false;
 }
 
-bool reflector::classify(const api_error& e, bool streaming) {
+bool reflector::classify(const api_failure& e, bool streaming) {
+  if (!e.is_answer()) {
+    // Refused, reset, cut off mid-stream: the RV of the last complete event is still valid,
+    // so re-watch from it (or retry the list) after the backoff.
+    report(e.what());
+    return true;
+  }
   const auto& what = opts_.resource.resource;
   if (streaming && need_list_ && (e.code == 400 || e.code == 422)) {
     // The server refuses the watch-list parameters: LIST (from the same RV) at once, and
@@ -244,10 +248,10 @@ bool reflector::classify(const api_error& e, bool streaming) {
   // (410) or "too large" (504) resource versions, for a fresh read.
   relist_rv_ = e.is_expired() || e.code == 504 ? std::string{} : last_resource_version();
   if (e.is_forbidden()) {
-    report(std::string(e.what()) + "; " + e.rbac_hint());
+    report(e.what() + "; " + e.rbac_hint());
     need_list_ = true;
   } else if (e.is_unauthorized()) {
-    report(std::string(e.what()) +
+    report(e.what() +
            "; the API server does not accept the credentials: check the token or client "
            "certificate of " +
            client_.config().source);

@@ -113,18 +113,21 @@ private:
   bool sleep_for(std::chrono::milliseconds d); // false when stopped meanwhile
   void report(const std::string& msg);
   std::chrono::seconds pick_timeout();
-  void list(); // a plain LIST, delivered to on_list
-  /// One step: (re)list when needed, then one watch; true when it failed (back off).
-  bool step(bool& streaming);
-  watch_end watch_once(bool streaming);
+  /// A plain LIST, delivered to on_list; the number of items.
+  api_result<std::size_t> list();
+  /// One step: (re)list when needed, then one watch; true when it failed (back off), a
+  /// failure of the API call for classify().
+  api_result<bool> step(bool& streaming);
+  /// Watches once; a failed watch request is a failure (events before it were delivered).
+  api_result<watch_end> watch_once(bool streaming);
   /// A watch event; false ends the watch.
   bool deliver(watch_event&& ev, bool streaming, watch_end& end,
                std::vector<boost::json::object>& items,
                std::chrono::steady_clock::time_point started);
   /// What the end of a watch means: true when it calls for a backoff.
   bool classify(const watch_end& end);
-  /// What an API error means: true when it calls for a backoff.
-  bool classify(const api_error& e, bool streaming);
+  /// What a failed API call means: true when it calls for a backoff.
+  bool classify(const api_failure& e, bool streaming);
   void set_rv(std::string rv);
 
   reflector_options opts_;

@@ -1,6 +1,6 @@
 // The one result type below CAF: a value or an error, never an exception across the interfaces
 // of net/ and of the actors' ports (std::expected is C++23). Each layer names its error type:
-// net::pool_error, net::tunnel_error, actors::api_failure.
+// net::pool_error, net::tunnel_error, kube::api_failure.
 #pragma once
 
 #include <utility>

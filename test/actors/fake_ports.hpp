@@ -30,7 +30,7 @@ namespace kcr::test {
 // --- failures as the API server reports them (kube-api-facts.md) --------------------------------
 
 inline actors::api_failure transport_failure(std::string message = "connection refused") {
-  return {0, "", std::move(message)};
+  return actors::api_failure::no_answer(std::move(message));
 }
 inline actors::api_failure conflict_failure(const std::string& kind = "configmaps",
                                             const std::string& name = "kube-chorus-router") {

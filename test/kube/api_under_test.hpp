@@ -16,6 +16,7 @@
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "kube/api_failure.hpp"
 #include "kube/client_config.hpp"
 #include "test/kube/fake_apiserver_process.hpp"
 #include "test/kube/real_apiserver_process.hpp"
@@ -65,6 +66,33 @@ private:
 };
 
 // Small readers shared by the client suites.
+/// The value of a call that must succeed; a failure ends the case with its text.
+template <class T>
+T ok(kube::api_result<T> r) {
+  BOOST_REQUIRE_MESSAGE(r.ok(), "the call failed: " << (r.ok() ? "" : r.error().what()));
+  return std::move(r.value());
+}
+
+/// The failure of a call that must fail with an answer (a non-2xx status).
+template <class F>
+kube::api_failure expect_api_error(F&& call) {
+  auto r = call();
+  BOOST_REQUIRE_MESSAGE(!r.ok(), "expected an answered failure, the call succeeded");
+  BOOST_REQUIRE_MESSAGE(r.error().is_answer(),
+                        "expected an answered failure, got: " << r.error().what());
+  return r.error();
+}
+
+/// The text of a call that must fail without a usable answer (refused, TLS, framing).
+template <class F>
+std::string expect_transport_error(F&& call) {
+  auto r = call();
+  BOOST_REQUIRE_MESSAGE(!r.ok(), "expected a failure without an answer, the call succeeded");
+  BOOST_REQUIRE_MESSAGE(r.error().is_transport(),
+                        "expected a failure without an answer, got: " << r.error().what());
+  return r.error().what();
+}
+
 inline std::string str(const boost::json::value& v) {
   return v.is_string() ? std::string(v.as_string()) : "";
 }

@@ -15,8 +15,11 @@ namespace json = boost::json;
 using namespace kcr::kube;
 using kcr::test::api_under_test;
 using kcr::test::contains;
+using kcr::test::expect_api_error;
+using kcr::test::expect_transport_error;
 using kcr::test::fake_apiserver;
 using kcr::test::fake_only;
+using kcr::test::ok;
 using kcr::test::rv_of;
 using kcr::test::skip_rest_on_real;
 using kcr::test::str;
@@ -31,27 +34,6 @@ json::object configmap(const std::string& name, const std::string& rv = "") {
   return {{"metadata", md}, {"data", {{"EndpointIP", "192.168.254.254"}}}};
 }
 
-template <class F>
-api_error expect_api_error(F&& f) {
-  try {
-    f();
-  } catch (const api_error& e) {
-    return e;
-  }
-  BOOST_FAIL("expected an api_error");
-  throw;
-}
-
-std::string expect_transport_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const transport_error& e) {
-    return e.what();
-  }
-  BOOST_FAIL("expected a transport_error");
-  return {};
-}
-
 } // namespace
 
 BOOST_AUTO_TEST_CASE(list_nodes_in_pages_with_one_resource_version) {
@@ -64,7 +46,7 @@ BOOST_AUTO_TEST_CASE(list_nodes_in_pages_with_one_resource_version) {
   if (srv.real())
     srv.add_nodes(n, "node-");
   api_client c(srv.config());
-  auto list = c.list_nodes(limit);
+  auto list = ok(c.list_nodes(limit));
   BOOST_TEST(list.items.size() == static_cast<std::size_t>(n));
   std::set<std::string> names;
   for (const auto& node : list.items)
@@ -78,10 +60,10 @@ BOOST_AUTO_TEST_CASE(list_nodes_in_pages_with_one_resource_version) {
   std::string cont, first_rv;
   int pages = 0;
   do {
-    auto v = c.call("GET",
-                    "/api/v1/nodes?limit=" + std::to_string(limit) +
-                        (cont.empty() ? "" : "&continue=" + url_encode(cont)),
-                    "list", "nodes");
+    auto v = ok(c.call("GET",
+                       "/api/v1/nodes?limit=" + std::to_string(limit) +
+                           (cont.empty() ? "" : "&continue=" + url_encode(cont)),
+                       "list", "nodes"));
     auto& md = v.as_object().at("metadata").as_object();
     if (first_rv.empty())
       first_rv = str(md.at("resourceVersion"));
@@ -109,12 +91,12 @@ BOOST_AUTO_TEST_CASE(expired_continue_restarts_the_list) {
     srv.add_nodes(3, "node-");
   api_client c(srv.config());
   // By hand: an expired continue token is a 410 Expired.
-  auto page = c.call("GET", "/api/v1/nodes?limit=1", "list", "nodes");
+  auto page = ok(c.call("GET", "/api/v1/nodes?limit=1", "list", "nodes"));
   auto cont = str(page.at("metadata").at("continue"));
   BOOST_TEST_REQUIRE(!cont.empty());
   srv.expire_history();
   auto e = expect_api_error([&] {
-    c.call("GET", "/api/v1/nodes?limit=1&continue=" + url_encode(cont), "list", "nodes");
+    return c.call("GET", "/api/v1/nodes?limit=1&continue=" + url_encode(cont), "list", "nodes");
   });
   BOOST_TEST(e.code == 410);
   BOOST_TEST(e.is_expired());
@@ -131,7 +113,7 @@ BOOST_AUTO_TEST_CASE(expired_continue_restarts_the_list) {
     std::this_thread::sleep_for(150ms);
     fake.fault({{"expire", true}});
   });
-  auto list = c.list_nodes(101); // 101: tells these requests apart from the ones above
+  auto list = ok(c.list_nodes(101)); // 101: tells these requests apart from the ones above
   expirer.join();
   BOOST_TEST(list.items.size() == 2000u);
   int expired = 0, restarts = 0;
@@ -150,22 +132,23 @@ BOOST_AUTO_TEST_CASE(expired_continue_restarts_the_list) {
 BOOST_AUTO_TEST_CASE(configmap_create_get_update_conflict) {
   api_under_test srv;
   api_client c(srv.config());
-  auto created = c.create_configmap("kube-system", configmap("kcr"));
+  auto created = ok(c.create_configmap("kube-system", configmap("kcr")));
   auto rv1 = rv_of(created);
   BOOST_TEST(!rv1.empty());
   BOOST_TEST(str(created.at("kind")) == "ConfigMap");
 
-  auto exists = expect_api_error([&] { c.create_configmap("kube-system", configmap("kcr")); });
+  auto exists =
+      expect_api_error([&] { return c.create_configmap("kube-system", configmap("kcr")); });
   BOOST_TEST(exists.is_already_exists());
   BOOST_TEST(!exists.is_conflict());
   BOOST_TEST(exists.verb == "create");
   BOOST_TEST(exists.resource == "configmaps");
   BOOST_TEST(exists.message == "configmaps \"kcr\" already exists");
 
-  auto got = c.get_configmap("kube-system", "kcr");
+  auto got = ok(c.get_configmap("kube-system", "kcr"));
   BOOST_TEST(rv_of(got) == rv1);
   got["data"].as_object()["Type"] = "VXLAN";
-  auto updated = c.update_configmap("kube-system", got);
+  auto updated = ok(c.update_configmap("kube-system", got));
   BOOST_TEST(rv_of(updated) != rv1);
   BOOST_TEST(str(updated.at("data").at("Type")) == "VXLAN");
 
@@ -174,7 +157,7 @@ BOOST_AUTO_TEST_CASE(configmap_create_get_update_conflict) {
   if (!srv.real())
     srv.fake().clear_requests();
   auto sent_before = c.requests_sent();
-  auto conflict = expect_api_error([&] { c.update_configmap("kube-system", stale); });
+  auto conflict = expect_api_error([&] { return c.update_configmap("kube-system", stale); });
   BOOST_TEST(conflict.is_conflict());
   BOOST_TEST(conflict.code == 409);
   BOOST_TEST(conflict.message ==
@@ -183,7 +166,7 @@ BOOST_AUTO_TEST_CASE(configmap_create_get_update_conflict) {
   BOOST_TEST(c.requests_sent() == sent_before + 1); // sent once, not retried
 
   // An update without a resourceVersion is never sent.
-  BOOST_CHECK_THROW(c.update_configmap("kube-system", configmap("kcr")), std::invalid_argument);
+  BOOST_CHECK_THROW(ok(c.update_configmap("kube-system", configmap("kcr"))), std::invalid_argument);
   BOOST_TEST(c.requests_sent() == sent_before + 1);
 
   if (!srv.real()) { // the server's own view of the requests: the fake's log only
@@ -199,7 +182,7 @@ BOOST_AUTO_TEST_CASE(configmap_create_get_update_conflict) {
     BOOST_TEST(after == 0);     // and nothing after it
   }
 
-  auto missing = expect_api_error([&] { c.get_configmap("kube-system", "nope"); });
+  auto missing = expect_api_error([&] { return c.get_configmap("kube-system", "nope"); });
   BOOST_TEST(missing.is_not_found());
   BOOST_TEST(missing.reason == "NotFound");
   BOOST_TEST(missing.message == "configmaps \"nope\" not found");
@@ -211,10 +194,10 @@ BOOST_AUTO_TEST_CASE(configmap_data_patch_is_conditional_and_escapes) {
   api_client c(srv.config());
   auto cm = configmap("kcr-patch");
   cm["data"] = json::object{{"keep", "1"}, {"drop", "2"}};
-  auto rv1 = rv_of(c.create_configmap("kube-system", cm));
+  auto rv1 = rv_of(ok(c.create_configmap("kube-system", cm)));
   std::string odd = "a \"quoted\" \\ value\n";
-  auto text = c.patch_configmap_data("kube-system", "kcr-patch", rv1,
-                                     {{"drop", std::nullopt}, {"new", odd}});
+  auto text = ok(c.patch_configmap_data("kube-system", "kcr-patch", rv1,
+                                        {{"drop", std::nullopt}, {"new", odd}}));
   auto patched = json::parse(text).as_object();
   BOOST_TEST(rv_of(patched) != rv1);
   const auto& data = patched.at("data").as_object();
@@ -223,30 +206,32 @@ BOOST_AUTO_TEST_CASE(configmap_data_patch_is_conditional_and_escapes) {
   BOOST_TEST(!data.contains("drop"));
   // Compare-and-swap: the old resourceVersion loses, and no patch is sent without one.
   auto conflict = expect_api_error([&] {
-    c.patch_configmap_data("kube-system", "kcr-patch", rv1, {{"keep", "2"}});
+    return c.patch_configmap_data("kube-system", "kcr-patch", rv1, {{"keep", "2"}});
   });
   BOOST_TEST(conflict.is_conflict());
   BOOST_TEST(conflict.verb == "patch");
-  BOOST_CHECK_THROW(c.patch_configmap_data("kube-system", "kcr-patch", "", {{"keep", "2"}}),
+  BOOST_CHECK_THROW(ok(c.patch_configmap_data("kube-system", "kcr-patch", "", {{"keep", "2"}})),
                     std::invalid_argument);
-  BOOST_TEST(str(c.get_configmap("kube-system", "kcr-patch").at("data").at("keep")) == "1");
+  BOOST_TEST(str(ok(c.get_configmap("kube-system", "kcr-patch")).at("data").at("keep")) == "1");
 }
 
 BOOST_AUTO_TEST_CASE(lease_compare_and_swap) {
   api_under_test srv;
   api_client c(srv.config());
-  BOOST_TEST(expect_api_error([&] { c.get_lease("kube-system", "kcr-cas"); }).is_not_found());
+  BOOST_TEST(
+      expect_api_error([&] { return c.get_lease("kube-system", "kcr-cas"); }).is_not_found());
   json::object lease{{"metadata", {{"name", "kcr-cas"}, {"namespace", "kube-system"}}},
                      {"spec", {{"holderIdentity", "node-a_1"}, {"leaseDurationSeconds", 15}}}};
-  auto mine = c.create_lease("kube-system", lease);
+  auto mine = ok(c.create_lease("kube-system", lease));
   BOOST_TEST(str(mine.at("kind")) == "Lease");
-  BOOST_TEST(expect_api_error([&] { c.create_lease("kube-system", lease); }).is_already_exists());
-  auto theirs = c.get_lease("kube-system", "kcr-cas");
+  BOOST_TEST(
+      expect_api_error([&] { return c.create_lease("kube-system", lease); }).is_already_exists());
+  auto theirs = ok(c.get_lease("kube-system", "kcr-cas"));
   theirs["spec"].as_object()["holderIdentity"] = "node-b_2";
-  auto renewed = c.update_lease("kube-system", theirs);
+  auto renewed = ok(c.update_lease("kube-system", theirs));
   BOOST_TEST(str(renewed.at("spec").at("holderIdentity")) == "node-b_2");
   mine["spec"].as_object()["holderIdentity"] = "node-a_1";
-  auto e = expect_api_error([&] { c.update_lease("kube-system", mine); });
+  auto e = expect_api_error([&] { return c.update_lease("kube-system", mine); });
   BOOST_TEST(e.is_conflict());
   BOOST_TEST(contains(e.message, "Operation cannot be fulfilled on leases.coordination.k8s.io "
                                  "\"kcr-cas\": the object has been modified"),
@@ -265,11 +250,11 @@ BOOST_AUTO_TEST_CASE(event_create_and_patch) {
                   {"lastTimestamp", "2025-01-01T10:00:00Z"},
                   {"count", 1},
                   {"type", "Normal"}};
-  auto created = c.create_event("default", ev);
+  auto created = ok(c.create_event("default", ev));
   BOOST_TEST(str(created.at("kind")) == "Event");
   BOOST_TEST(created.at("count").to_number<int>() == 1);
   auto patched =
-      c.patch_event("default", "node-1.17f0c3b2a1d2e3f4", 2, "2025-01-01T10:05:00Z", "second");
+      ok(c.patch_event("default", "node-1.17f0c3b2a1d2e3f4", 2, "2025-01-01T10:05:00Z", "second"));
   BOOST_TEST(patched.at("count").to_number<int>() == 2);
   BOOST_TEST(str(patched.at("message")) == "second");
   BOOST_TEST(str(patched.at("lastTimestamp")) == "2025-01-01T10:05:00Z");
@@ -277,7 +262,7 @@ BOOST_AUTO_TEST_CASE(event_create_and_patch) {
   BOOST_TEST(str(patched.at("firstTimestamp")) == "2025-01-01T10:00:00Z");
   BOOST_TEST(rv_of(patched) != rv_of(created));
   auto missing = expect_api_error(
-      [&] { c.patch_event("default", "no-such-event", 2, "2025-01-01T10:05:00Z", "x"); });
+      [&] { return c.patch_event("default", "no-such-event", 2, "2025-01-01T10:05:00Z", "x"); });
   BOOST_TEST(missing.is_not_found());
   BOOST_TEST(missing.message == "events \"no-such-event\" not found");
 }
@@ -290,9 +275,9 @@ BOOST_AUTO_TEST_CASE(forbidden_carries_verb_and_resource) {
   auto cfg = srv.real() ? srv.real_server().config(srv.real_server().token("kube-chorus-router"))
                         : srv.fake().config("t");
   api_client admin(srv.real() ? srv.config() : cfg);
-  auto cm = admin.create_configmap("kube-system", configmap("kcr-forbidden"));
+  auto cm = ok(admin.create_configmap("kube-system", configmap("kcr-forbidden")));
   api_client c(cfg);
-  auto e = expect_api_error([&] { c.update_configmap("kube-system", cm); });
+  auto e = expect_api_error([&] { return c.update_configmap("kube-system", cm); });
   BOOST_TEST(e.is_forbidden());
   BOOST_TEST(e.reason == "Forbidden");
   BOOST_TEST(e.verb == "update");
@@ -308,10 +293,10 @@ BOOST_AUTO_TEST_CASE(injected_500_and_429_are_api_errors,
   fake_apiserver fake;
   api_client c(fake.config());
   fake.fault({{"fail", {{"status", 500}, {"count", 1}, {"path_prefix", "/api/v1/nodes"}}}});
-  BOOST_TEST(expect_api_error([&] { c.list_nodes(); }).code == 500);
+  BOOST_TEST(expect_api_error([&] { return c.list_nodes(); }).code == 500);
   fake.fault({{"fail", {{"status", 429}, {"count", 1}, {"path_prefix", "/api/v1/nodes"}}}});
-  BOOST_TEST(expect_api_error([&] { c.list_nodes(); }).is_too_many_requests());
-  BOOST_TEST(c.list_nodes().items.empty());
+  BOOST_TEST(expect_api_error([&] { return c.list_nodes(); }).is_too_many_requests());
+  BOOST_TEST(ok(c.list_nodes()).items.empty());
   BOOST_TEST(c.connections_opened() == 1u);
 }
 
@@ -323,7 +308,7 @@ BOOST_AUTO_TEST_CASE(tls_right_ca_wrong_ca_insecure_server_name_client_cert) {
   BOOST_TEST(base->server.tls());
   {
     api_client c(base);
-    c.list_nodes();
+    ok(c.list_nodes());
   }
   {
     // Another fake's CA is the wrong one.
@@ -331,7 +316,7 @@ BOOST_AUTO_TEST_CASE(tls_right_ca_wrong_ca_insecure_server_name_client_cert) {
     auto cfg = std::make_shared<client_config>(*base);
     cfg->ca_pem = other.config()->ca_pem;
     api_client wrong(cfg);
-    auto msg = expect_transport_error([&] { wrong.list_nodes(); });
+    auto msg = expect_transport_error([&] { return wrong.list_nodes(); });
     BOOST_TEST(contains(msg, "TLS verification of " + base->server.to_string() + " failed"), msg);
     BOOST_TEST(contains(msg, "wrong CA"), msg);
   }
@@ -340,17 +325,17 @@ BOOST_AUTO_TEST_CASE(tls_right_ca_wrong_ca_insecure_server_name_client_cert) {
     cfg->ca_pem.clear();
     cfg->insecure_skip_tls_verify = true;
     api_client c(cfg);
-    c.list_nodes();
+    ok(c.list_nodes());
   }
   {
     auto cfg = std::make_shared<client_config>(*base);
     cfg->tls_server_name = "kubernetes.default.svc"; // a SAN of both servers' certificates
     api_client c(cfg);
-    c.list_nodes();
+    ok(c.list_nodes());
     cfg = std::make_shared<client_config>(*base);
     cfg->tls_server_name = "not-in-the-cert.example";
     api_client wrong(cfg);
-    auto msg = expect_transport_error([&] { wrong.list_nodes(); });
+    auto msg = expect_transport_error([&] { return wrong.list_nodes(); });
     BOOST_TEST(contains(msg, "TLS verification"), msg);
   }
   {
@@ -360,7 +345,7 @@ BOOST_AUTO_TEST_CASE(tls_right_ca_wrong_ca_insecure_server_name_client_cert) {
     cfg->client_key_pem.clear();
     cfg->token.reset();
     api_client anonymous(cfg);
-    auto e = expect_api_error([&] { anonymous.list_nodes(); });
+    auto e = expect_api_error([&] { return anonymous.list_nodes(); });
     BOOST_TEST(e.code == 403);
     BOOST_TEST(e.message == "nodes is forbidden: User \"system:anonymous\" cannot list resource "
                             "\"nodes\" in API group \"\" at the cluster scope");
@@ -380,7 +365,7 @@ BOOST_AUTO_TEST_CASE(tls_right_ca_wrong_ca_insecure_server_name_client_cert) {
   BOOST_TEST_REQUIRE(!cfg->client_cert_pem.empty());
   api_client c(cfg);
   fake.clear_requests();
-  c.list_nodes();
+  ok(c.list_nodes());
   bool by_cert = false;
   for (const auto& r : fake.requests(1))
     by_cert |= str(r.at("auth")) == "cert" && r.at("status").to_number<int>() == 200;
@@ -396,13 +381,13 @@ BOOST_AUTO_TEST_CASE(token_rotation_rereads_the_file_after_401,
   auto cfg = fake.config();
   cfg->token = token_source::from_file(dir + "/token");
   api_client c(cfg);
-  c.list_nodes();
+  ok(c.list_nodes());
   BOOST_TEST(str(fake.requests(1).back().at("auth")) == "bearer");
 
   fake.control("POST", "/tokens", json::object{{"tokens", json::array{"new-token"}}});
   std::ofstream(dir + "/token") << "new-token\n";
   fake.clear_requests();
-  BOOST_TEST(c.list_nodes().items.empty()); // 401, re-read, retried once: success
+  BOOST_TEST(ok(c.list_nodes()).items.empty()); // 401, re-read, retried once: success
   // One 401, then the retry with the re-read token succeeds. (The fake may log an earlier
   // request late, so look at the order of statuses from the 401 on.)
   std::vector<int> statuses;
@@ -415,7 +400,7 @@ BOOST_AUTO_TEST_CASE(token_rotation_rereads_the_file_after_401,
 
   // A wrong token stays a 401 after one retry.
   fake.control("POST", "/tokens", json::object{{"tokens", json::array{"third"}}});
-  auto e = expect_api_error([&] { c.list_nodes(); });
+  auto e = expect_api_error([&] { return c.list_nodes(); });
   BOOST_TEST(e.is_unauthorized());
   BOOST_TEST(e.reason == "Unauthorized");
 }
@@ -424,7 +409,7 @@ BOOST_AUTO_TEST_CASE(credentials_never_go_over_plain_http,
                      *fake_only("the real kube-apiserver serves https only")) {
   fake_apiserver fake;
   api_client c(fake.config("secret-token"));
-  c.list_nodes();
+  ok(c.list_nodes());
   BOOST_TEST(str(fake.requests(1).back().at("auth")) == "none");
 }
 
@@ -432,7 +417,7 @@ BOOST_AUTO_TEST_CASE(keep_alive_and_reconnect_after_refused) {
   api_under_test srv;
   api_client c(srv.config());
   for (int i = 0; i < 100; ++i)
-    c.list_nodes();
+    ok(c.list_nodes());
   BOOST_TEST(c.connections_opened() == 1u);
   BOOST_TEST(c.requests_sent() == 100u);
   if (skip_rest_on_real("refusing connections needs the fake's refuse fault"))
@@ -440,10 +425,10 @@ BOOST_AUTO_TEST_CASE(keep_alive_and_reconnect_after_refused) {
 
   // The server drops every connection and refuses new ones for a second.
   srv.fake().fault({{"refuse_seconds", 1.0}});
-  auto msg = expect_transport_error([&] { c.list_nodes(); });
+  auto msg = expect_transport_error([&] { return c.list_nodes(); });
   BOOST_TEST(contains(msg, "refused"), msg);
   std::this_thread::sleep_for(1300ms);
-  BOOST_TEST(c.list_nodes().items.empty());
+  BOOST_TEST(ok(c.list_nodes()).items.empty());
   BOOST_TEST(c.connections_opened() == 2u);
 }
 
@@ -451,11 +436,11 @@ BOOST_AUTO_TEST_CASE(stale_kept_alive_connection_is_replaced,
                      *fake_only("closes kept-alive connections server-side on demand")) {
   fake_apiserver fake;
   api_client c(fake.config());
-  c.list_nodes();
+  ok(c.list_nodes());
   // Closing every open connection server-side, as an idle timeout would.
   fake.fault({{"refuse_seconds", 0.1}});
   std::this_thread::sleep_for(400ms);
-  BOOST_TEST(c.list_nodes().items.empty()); // no error: reconnected transparently
+  BOOST_TEST(ok(c.list_nodes()).items.empty()); // no error: reconnected transparently
   BOOST_TEST(c.connections_opened() == 2u);
 }
 
@@ -464,11 +449,11 @@ BOOST_AUTO_TEST_CASE(watch_http_410_is_expired,
                                 "client_conformance_test); HTTP 410 is the fake's option")) {
   fake_apiserver fake({"--expired-as-http-410"});
   api_client c(fake.config());
-  auto list = c.list_nodes();
+  auto list = ok(c.list_nodes());
   fake.control("POST", "/nodes", json::object{{"metadata", {{"name", "n1"}}}});
   fake.fault({{"expire", true}});
   auto e = expect_api_error([&] {
-    c.watch_nodes({list.resource_version, 10s, true}, [](watch_event&&) { return true; });
+    return c.watch_nodes({list.resource_version, 10s, true}, [](watch_event&&) { return true; });
   });
   BOOST_TEST(e.code == 410);
   BOOST_TEST(e.is_expired());
@@ -479,26 +464,54 @@ BOOST_AUTO_TEST_CASE(watch_stops_promptly_from_another_thread) {
   api_under_test srv;
   api_client c(srv.config());
   // A watch blocked waiting for events ends promptly when stopped from another thread.
-  auto now = c.list_nodes();
+  auto now = ok(c.list_nodes());
   auto t0 = std::chrono::steady_clock::now();
   std::thread stopper([&] {
     std::this_thread::sleep_for(300ms);
     c.stop();
   });
-  BOOST_CHECK_THROW(
-      c.watch_nodes({now.resource_version, 60s, true}, [](watch_event&&) { return true; }),
-      stopped_error);
+  auto watched =
+      c.watch_nodes({now.resource_version, 60s, true}, [](watch_event&&) { return true; });
+  BOOST_TEST((!watched && watched.error().is_stopped()));
   stopper.join();
   auto took = std::chrono::steady_clock::now() - t0;
   BOOST_TEST((took < 1s));
-  BOOST_CHECK_THROW(c.list_nodes(), stopped_error);
+  auto listed = c.list_nodes();
+  BOOST_TEST((!listed && listed.error().is_stopped()));
 }
 
 BOOST_AUTO_TEST_CASE(non_json_error_body_keeps_code_and_text) {
-  auto e = make_api_error(502, "<html>Bad Gateway</html>\n", "list", "nodes");
+  auto e = make_api_failure(502, "<html>Bad Gateway</html>\n", "list", "nodes");
   BOOST_TEST(e.code == 502);
   BOOST_TEST(e.reason == "");
   BOOST_TEST(e.message == "<html>Bad Gateway</html>");
   BOOST_TEST(contains(e.what(), "list nodes: HTTP 502"));
   BOOST_TEST(url_encode("metadata.name=a b/+") == "metadata.name%3Da%20b%2F%2B");
+}
+
+BOOST_AUTO_TEST_CASE(failure_texts_and_kinds) {
+  // The texts logs and tests match: what() is api_error::what() of before (request first),
+  // describe() the actors' text of before (no request), a failure without an answer its message.
+  api_failure conflict{409, "Conflict", "the object has been modified", "patch", "configmaps"};
+  BOOST_TEST(conflict.what() ==
+             "patch configmaps: HTTP 409 Conflict: the object has been modified");
+  BOOST_TEST(conflict.describe() == "HTTP 409 Conflict: the object has been modified");
+  BOOST_TEST(conflict.is_answer());
+  BOOST_TEST((conflict.is_conflict() && !conflict.is_already_exists()));
+  api_failure fake{404, "NotFound", "gone"}; // as the actors' fakes build one: no request
+  BOOST_TEST(fake.what() == "HTTP 404 NotFound: gone");
+  BOOST_TEST(fake.is_not_found());
+  api_failure bare{500, "", "", "list", "nodes"};
+  BOOST_TEST(bare.what() == "list nodes: HTTP 500");
+  auto refused = api_failure::no_answer("connect to https://192.0.2.1:6443: refused");
+  BOOST_TEST((refused.is_transport() && !refused.is_answer() && !refused.is_stopped()));
+  BOOST_TEST(refused.code == 0);
+  BOOST_TEST(refused.what() == "connect to https://192.0.2.1:6443: refused");
+  BOOST_TEST(refused.describe() == refused.what());
+  auto stopped = api_failure::stopped();
+  BOOST_TEST((stopped.is_stopped() && !stopped.is_transport()));
+  BOOST_TEST(stopped.what() == "kubernetes client stopped");
+  api_failure forbidden{403, "Forbidden", "no", "update", "configmaps"};
+  BOOST_TEST(forbidden.rbac_hint() == "the service account needs RBAC permission to update "
+                                      "configmaps (check the ClusterRole/Role bound to it)");
 }

@@ -19,22 +19,13 @@ namespace json = boost::json;
 using namespace kcr::kube;
 using kcr::test::api_under_test;
 using kcr::test::contains;
+using kcr::test::expect_api_error;
+using kcr::test::ok;
 using kcr::test::rv_of;
 using kcr::test::str;
 using namespace std::chrono_literals;
 
 namespace {
-
-template <class F>
-api_error expect_api_error(F&& f) {
-  try {
-    f();
-  } catch (const api_error& e) {
-    return e;
-  }
-  BOOST_FAIL("expected an api_error");
-  throw;
-}
 
 json::object configmap(const std::string& name, json::object data) {
   return {{"metadata", {{"name", name}, {"namespace", "kube-system"}}}, {"data", std::move(data)}};
@@ -58,11 +49,11 @@ std::string describe(const watch_event& ev) {
 
 watched watch_all(api_client& c, const resource_ref& r, const watch_options& o) {
   watched w;
-  c.watch(r, o, [&](watch_event&& ev) {
+  ok(c.watch(r, o, [&](watch_event&& ev) {
     w.events.push_back(describe(ev));
     w.raw.push_back(std::move(ev));
     return true;
-  });
+  }));
   return w;
 }
 
@@ -80,14 +71,14 @@ BOOST_AUTO_TEST_CASE(list_from_resource_version_0_ignores_limit) {
   api_under_test srv;
   srv.add_nodes(5, "rv0-");
   api_client c(srv.config());
-  auto page = c.call("GET", "/api/v1/nodes?limit=2&resourceVersion=0", "list", "nodes");
+  auto page = ok(c.call("GET", "/api/v1/nodes?limit=2&resourceVersion=0", "list", "nodes"));
   BOOST_TEST(page.at("items").as_array().size() == 5u);
   BOOST_TEST(!page.at("metadata").as_object().contains("continue"));
-  auto list = c.list(resource_ref::nodes(), 2, "0");
+  auto list = ok(c.list(resource_ref::nodes(), 2, "0"));
   BOOST_TEST(list.items.size() == 5u);
   BOOST_TEST(!list.resource_version.empty());
   // Without RV the limit holds: pages.
-  page = c.call("GET", "/api/v1/nodes?limit=2", "list", "nodes");
+  page = ok(c.call("GET", "/api/v1/nodes?limit=2", "list", "nodes"));
   BOOST_TEST(page.at("items").as_array().size() == 2u);
   BOOST_TEST(!str(page.at("metadata").at("continue")).empty());
 }
@@ -115,7 +106,7 @@ BOOST_AUTO_TEST_CASE(watch_from_now_sends_synthetic_added_then_bookmarks) {
 
   // RV = the list's: only changes after it. Bookmarks come only once there is an RV newer than
   // the watch's (none on a quiet cluster, so none is required here) and may repeat an RV.
-  auto list = c.list_nodes();
+  auto list = ok(c.list_nodes());
   srv.add_node("w-after");
   w = watch_all(c, resource_ref::nodes(), {list.resource_version, 3s, true});
   BOOST_TEST_MESSAGE("watch RV=list: " << joined(w.events));
@@ -169,19 +160,19 @@ BOOST_AUTO_TEST_CASE(send_initial_events_ends_with_the_initial_events_end_bookma
 BOOST_AUTO_TEST_CASE(conditional_merge_patch_with_stale_resource_version_conflicts) {
   api_under_test srv;
   api_client c(srv.config());
-  auto cm = c.create_configmap("kube-system", configmap("kcr-patch", {{"a", "1"}}));
+  auto cm = ok(c.create_configmap("kube-system", configmap("kcr-patch", {{"a", "1"}})));
   auto rv1 = rv_of(cm);
   const std::string path = "/api/v1/namespaces/kube-system/configmaps/kcr-patch";
-  auto patched = c.call("PATCH", path, "patch", "configmaps",
-                        R"({"metadata":{"resourceVersion":")" + rv1 + R"("},"data":{"b":"2"}})",
-                        "application/merge-patch+json");
+  auto patched = ok(c.call("PATCH", path, "patch", "configmaps",
+                           R"({"metadata":{"resourceVersion":")" + rv1 + R"("},"data":{"b":"2"}})",
+                           "application/merge-patch+json"));
   BOOST_TEST(str(patched.at("kind")) == "ConfigMap"); // the answer is the whole object
   BOOST_TEST(str(patched.at("data").at("a")) == "1");
   BOOST_TEST(str(patched.at("data").at("b")) == "2");
   auto e = expect_api_error([&] {
-    c.call("PATCH", path, "patch", "configmaps",
-           R"({"metadata":{"resourceVersion":")" + rv1 + R"("},"data":{"c":"3"}})",
-           "application/merge-patch+json");
+    return c.call("PATCH", path, "patch", "configmaps",
+                  R"({"metadata":{"resourceVersion":")" + rv1 + R"("},"data":{"c":"3"}})",
+                  "application/merge-patch+json");
   });
   BOOST_TEST(e.is_conflict());
   BOOST_TEST(e.reason == "Conflict");
@@ -189,8 +180,8 @@ BOOST_AUTO_TEST_CASE(conditional_merge_patch_with_stale_resource_version_conflic
              "Operation cannot be fulfilled on configmaps \"kcr-patch\": the object has been "
              "modified; please apply your changes to the latest version and try again");
   // A patch with null deletes the key (RFC 7386).
-  patched = c.call("PATCH", path, "patch", "configmaps", R"({"data":{"a":null}})",
-                   "application/merge-patch+json");
+  patched = ok(c.call("PATCH", path, "patch", "configmaps", R"({"data":{"a":null}})",
+                      "application/merge-patch+json"));
   BOOST_TEST(!patched.at("data").as_object().contains("a"));
 }
 
@@ -198,7 +189,8 @@ BOOST_AUTO_TEST_CASE(configmap_values_over_1_mib_are_invalid) {
   api_under_test srv;
   api_client c(srv.config());
   json::object data{{"a", std::string(600000, 'x')}, {"b", std::string(600000, 'y')}};
-  auto e = expect_api_error([&] { c.create_configmap("kube-system", configmap("kcr-big", data)); });
+  auto e = expect_api_error(
+      [&] { return c.create_configmap("kube-system", configmap("kcr-big", data)); });
   BOOST_TEST(e.code == 422);
   BOOST_TEST(e.reason == "Invalid");
   BOOST_TEST_MESSAGE("values over 1 MiB: " << e.message);
@@ -210,7 +202,7 @@ BOOST_AUTO_TEST_CASE(after_compaction_lists_at_old_rvs_expire) {
   api_under_test srv;
   srv.add_nodes(3, "cp-");
   api_client c(srv.config());
-  auto page = c.call("GET", "/api/v1/nodes?limit=1", "list", "nodes");
+  auto page = ok(c.call("GET", "/api/v1/nodes?limit=1", "list", "nodes"));
   auto old_rv = str(page.at("metadata").at("resourceVersion"));
   auto cont = str(page.at("metadata").at("continue"));
   srv.add_node("cp-after");
@@ -220,14 +212,14 @@ BOOST_AUTO_TEST_CASE(after_compaction_lists_at_old_rvs_expire) {
   for (const char* q :
        {"resourceVersionMatch=Exact&resourceVersion=", "limit=2&resourceVersion="}) {
     auto e = expect_api_error(
-        [&] { c.call("GET", "/api/v1/nodes?" + std::string(q) + old_rv, "list", "nodes"); });
+        [&] { return c.call("GET", "/api/v1/nodes?" + std::string(q) + old_rv, "list", "nodes"); });
     BOOST_TEST(e.code == 410, q);
     BOOST_TEST(e.reason == "Expired");
     BOOST_TEST(e.message == "The resourceVersion for the provided list is too old.");
   }
   // The expired continue: 410 Expired, and list() starts over and gets everything.
   auto e = expect_api_error([&] {
-    c.call("GET", "/api/v1/nodes?limit=1&continue=" + url_encode(cont), "list", "nodes");
+    return c.call("GET", "/api/v1/nodes?limit=1&continue=" + url_encode(cont), "list", "nodes");
   });
   BOOST_TEST(e.is_expired());
   BOOST_TEST(contains(e.message, "The provided continue parameter is too old to display a "
@@ -236,8 +228,8 @@ BOOST_AUTO_TEST_CASE(after_compaction_lists_at_old_rvs_expire) {
                                  "response"),
              e.message);
   // "Not older than" without a limit: any newer state will do.
-  BOOST_TEST(c.list(resource_ref::nodes(), 0, old_rv).items.size() == 4u);
-  BOOST_TEST(c.list_nodes(2).items.size() == 4u);
+  BOOST_TEST(ok(c.list(resource_ref::nodes(), 0, old_rv)).items.size() == 4u);
+  BOOST_TEST(ok(c.list_nodes(2)).items.size() == 4u);
 
   // A watch from the old RV: the real server still serves it from its watch cache (events in
   // its window survive an etcd compaction); the fake's `expire` empties its window, the way
@@ -266,17 +258,18 @@ BOOST_AUTO_TEST_CASE(object_over_etcds_request_limit_is_a_500) {
     std::snprintf(prefix, sizeof prefix, "k%05d-", i);
     data[prefix + std::string(243, 'z')] = std::string(357, 'v');
   }
-  auto e =
-      expect_api_error([&] { c.create_configmap("kube-system", configmap("kcr-huge", data)); });
+  auto e = expect_api_error(
+      [&] { return c.create_configmap("kube-system", configmap("kcr-huge", data)); });
   BOOST_TEST(e.code == 500);
   BOOST_TEST(e.reason == "");
   BOOST_TEST(e.message == "etcdserver: request is too large");
-  BOOST_TEST(expect_api_error([&] { c.get_configmap("kube-system", "kcr-huge"); }).is_not_found());
+  BOOST_TEST(
+      expect_api_error([&] { return c.get_configmap("kube-system", "kcr-huge"); }).is_not_found());
 
   // Through an update too: a small object grown past the limit.
-  auto small = c.create_configmap("kube-system", configmap("kcr-grows", {{"a", "1"}}));
+  auto small = ok(c.create_configmap("kube-system", configmap("kcr-grows", {{"a", "1"}})));
   small["data"] = data;
-  e = expect_api_error([&] { c.update_configmap("kube-system", small); });
+  e = expect_api_error([&] { return c.update_configmap("kube-system", small); });
   BOOST_TEST(e.code == 500);
   BOOST_TEST(e.message == "etcdserver: request is too large");
 }
@@ -304,23 +297,23 @@ BOOST_AUTO_TEST_CASE(managed_fields_record_every_key_until_dropped_for_size) {
   api_under_test srv;
   api_client c(srv.config());
   // Our User-Agent names the manager; its entry lists every key it wrote.
-  auto cm = c.create_configmap("kube-system", configmap("kcr-mf", {{"a", "1"}}));
+  auto cm = ok(c.create_configmap("kube-system", configmap("kcr-mf", {{"a", "1"}})));
   auto mf = managed_fields(cm);
   BOOST_TEST_REQUIRE(mf.size() == 1u);
   BOOST_TEST(str(mf[0].at("manager")) == "kube-chorus-router");
   BOOST_TEST(str(mf[0].at("operation")) == "Update");
   BOOST_TEST(str(mf[0].at("fieldsType")) == "FieldsV1");
   cm["data"].as_object()["b"] = "2";
-  cm = c.update_configmap("kube-system", cm);
+  cm = ok(c.update_configmap("kube-system", cm));
   auto fields = json::serialize(managed_fields(cm).at(0).at("fieldsV1"));
   BOOST_TEST(contains(fields, R"("f:a":{})"), fields);
   BOOST_TEST(contains(fields, R"("f:b":{})"), fields);
   // [{}] strips them, and Update operations never record any again.
   cm["metadata"].as_object()["managedFields"] = json::array{json::object{}};
-  cm = c.update_configmap("kube-system", cm);
+  cm = ok(c.update_configmap("kube-system", cm));
   BOOST_TEST(managed_fields(cm).empty());
   cm["data"].as_object()["c"] = "3";
-  cm = c.update_configmap("kube-system", cm);
+  cm = ok(c.update_configmap("kube-system", cm));
   BOOST_TEST(managed_fields(cm).empty());
 
   // Growth: 2500 long keys (~0.8 MB of data) carry ~0.54 MB of managedFields; at 3000 keys
@@ -328,17 +321,17 @@ BOOST_AUTO_TEST_CASE(managed_fields_record_every_key_until_dropped_for_size) {
   // them (the write succeeds), for good; at 5000 keys the data alone is too large: 500.
   json::object data;
   add_long_keys(data, 0, 2500);
-  auto grow = c.create_configmap("kube-system", configmap("kcr-mf-grow", data));
+  auto grow = ok(c.create_configmap("kube-system", configmap("kcr-mf-grow", data)));
   BOOST_TEST(json::serialize(managed_fields(grow)).size() > 500000u);
   add_long_keys(grow["data"].as_object(), 2500, 500);
-  grow = c.update_configmap("kube-system", grow);
+  grow = ok(c.update_configmap("kube-system", grow));
   BOOST_TEST(grow.at("data").as_object().size() == 3000u);
   BOOST_TEST(managed_fields(grow).empty());
   add_long_keys(grow["data"].as_object(), 3000, 1500);
-  grow = c.update_configmap("kube-system", grow);
+  grow = ok(c.update_configmap("kube-system", grow));
   BOOST_TEST(managed_fields(grow).empty()); // not regrown
   add_long_keys(grow["data"].as_object(), 4500, 500);
-  auto e = expect_api_error([&] { c.update_configmap("kube-system", grow); });
+  auto e = expect_api_error([&] { return c.update_configmap("kube-system", grow); });
   BOOST_TEST(e.code == 500);
   BOOST_TEST(e.message == "etcdserver: request is too large");
 }
@@ -348,7 +341,7 @@ BOOST_AUTO_TEST_CASE(lease_acquire_renew_release) {
   api_under_test srv;
   api_client a(srv.config()), b(srv.config());
   const std::string ns = "kube-system", name = "kcr-leader";
-  BOOST_TEST(expect_api_error([&] { a.get_lease(ns, name); }).is_not_found());
+  BOOST_TEST(expect_api_error([&] { return a.get_lease(ns, name); }).is_not_found());
   json::object lease{{"metadata", {{"name", name}, {"namespace", ns}}},
                      {"spec",
                       {{"holderIdentity", "node-a_1"},
@@ -356,29 +349,29 @@ BOOST_AUTO_TEST_CASE(lease_acquire_renew_release) {
                        {"acquireTime", "2025-01-01T10:00:00.000000Z"},
                        {"renewTime", "2025-01-01T10:00:00.000000Z"},
                        {"leaseTransitions", 0}}}};
-  auto held = a.create_lease(ns, lease);
+  auto held = ok(a.create_lease(ns, lease));
   // The loser of the race to create.
-  BOOST_TEST(expect_api_error([&] { b.create_lease(ns, lease); }).is_already_exists());
+  BOOST_TEST(expect_api_error([&] { return b.create_lease(ns, lease); }).is_already_exists());
   // Renew: PUT with the RV read, microsecond times kept as sent.
   held["spec"].as_object()["renewTime"] = "2025-01-01T10:00:02.455032Z";
-  auto renewed = a.update_lease(ns, held);
+  auto renewed = ok(a.update_lease(ns, held));
   BOOST_TEST(str(renewed.at("spec").at("renewTime")) == "2025-01-01T10:00:02.455032Z");
   BOOST_TEST(rv_of(renewed) != rv_of(held));
   // A candidate with the old record loses the CAS.
   auto stale = held;
   stale["spec"].as_object()["holderIdentity"] = "node-b_2";
-  BOOST_TEST(expect_api_error([&] { b.update_lease(ns, stale); }).is_conflict());
+  BOOST_TEST(expect_api_error([&] { return b.update_lease(ns, stale); }).is_conflict());
   // Release on shutdown: holder "" and a 1 s duration.
   renewed["spec"].as_object()["holderIdentity"] = "";
   renewed["spec"].as_object()["leaseDurationSeconds"] = 1;
-  auto released = a.update_lease(ns, renewed);
+  auto released = ok(a.update_lease(ns, renewed));
   BOOST_TEST(str(released.at("spec").at("holderIdentity")) == "");
   BOOST_TEST(released.at("spec").at("leaseDurationSeconds").to_number<int>() == 1);
   // Taken over by b from the fresh record: transitions + 1.
-  auto fresh = b.get_lease(ns, name);
+  auto fresh = ok(b.get_lease(ns, name));
   fresh["spec"].as_object()["holderIdentity"] = "node-b_2";
   fresh["spec"].as_object()["leaseTransitions"] = 1;
-  auto taken = b.update_lease(ns, fresh);
+  auto taken = ok(b.update_lease(ns, fresh));
   BOOST_TEST(str(taken.at("spec").at("holderIdentity")) == "node-b_2");
   BOOST_TEST(taken.at("spec").at("leaseTransitions").to_number<int>() == 1);
 }
@@ -393,7 +386,7 @@ BOOST_AUTO_TEST_CASE(unauthorized_body_and_token_file_reread) {
   std::ofstream(dir + "/token") << "not-a-valid-token\n";
   cfg->token = token_source::from_file(dir + "/token");
   api_client c(cfg);
-  auto e = expect_api_error([&] { c.list_nodes(); });
+  auto e = expect_api_error([&] { return c.list_nodes(); });
   BOOST_TEST(e.code == 401);
   BOOST_TEST(e.reason == "Unauthorized");
   BOOST_TEST(e.message == "Unauthorized");
@@ -410,13 +403,13 @@ BOOST_AUTO_TEST_CASE(forbidden_body_names_the_service_account) {
                         : srv.fake().config("t");
   api_client c(cfg);
   const std::string user = "User \"system:serviceaccount:kube-system:kube-chorus-router\"";
-  auto e = expect_api_error([&] { c.list_nodes(); });
+  auto e = expect_api_error([&] { return c.list_nodes(); });
   BOOST_TEST(e.code == 403);
   BOOST_TEST(e.reason == "Forbidden");
   BOOST_TEST(e.message == "nodes is forbidden: " + user +
                               " cannot list resource \"nodes\" in API group \"\" at the cluster "
                               "scope");
-  e = expect_api_error([&] { c.get_configmap("kube-system", "kcr"); });
+  e = expect_api_error([&] { return c.get_configmap("kube-system", "kcr"); });
   BOOST_TEST(e.message == "configmaps \"kcr\" is forbidden: " + user +
                               " cannot get resource \"configmaps\" in API group \"\" in the "
                               "namespace \"kube-system\"");
