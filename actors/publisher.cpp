@@ -17,7 +17,7 @@ constexpr int max_deferrals = 64;
 
 } // namespace
 
-void publisher_state::rebuild_own() {
+void publisher_state::reset_own() {
   kube::published_state st;
   st.endpoint_ip = settings.endpoint_ip;
   st.type = settings.overlay_type;
@@ -34,18 +34,40 @@ void publisher_state::rebuild_own() {
     st.remote_vteps = settings.remote_vteps;
   fixed = kube::encode(st);
   own = fixed;
-  for (const auto& [_, e] : desired)
-    add_own(e);
+  entry_keys.clear();
 }
 
 void publisher_state::add_own(const kube::node_entry& e) {
-  for (auto& [k, v] : kube::encode_entry(e, settings.overlay_type))
+  remove_own(e.name);
+  auto& keys = entry_keys[e.name];
+  for (auto& [k, v] : kube::encode_entry(e, settings.overlay_type)) {
+    keys.push_back(k);
     own.insert_or_assign(std::move(k), std::move(v));
+  }
 }
 
-void publisher_state::remove_own(const kube::node_entry& e) {
-  for (const auto& kv : kube::encode_entry(e, settings.overlay_type))
-    own.erase(kv.first);
+void publisher_state::remove_own(const std::string& node) {
+  auto it = entry_keys.find(node);
+  if (it == entry_keys.end())
+    return;
+  for (const auto& k : it->second)
+    own.erase(k);
+  entry_keys.erase(it);
+}
+
+bool publisher_state::holds(const kube::node_entry& e) const {
+  auto it = entry_keys.find(e.name);
+  if (it == entry_keys.end())
+    return false;
+  auto encoded = kube::encode_entry(e, settings.overlay_type);
+  if (encoded.size() != it->second.size())
+    return false;
+  for (const auto& [k, v] : encoded) {
+    auto o = own.find(k);
+    if (o == own.end() || o->second != v)
+      return false;
+  }
+  return true;
 }
 
 bool publisher_state::drifted() const {
@@ -89,34 +111,26 @@ void publisher_state::apply(desired_entries delta) {
   if (delta.term < term)
     return; // computed during an earlier leadership: another leader may have moved on since
   if (delta.full) {
-    std::map<std::string, kube::node_entry> next;
-    for (auto& e : delta.upserted)
-      next.emplace(e.name, std::move(e));
-    for (const auto& [name, e] : next) {
-      auto cur = desired.find(name);
-      if (cur == desired.end() || !(cur->second == e))
-        unpublished.insert(name);
-    }
-    desired = std::move(next);
+    std::set<std::string> changed;
+    for (const auto& e : delta.upserted)
+      if (!holds(e))
+        changed.insert(e.name);
+    reset_own();
+    for (const auto& e : delta.upserted)
+      add_own(e);
+    unpublished.insert(changed.begin(), changed.end());
     desired_term = delta.term;
     have_desired = true;
-    rebuild_own();
     return;
   }
   if (!have_desired || delta.term != desired_term)
     return; // a delta only makes sense on top of the full set of its own term
-  for (auto& e : delta.upserted) {
+  for (const auto& e : delta.upserted) {
     unpublished.insert(e.name);
-    if (auto cur = desired.find(e.name); cur != desired.end())
-      remove_own(cur->second);
     add_own(e);
-    desired.insert_or_assign(e.name, std::move(e));
   }
   for (const auto& name : delta.removed) {
-    if (auto cur = desired.find(name); cur != desired.end()) {
-      remove_own(cur->second);
-      desired.erase(cur);
-    }
+    remove_own(name);
     unpublished.erase(name);
   }
 }
@@ -128,7 +142,7 @@ publisher_step publisher_state::on_leadership(bool now_leading, uint64_t new_ter
   // earlier leadership is never written; losing the lead just drops what is held.
   if (!leading) {
     have_desired = false;
-    desired.clear();
+    entry_keys.clear();
     own.clear();
     fixed.clear();
     unpublished.clear();
@@ -167,7 +181,7 @@ void publisher_state::observe(bool now_exists, const std::string& rv,
 publisher_status publisher_state::status() const {
   return {.leading = leading,
           .have_desired = have_desired,
-          .desired = desired.size(),
+          .desired = entry_keys.size(),
           .resource_version = resource_version,
           .writes = writes,
           .conflicts = conflicts,

@@ -21,6 +21,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "actors/interfaces.hpp"
 #include "actors/ports.hpp"
@@ -54,7 +55,9 @@ struct publisher_state {
   uint64_t term = 0;         // of the current leadership
   uint64_t desired_term = 0; // of the desired set held
   bool have_desired = false; // a full desired set of desired_term arrived
-  std::map<std::string, kube::node_entry> desired;
+  /// The desired entries are held once, as their keys in `own`; this says which of those keys
+  /// each node's entry encodes to, so that a changed or withdrawn entry's old keys go.
+  std::map<std::string, std::vector<std::string>> entry_keys;
   std::set<std::string> unpublished; // nodes whose entry changed since the last successful write
 
   // The ConfigMap as last observed (watch, GET or our own write).
@@ -97,10 +100,14 @@ struct publisher_state {
   std::size_t write_cost(const configmap_size& next) const;
   /// The own-key changes that make the observed data right (empty: nothing to write).
   data_changes changes() const;
-  /// Rebuilds `own` from the settings and `desired`.
-  void rebuild_own();
+  /// `own` and `fixed` hold the fixed keys from the settings only (no entry).
+  void reset_own();
+  /// Adds (or replaces) one node's entry in `own`.
   void add_own(const kube::node_entry& e);
-  void remove_own(const kube::node_entry& e);
+  /// Withdraws one node's entry from `own`.
+  void remove_own(const std::string& node);
+  /// True when `e` encodes to exactly the keys and values its node has in `own`.
+  bool holds(const kube::node_entry& e) const;
 
   /// Takes the settings and the ports, as the behaviour does when spawned.
   void setup(controller_settings s, std::shared_ptr<actors::telemetry> t,

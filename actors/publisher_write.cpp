@@ -75,7 +75,7 @@ publisher_state::write_result publisher_state::create_missing() {
   if (tel)
     tel->metrics.configmap_write("created");
   spdlog::info("publisher: created the ConfigMap; its {} entries follow in a patch",
-               desired.size());
+               entry_keys.size());
   stored(created->stored_bytes);
   observe(true, created->resource_version, created->data);
   return write_result::written;

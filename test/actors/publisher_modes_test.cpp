@@ -59,8 +59,8 @@ BOOST_AUTO_TEST_CASE(own_keys_per_mode) {
       st.settings.remote_vteps.push_back(ip(v));
     if (!r.vteps.empty())
       st.settings.remote_vtep = st.settings.remote_vteps.front();
-    st.desired.emplace("node-a", make_entry("node-a", "198.51.100.7", "192.168.254.1"));
-    st.rebuild_own();
+    st.reset_own();
+    st.add_own(make_entry("node-a", "198.51.100.7", "192.168.254.1"));
     BOOST_TEST_CONTEXT(r.what) {
       for (const auto& [k, v] : r.present) {
         auto it = st.own.find(k);

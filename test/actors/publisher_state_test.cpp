@@ -268,12 +268,49 @@ std::vector<row> rows() {
          return r.st.on_sync();
        },
        none, 1},
+      {"an entry that moved: its old keys go, the new ones come, the other node's stay",
+       [](rig& r) {
+         r.published();
+         auto moved = entry(1);
+         moved.node_ip = *net::ip_address::parse("198.51.100.9");
+         r.st.on_desired(full(1, {1, 2}));
+         return r.st.on_desired({.term = 1, .full = false, .upserted = {moved}, .removed = {}});
+       },
+       none, 0,
+       [](const rig& r) {
+         BOOST_TEST(r.st.own.count("Node-198.18.0.2") == 0u);
+         BOOST_TEST(r.st.own.count("Node-198.51.100.9") == 1u);
+         BOOST_TEST(r.st.own.count("Node-198.18.0.3") == 1u);
+         BOOST_TEST(r.st.entry_keys.size() == 2u);
+       }},
+      {"a withdrawn entry leaves no key behind: own is the fixed keys again",
+       [](rig& r) {
+         r.published();
+         return r.st.on_desired({.term = 1, .full = false, .upserted = {}, .removed = {"node-1"}});
+       },
+       flush, 0,
+       [](const rig& r) {
+         BOOST_TEST(r.st.own == r.st.fixed);
+         BOOST_TEST(r.st.entry_keys.empty());
+       }},
+      {"a full set equal to what is held marks nothing unpublished; a changed one marks it",
+       [](rig& r) {
+         r.published();
+         r.st.unpublished.clear();
+         r.st.on_desired(full(1, {1}));
+         BOOST_TEST(r.st.unpublished.empty());
+         r.st.flush_scheduled = false; // that flush taken: the next decision is the changed set's
+         auto moved = entry(1);
+         moved.overlay_ip = *net::ip_address::parse("10.200.9.9");
+         return r.st.on_desired({.term = 1, .full = true, .upserted = {moved}, .removed = {}});
+       },
+       flush, 0, [](const rig& r) { BOOST_TEST(r.st.unpublished.count("node-1") == 1u); }},
       {"losing the lead drops what is held: nothing to flush",
        [](rig& r) {
          r.lead();
          return r.st.on_leadership(false, 1);
        },
-       none, 0, [](const rig& r) { BOOST_TEST(r.st.desired.empty()); }},
+       none, 0, [](const rig& r) { BOOST_TEST(r.st.entry_keys.empty()); }},
   };
 }
 

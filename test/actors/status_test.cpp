@@ -149,7 +149,7 @@ BOOST_AUTO_TEST_CASE(publisher_state_status) {
   publisher_state st;
   st.leading = true;
   st.have_desired = true;
-  st.desired["node-a"] = make_entry("node-a", "198.51.100.7", "192.168.254.1");
+  st.add_own(make_entry("node-a", "198.51.100.7", "192.168.254.1"));
   st.resource_version = "42";
   st.writes = 2;
   st.conflicts = 1;

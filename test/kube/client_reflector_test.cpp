@@ -51,7 +51,9 @@ struct recorder {
               std::lock_guard l(m);
               errors.push_back(msg);
               cv.notify_all();
-            }};
+            },
+            {}, // on_list_start: nothing to drop (no on_list_item)
+            {}};
   }
   template <class P>
   bool wait(P pred, std::chrono::milliseconds t = 8000ms) {
