@@ -15,12 +15,12 @@ published_snapshot configmap_watcher_state::snapshot_of(configmap_observed cm,
       cm.exists ? std::move(cm.data) : std::map<std::string, std::string>{}, previous);
 }
 
-void configmap_watcher_state::observed(configmap_observed cm) {
+std::optional<published_snapshot> configmap_watcher_state::observed(configmap_observed cm) {
   auto key = std::make_pair(cm.exists, cm.resource_version);
   if (last && *last == key) {
     spdlog::debug("configmap_watcher: resourceVersion {} seen before; dropped",
                   cm.resource_version);
-    return;
+    return std::nullopt;
   }
   last = std::move(key);
   auto snap = snapshot_of(std::move(cm), previous ? &*previous : nullptr);
@@ -39,29 +39,29 @@ void configmap_watcher_state::observed(configmap_observed cm) {
   else
     spdlog::debug("configmap_watcher: ConfigMap at resourceVersion {}: {} entries, {} partial",
                   snap.resource_version, snap.state().entries.size(), snap.partial().size());
-  // Copies of a snapshot share its decoded content: sending it three times is cheap.
-  if (allocator)
-    self->send(allocator, snap);
-  if (publisher)
-    self->send(publisher, snap);
-  if (annotator)
-    self->send(annotator, std::move(snap));
   if (tel)
     tel->health.beat("configmap_watcher");
+  return snap;
 }
 
 configmap_watcher_actor::behavior_type
 configmap_watcher(configmap_watcher_actor::stateful_pointer<configmap_watcher_state> self,
                   allocator_actor allocator, publisher_actor publisher,
                   node_annotator_actor annotator, std::shared_ptr<telemetry> tel) {
-  auto& st = self->state;
-  st.self = self;
-  st.allocator = std::move(allocator);
-  st.publisher = std::move(publisher);
-  st.annotator = std::move(annotator);
-  st.tel = std::move(tel);
+  self->state.tel = std::move(tel);
   return {
-      [=](configmap_observed& x) { self->state.observed(std::move(x)); },
+      [=](configmap_observed& x) {
+        auto snap = self->state.observed(std::move(x));
+        if (!snap)
+          return;
+        // Copies of a snapshot share its decoded content: sending it three times is cheap.
+        if (allocator)
+          self->send(allocator, *snap);
+        if (publisher)
+          self->send(publisher, *snap);
+        if (annotator)
+          self->send(annotator, std::move(*snap));
+      },
   };
 }
 

@@ -19,14 +19,10 @@
 
 namespace kcr::actors {
 
+/// The watcher's state and decision; no CAF calls, so it can be driven directly.
 struct configmap_watcher_state {
   static inline const char* name = "configmap_watcher";
-  using pointer = configmap_watcher_actor::stateful_pointer<configmap_watcher_state>;
 
-  pointer self = nullptr;
-  allocator_actor allocator;      // may be null
-  publisher_actor publisher;      // may be null
-  node_annotator_actor annotator; // may be null
   std::shared_ptr<telemetry> tel;
 
   /// (exists, resourceVersion) of the last observation passed on.
@@ -36,7 +32,9 @@ struct configmap_watcher_state {
   /// Problems last logged (logged once per distinct set).
   std::vector<std::string> logged_problems;
 
-  void observed(configmap_observed cm);
+  /// The snapshot to pass on to the allocator, the publisher and the node annotator; nothing
+  /// when the observation repeats the last one passed on.
+  std::optional<published_snapshot> observed(configmap_observed cm);
 
   /// The snapshot for one observation, decoded against `previous` when there is one.
   static published_snapshot snapshot_of(configmap_observed cm,

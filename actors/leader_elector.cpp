@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -38,18 +39,20 @@ std::string seconds_text(std::chrono::milliseconds d) {
 
 } // namespace
 
-void leader_elector_state::tick() {
-  auto now = self->clock().now();
+leader_elector_outbox leader_elector_state::tick(time_point now) {
+  if (released)
+    return {}; // shutting down: never acquire again
   if (leading)
     renew(now);
   else
     try_acquire(now);
+  return std::exchange(changes, {});
 }
 
-bool leader_elector_state::release() {
+leader_elector_outbox leader_elector_state::release() {
   if (!leading) {
     released = true;
-    return false;
+    return {};
   }
   // client-go's release: empty holder and a 1 s duration, so followers take over at once.
   auto rec = mine(held);
@@ -60,11 +63,13 @@ bool leader_elector_state::release() {
   if (r) {
     succeeded();
     stop_leading("released the Lease on shutdown");
-    return true;
+  } else {
+    // Nothing more to do on the way out: the Lease expires on its own after lease_duration.
+    stop_leading("shutting down; releasing the Lease failed (" + r.error().describe() + ")");
   }
-  // Nothing more to do on the way out: the Lease expires on its own after lease_duration.
-  stop_leading("shutting down; releasing the Lease failed (" + r.error().describe() + ")");
-  return false;
+  auto out = std::exchange(changes, {});
+  out.released = r.ok();
+  return out;
 }
 
 void leader_elector_state::try_acquire(time_point now) {
@@ -197,9 +202,7 @@ void leader_elector_state::stop_leading(const std::string& reason) {
 void leader_elector_state::notify() {
   if (tel)
     tel->metrics.set_leader(leading);
-  for (const auto& l : listeners)
-    if (l)
-      self->send(l, leadership{leading, settings.lease_identity, term});
+  changes.to_listeners.push_back(leadership{leading, settings.lease_identity, term});
 }
 
 void leader_elector_state::succeeded() {
@@ -237,23 +240,31 @@ leader_elector(leader_elector_actor::stateful_pointer<leader_elector_state> self
                std::shared_ptr<lease_port> port, controller_settings settings,
                std::vector<leadership_listener> listeners, std::shared_ptr<telemetry> tel) {
   auto& st = self->state;
-  st.self = self;
   st.port = std::move(port);
   st.settings = std::move(settings);
-  st.listeners = std::move(listeners);
   st.tel = std::move(tel);
   if (st.tel)
     st.tel->metrics.set_leader(false);
+  auto emit = [self, listeners = std::move(listeners)](const leader_elector_outbox& out) {
+    for (const auto& m : out.to_listeners)
+      for (const auto& l : listeners)
+        if (l)
+          self->send(l, m);
+  };
   self->send(self, tick_atom::value); // Run: the first attempt at once
   return {
       [=](tick_atom) {
         if (self->state.released)
           return; // shutting down: the loop ends here
-        self->state.tick();
+        emit(self->state.tick(self->clock().now()));
         // Re-armed on success and on failure alike: one error never stops the loop.
         self->delayed_send(self, self->state.settings.retry_period, tick_atom::value);
       },
-      [=](release_atom) -> bool { return self->state.release(); },
+      [=](release_atom) -> bool {
+        auto out = self->state.release();
+        emit(out);
+        return out.released;
+      },
   };
 }
 

@@ -34,15 +34,21 @@ using leadership_listener = caf::typed_actor<caf::reacts_to<leadership>>;
 /// "2025-01-01T10:00:00.000000Z".
 std::string rfc3339_micro(std::chrono::system_clock::time_point t);
 
+/// What one input of the elector wants sent: each change of leadership, in order, for every
+/// listener.
+struct leader_elector_outbox {
+  std::vector<leadership> to_listeners;
+  bool released = false; // release(): this instance held the Lease and handed it back
+};
+
+/// The elector's state and decisions; no CAF calls (the clock's `now` is passed in), so it can be
+/// driven directly against a fake lease_port.
 struct leader_elector_state {
   static inline const char* name = "leader_elector";
   using time_point = caf::actor_clock::time_point;
-  using pointer = leader_elector_actor::stateful_pointer<leader_elector_state>;
 
-  pointer self = nullptr;
   std::shared_ptr<lease_port> port;
   controller_settings settings;
-  std::vector<leadership_listener> listeners;
   std::shared_ptr<telemetry> tel;
 
   bool leading = false;
@@ -59,12 +65,14 @@ struct leader_elector_state {
   std::string last_holder;  // "leader is X" once per holder
 
   /// One retry_period step: acquire when following, renew when leading.
-  void tick();
-  /// Clean shutdown: hands the Lease back. True when this instance held it and the release was
-  /// written.
-  bool release();
+  leader_elector_outbox tick(time_point now);
+  /// Clean shutdown: hands the Lease back (`released`: this instance held it and the release was
+  /// written).
+  leader_elector_outbox release();
 
 private:
+  leader_elector_outbox changes; // collected by notify(), handed out by tick() / release()
+
   void try_acquire(time_point now);
   void renew(time_point now);
   void observe(const lease_record& lease, time_point now);
