@@ -22,23 +22,13 @@ void parse_spec_flags(reader& r, const json::object* spec, node_info& n) {
     else
       n.problems.push_back("spec.unschedulable is not a boolean: " + quote(*v));
   }
-  auto taints = r.array(spec, "taints", "spec.taints");
-  if (taints == nullptr)
-    return;
-  for (size_t i = 0; i < taints->size(); ++i) {
-    auto field = "spec.taints[" + std::to_string(i) + "]";
-    const auto& item = (*taints)[i];
-    if (!item.is_object()) {
-      n.problems.push_back(field + " is not an object: " + quote(item));
-      continue;
-    }
-    const auto* o = &item.get_object();
+  r.objects(spec, "taints", "spec.taints", [&](const json::object& o, const std::string& field) {
     taint t;
-    t.key = r.string(o, "key", field + ".key").value_or("");
-    t.value = r.string(o, "value", field + ".value").value_or("");
-    t.effect = r.string(o, "effect", field + ".effect").value_or("");
+    t.key = r.string(&o, "key", field + ".key").value_or("");
+    t.value = r.string(&o, "value", field + ".value").value_or("");
+    t.effect = r.string(&o, "effect", field + ".effect").value_or("");
     n.taints.push_back(std::move(t));
-  }
+  });
 }
 
 void parse_conditions(reader& r, const json::object* status, node_info& n) {

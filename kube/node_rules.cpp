@@ -139,30 +139,22 @@ const json::value* member(const json::object* o, std::string_view key) {
 }
 
 void parse_addresses(reader& r, const json::object* status, node_info& n) {
-  auto addresses = r.array(status, "addresses", "status.addresses");
-  if (addresses == nullptr)
-    return;
-  for (size_t i = 0; i < addresses->size(); ++i) {
-    auto field = "status.addresses[" + std::to_string(i) + "]";
-    const auto& item = (*addresses)[i];
-    if (!item.is_object()) {
-      n.problems.push_back(field + " is not an object: " + quote(item));
-      continue;
-    }
-    auto type = r.string(&item.get_object(), "type", field + ".type");
-    if (!type || (*type != "InternalIP" && *type != "ExternalIP"))
-      continue; // Hostname, InternalDNS, ExternalDNS: not addresses we can tunnel to
-    auto text = r.string(&item.get_object(), "address", field + ".address");
-    if (!text)
-      continue;
-    auto ip = net::ip_address::parse(*text);
-    if (!ip) {
-      n.problems.push_back(field + " (" + std::string{*type} + "): " + quote(*text) +
-                           " is not an IP address");
-      continue;
-    }
-    (*type == "InternalIP" ? n.internal_ips : n.external_ips).push_back(*ip);
-  }
+  r.objects(status, "addresses", "status.addresses",
+            [&](const json::object& item, const std::string& field) {
+              auto type = r.string(&item, "type", field + ".type");
+              if (!type || (*type != "InternalIP" && *type != "ExternalIP"))
+                return; // Hostname, InternalDNS, ExternalDNS: not addresses we can tunnel to
+              auto text = r.string(&item, "address", field + ".address");
+              if (!text)
+                return;
+              auto ip = net::ip_address::parse(*text);
+              if (!ip) {
+                n.problems.push_back(field + " (" + std::string{*type} + "): " + quote(*text) +
+                                     " is not an IP address");
+                return;
+              }
+              (*type == "InternalIP" ? n.internal_ips : n.external_ips).push_back(*ip);
+            });
 }
 
 void choose_underlay(node_info& n) {

@@ -52,6 +52,23 @@ struct reader {
     return &v->get_array();
   }
 
+  /// Calls `each(object, field)` for every element of the array `key` ("<path>[i]" as the
+  /// field's name); an element that is not an object is a problem and skipped.
+  template <class F>
+  void objects(const json::object* o, std::string_view key, std::string_view path, F&& each) {
+    auto list = array(o, key, path);
+    if (list == nullptr)
+      return;
+    for (size_t i = 0; i < list->size(); ++i) {
+      auto field = std::string{path} + "[" + std::to_string(i) + "]";
+      const auto& item = (*list)[i];
+      if (item.is_object())
+        each(item.get_object(), field);
+      else
+        problems.push_back(field + " is not an object: " + quote(item));
+    }
+  }
+
   std::optional<std::string_view> string(const json::object* o, std::string_view key,
                                          std::string_view path) {
     auto v = member(o, key);

@@ -5,10 +5,12 @@
 #include <boost/test/unit_test.hpp>
 
 #include "actors/node_readiness.hpp"
+#include "tunnel_test_support.hpp"
 
 using namespace kcr;
 using namespace kcr::actors;
 using namespace std::chrono_literals;
+using kcr::test::own_node;
 
 namespace {
 
@@ -39,23 +41,6 @@ struct recording_port : node_status_port {
   }
   size_t calls() const { return conditions.size() + taint_removals.size(); }
 };
-
-/// The own Node: annotated with `annotation` (none: not yet), with or without the startup taint
-/// after a foreign one.
-own_node_observed own_node(std::optional<std::string> annotation, bool tainted) {
-  own_node_observed m;
-  m.exists = true;
-  m.node.name = "node-a";
-  m.node.uid = "uid-node-a";
-  m.node.underlay_ip = *net::ip_address::parse("198.51.100.7");
-  m.node.pod_cidrs = {*net::cidr::parse("10.244.1.0/24")};
-  if (annotation)
-    m.node.annotations[overlay_ip_annotation] = *annotation;
-  m.node.taints = {{"dedicated", "", "NoSchedule"}};
-  if (tainted)
-    m.node.taints.push_back({readiness_taint_key, "", "NoSchedule"});
-  return m;
-}
 
 converge_outcome converged() {
   return {true, "192.168.254.3", "routervxlan0", "", ""};

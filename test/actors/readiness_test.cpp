@@ -143,23 +143,6 @@ struct fake_node_status_port : node_status_port {
   }
 };
 
-own_node_observed own_node(std::optional<std::string> annotation, bool tainted,
-                           std::string rv = "1") {
-  own_node_observed m;
-  m.exists = true;
-  m.node.name = "node-a";
-  m.node.uid = "uid-node-a";
-  m.node.resource_version = std::move(rv);
-  m.node.underlay_ip = ip("198.51.100.7");
-  m.node.pod_cidrs = {*net::cidr::parse("10.244.1.0/24")};
-  if (annotation)
-    m.node.annotations[overlay_ip_annotation] = *annotation;
-  m.node.taints = {taint_of("dedicated")};
-  if (tainted)
-    m.node.taints.push_back(taint_of(readiness_taint_key));
-  return m;
-}
-
 struct readiness_fixture : actor_fixture {
   controller_settings settings = tunnel_settings("node-a");
   std::shared_ptr<fake_tunnel_manager> fake = std::make_shared<fake_tunnel_manager>();

@@ -229,20 +229,6 @@ std::string render(const tunnel_supervisor_outbox& out) {
   return s;
 }
 
-/// The agent's own Node as its watch delivers it.
-own_node_observed own_node(std::optional<std::string> annotation, std::string rv = "1") {
-  own_node_observed m;
-  m.exists = true;
-  m.node.name = "node-a";
-  m.node.uid = "uid-node-a";
-  m.node.resource_version = std::move(rv);
-  m.node.underlay_ip = ip("198.51.100.7");
-  m.node.pod_cidrs = {*net::cidr::parse("10.244.1.0/24")};
-  if (annotation)
-    m.node.annotations[overlay_ip_annotation] = *annotation;
-  return m;
-}
-
 using supervisor_input = std::function<tunnel_supervisor_outbox(tunnel_supervisor_state&)>;
 struct supervisor_row {
   supervisor_input in;
@@ -250,7 +236,7 @@ struct supervisor_row {
 };
 
 supervisor_input own(std::optional<std::string> annotation, std::string rv = "1") {
-  return [=](tunnel_supervisor_state& st) { return st.on_own_node(own_node(annotation, rv)); };
+  return [=](tunnel_supervisor_state& st) { return st.on_own_node(test::own_node(annotation, false, rv)); };
 }
 const supervisor_input node_gone = [](tunnel_supervisor_state& st) {
   return st.on_own_node(own_node_observed{});

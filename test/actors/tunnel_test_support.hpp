@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/interfaces.hpp"
+#include "actors/readiness_rules.hpp"
 #include "actors/settings.hpp"
 #include "fixture.hpp"
 
@@ -87,6 +88,25 @@ Reply ask(actor_fixture& fx, const Handle& h, Ts... xs) {
 }
 
 /// An event recorder that keeps what it receives.
+/// node-a as its own watch delivers it: annotated with `annotation` (none: not yet), carrying a
+/// foreign taint and, when `tainted`, the startup taint after it.
+inline actors::own_node_observed own_node(std::optional<std::string> annotation,
+                                          bool tainted = false, std::string rv = "1") {
+  actors::own_node_observed m;
+  m.exists = true;
+  m.node.name = "node-a";
+  m.node.uid = "uid-node-a";
+  m.node.resource_version = std::move(rv);
+  m.node.underlay_ip = ip("198.51.100.7");
+  m.node.pod_cidrs = {*net::cidr::parse("10.244.1.0/24")};
+  if (annotation)
+    m.node.annotations[actors::overlay_ip_annotation] = *annotation;
+  m.node.taints = {{"dedicated", "", "NoSchedule"}};
+  if (tainted)
+    m.node.taints.push_back({actors::readiness_taint_key, "", "NoSchedule"});
+  return m;
+}
+
 inline actors::event_recorder_actor
 recording_events(actor_fixture& fx, std::shared_ptr<std::vector<actors::node_event>> out) {
   return fx.track(fx.sys->spawn([out]() -> actors::event_recorder_actor::behavior_type {

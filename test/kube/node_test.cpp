@@ -109,6 +109,16 @@ BOOST_AUTO_TEST_CASE(shapes) {
     const char* problem; // substring of some problem; "" = no problems at all
   };
   const row rows[] = {
+      {"an address that is not an object is a problem; the next one still counts",
+       node_json(R"({"podCIDR":"10.244.3.0/24"})",
+                 R"({"addresses":[5,{"type":"InternalIP","address":"192.0.2.11"}]})"),
+       "192.0.2.11", "InternalIP", "10.244.3.0/24", "spec.podCIDR", true,
+       "status.addresses[0] is not an object: 5"},
+      {"a taint that is not an object is a problem",
+       node_json(R"({"podCIDR":"10.244.3.0/24","taints":["x"]})",
+                 R"({"addresses":[{"type":"InternalIP","address":"192.0.2.11"}]})"),
+       "192.0.2.11", "InternalIP", "10.244.3.0/24", "spec.podCIDR", true,
+       "spec.taints[0] is not an object: \"x\""},
       {"IPv6-only",
        node_json(R"({"podCIDRs":["fd00:10:244:1::/64"]})",
                  R"({"addresses":[{"type":"InternalIP","address":"fd00::10"},
