@@ -236,7 +236,9 @@ struct supervisor_row {
 };
 
 supervisor_input own(std::optional<std::string> annotation, std::string rv = "1") {
-  return [=](tunnel_supervisor_state& st) { return st.on_own_node(test::own_node(annotation, false, rv)); };
+  return [=](tunnel_supervisor_state& st) {
+    return st.on_own_node(test::own_node(annotation, false, rv));
+  };
 }
 const supervisor_input node_gone = [](tunnel_supervisor_state& st) {
   return st.on_own_node(own_node_observed{});
