@@ -16,18 +16,11 @@ using namespace kcr::test;
 
 namespace {
 
-/// The agent's own Node as its watch delivers it.
-own_node_observed own_node(std::optional<std::string> annotation,
-                           const char* underlay = "198.51.100.7", std::string rv = "1") {
-  own_node_observed m;
-  m.exists = true;
-  m.node.name = "node-a";
-  m.node.uid = "uid-node-a";
-  m.node.resource_version = std::move(rv);
+/// node-a's own Node (test::own_node) with the given underlay IP.
+own_node_observed own_node_at(std::optional<std::string> annotation,
+                              const char* underlay = "198.51.100.7", std::string rv = "1") {
+  auto m = test::own_node(std::move(annotation), false, std::move(rv));
   m.node.underlay_ip = ip(underlay);
-  m.node.pod_cidrs = {*net::cidr::parse("10.244.1.0/24")};
-  if (annotation)
-    m.node.annotations[overlay_ip_annotation] = *annotation;
   return m;
 }
 
@@ -68,7 +61,7 @@ struct supervisor_fixture : actor_fixture {
 BOOST_FIXTURE_TEST_SUITE(tunnel_supervisor_suite, supervisor_fixture)
 
 BOOST_AUTO_TEST_CASE(the_agent_converges_from_its_own_annotation) {
-  send(own_node(std::nullopt)); // registered, not yet annotated by the publisher
+  send(own_node_at(std::nullopt)); // registered, not yet annotated by the publisher
   BOOST_TEST(mgr->converges.empty());
   auto waiting = status(); // no tunnel actor yet: the supervisor answers, saying why
   BOOST_TEST(waiting.node == "node-a");
@@ -78,7 +71,7 @@ BOOST_AUTO_TEST_CASE(the_agent_converges_from_its_own_annotation) {
                                     " yet (the publisher writes it once the node is published)");
   BOOST_TEST(waiting.converges == 0u);
 
-  send(own_node("192.168.254.3", "198.51.100.7", "2"));
+  send(own_node_at("192.168.254.3", "198.51.100.7", "2"));
   BOOST_REQUIRE(mgr->converges.size() == 1u);
   const auto& spec = mgr->converges[0];
   BOOST_TEST(spec.name == "routervxlan0");
@@ -101,23 +94,23 @@ BOOST_AUTO_TEST_CASE(the_agent_converges_from_its_own_annotation) {
   BOOST_TEST(tel->health.readyz().ok, tel->health.readyz().text);
 
   // Heartbeats (new resourceVersion, same entry): nothing to do.
-  send(own_node("192.168.254.3", "198.51.100.7", "3"));
+  send(own_node_at("192.168.254.3", "198.51.100.7", "3"));
   BOOST_TEST(mgr->converges.size() == 1u);
   BOOST_TEST(summary() == (supervisor_status{
                               .node = "node-a", .observed_sent = 1, .respawns = 0, .refused = 0}));
   // A new underlay address or a new overlay address: converge again.
-  send(own_node("192.168.254.3", "198.51.100.8", "4"));
-  send(own_node("192.168.254.9", "198.51.100.8", "5"));
+  send(own_node_at("192.168.254.3", "198.51.100.8", "4"));
+  send(own_node_at("192.168.254.9", "198.51.100.8", "5"));
   BOOST_REQUIRE(mgr->converges.size() == 3u);
   BOOST_TEST(mgr->converges[1].local.to_string() == "198.51.100.8");
   BOOST_TEST(mgr->converges[2].overlay.to_string() == "192.168.254.9/24");
 }
 
 BOOST_AUTO_TEST_CASE(an_annotation_outside_the_overlay_network_is_refused) {
-  send(own_node("192.168.254.3"));
+  send(own_node_at("192.168.254.3"));
   BOOST_REQUIRE(mgr->converges.size() == 1u);
-  send(own_node("10.9.9.9", "198.51.100.7", "2"));
-  send(own_node("10.9.9.9", "198.51.100.7", "3")); // the same value again: one report
+  send(own_node_at("10.9.9.9", "198.51.100.7", "2"));
+  send(own_node_at("10.9.9.9", "198.51.100.7", "3")); // the same value again: one report
   BOOST_TEST(mgr->converges.size() == 1u);         // not converged to it
   BOOST_REQUIRE(events->size() == 1u);
   const auto& e = events->front();
@@ -131,15 +124,15 @@ BOOST_AUTO_TEST_CASE(an_annotation_outside_the_overlay_network_is_refused) {
   BOOST_REQUIRE(mgr->converges.size() == 2u);
   BOOST_TEST(mgr->converges[1].overlay.to_string() == "192.168.254.3/24");
   // The publisher restores the value: no new converge needed, the refusal is over.
-  send(own_node("192.168.254.3", "198.51.100.7", "4"));
+  send(own_node_at("192.168.254.3", "198.51.100.7", "4"));
   BOOST_TEST(mgr->converges.size() == 2u);
-  send(own_node("192.168.254.0", "198.51.100.7", "5")); // a new bad value is news again
+  send(own_node_at("192.168.254.0", "198.51.100.7", "5")); // a new bad value is news again
   BOOST_TEST(events->size() == 2u);
   BOOST_TEST(summary().refused == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(a_refused_first_annotation_converges_nothing) {
-  send(own_node("192.168.254.254")); // the device's EndpointIP
+  send(own_node_at("192.168.254.254")); // the device's EndpointIP
   BOOST_TEST(mgr->converges.empty());
   BOOST_TEST(events->size() == 1u);
   auto st = status();
@@ -149,9 +142,9 @@ BOOST_AUTO_TEST_CASE(a_refused_first_annotation_converges_nothing) {
 }
 
 BOOST_AUTO_TEST_CASE(the_tunnel_stays_when_the_annotation_or_the_node_goes) {
-  send(own_node("192.168.254.3"));
+  send(own_node_at("192.168.254.3"));
   BOOST_REQUIRE(mgr->converges.size() == 1u);
-  send(own_node(std::nullopt, "198.51.100.7", "2"));
+  send(own_node_at(std::nullopt, "198.51.100.7", "2"));
   own_node_observed gone;
   gone.node.name = "node-a";
   send(gone);
@@ -163,7 +156,7 @@ BOOST_AUTO_TEST_CASE(the_tunnel_stays_when_the_annotation_or_the_node_goes) {
   BOOST_TEST(kept.overlay_ip == "192.168.254.3");
   BOOST_TEST(!kept.announced);
   // Back with the same value: the actor hears of it again, the kernel is already right.
-  send(own_node("192.168.254.3", "198.51.100.7", "3"));
+  send(own_node_at("192.168.254.3", "198.51.100.7", "3"));
   BOOST_TEST(status().announced);
   BOOST_TEST(mgr->converges.size() == 1u);
 }
@@ -171,7 +164,7 @@ BOOST_AUTO_TEST_CASE(the_tunnel_stays_when_the_annotation_or_the_node_goes) {
 BOOST_AUTO_TEST_CASE(link_change_and_periodic_sync_reach_the_local_actor) {
   send(link_changed{"routervxlan0", "deleted"}); // before any entry: nothing to repair
   BOOST_TEST(mgr->converges.empty());
-  send(own_node("192.168.254.3"));
+  send(own_node_at("192.168.254.3"));
   BOOST_TEST(mgr->converges.size() == 1u);
   send(link_changed{"routervxlan0", "deleted"});
   BOOST_TEST(mgr->converges.size() == 2u); // within the same run(), no time advance
@@ -182,7 +175,7 @@ BOOST_AUTO_TEST_CASE(link_change_and_periodic_sync_reach_the_local_actor) {
 }
 
 BOOST_AUTO_TEST_CASE(a_killed_local_actor_is_respawned_and_reconverges) {
-  send(own_node("192.168.254.3"));
+  send(own_node_at("192.168.254.3"));
   BOOST_TEST(mgr->converges.size() == 1u);
   auto old = state().child_handle();
   BOOST_REQUIRE(old);
@@ -196,7 +189,7 @@ BOOST_AUTO_TEST_CASE(a_killed_local_actor_is_respawned_and_reconverges) {
   BOOST_TEST(summary().respawns == 1u);
 
   // Even when the annotation is gone, the respawned actor gets the last entry it had.
-  send(own_node(std::nullopt, "198.51.100.7", "5"));
+  send(own_node_at(std::nullopt, "198.51.100.7", "5"));
   caf::anon_send_exit(state().child_handle(), caf::exit_reason::kill);
   run();
   BOOST_REQUIRE(mgr->converges.size() == 3u);
@@ -204,7 +197,7 @@ BOOST_AUTO_TEST_CASE(a_killed_local_actor_is_respawned_and_reconverges) {
 }
 
 BOOST_AUTO_TEST_CASE(stopping_the_supervisor_stops_the_tunnel_actor_not_the_tunnel) {
-  send(own_node("192.168.254.3"));
+  send(own_node_at("192.168.254.3"));
   auto downs = std::make_shared<int>(0);
   auto child = state().child_handle();
   auto watcher = sys->spawn([downs, child](caf::event_based_actor* self) -> caf::behavior {
