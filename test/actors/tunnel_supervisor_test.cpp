@@ -111,7 +111,7 @@ BOOST_AUTO_TEST_CASE(an_annotation_outside_the_overlay_network_is_refused) {
   BOOST_REQUIRE(mgr->converges.size() == 1u);
   send(own_node_at("10.9.9.9", "198.51.100.7", "2"));
   send(own_node_at("10.9.9.9", "198.51.100.7", "3")); // the same value again: one report
-  BOOST_TEST(mgr->converges.size() == 1u);         // not converged to it
+  BOOST_TEST(mgr->converges.size() == 1u);            // not converged to it
   BOOST_REQUIRE(events->size() == 1u);
   const auto& e = events->front();
   BOOST_TEST(e.warning);
