@@ -24,6 +24,7 @@ import ctypes
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -152,10 +153,42 @@ def request_token(api, sa, namespace="kube-system", seconds=3600,
     return tr["status"]["token"]
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+class PortTaken(RuntimeError):
+    """A server exited because its port was taken between pick and bind."""
+
+    def __init__(self, message, name):
+        super().__init__(message)
+        self.name = name
+
+
+BIND_ATTEMPTS = 3
+
+
 def free_port(host="127.0.0.1"):
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port that binds now, picked at random BELOW the kernel's ephemeral
+    range: a port from that range (what bind(0) returns) can be taken as the
+    source port of any outgoing connection before the server binds it, which
+    once failed etcd with "address already in use" in CI. The random pick
+    keeps concurrent runs apart; start() retries the rare collision left."""
+    high = _ephemeral_low() - 1
+    low = max(1024, high - 12000)
+    for _ in range(500):
+        port = random.randint(low, high)
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port on {host} in {low}-{high}")
 
 
 class ControlPlane:
@@ -201,6 +234,22 @@ class ControlPlane:
         self.admin_cert = os.path.join(self.pki, "admin.crt")
         self.admin_key = os.path.join(self.pki, "admin.key")
         atexit.register(self.stop)
+        for attempt in range(1, BIND_ATTEMPTS + 1):
+            try:
+                self._start_processes(t0)
+                break
+            except PortTaken as e:
+                if attempt == BIND_ATTEMPTS:
+                    raise RuntimeError(str(e)) from None
+                print(f"controlplane: {e.name} could not bind its port "
+                      f"(attempt {attempt}); again on new ports",
+                      file=sys.stderr)
+                self._stop_processes()
+                shutil.rmtree(os.path.join(self.dir, "etcd"),
+                              ignore_errors=True)
+        self.startup_seconds = time.monotonic() - t0
+
+    def _start_processes(self, t0):
         self._start_etcd()
         self._start_apiserver()
         self.kubeconfig = os.path.join(self.dir, "admin.kubeconfig")
@@ -208,7 +257,6 @@ class ControlPlane:
             f"    client-certificate: {self.admin_cert}\n"
             f"    client-key: {self.admin_key}\n"))
         self._wait_ready(t0)
-        self.startup_seconds = time.monotonic() - t0
 
     def _spawn(self, name, argv):
         log = open(os.path.join(self.dir, name + ".log"), "w")
@@ -277,8 +325,11 @@ class ControlPlane:
         while time.monotonic() - t0 < READY_TIMEOUT:
             for name, proc, _ in self.procs:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with status "
-                                       f"{proc.returncode}:\n{self.log_tail(name)}")
+                    tail = self.log_tail(name)
+                    why = f"{name} exited with status {proc.returncode}:\n{tail}"
+                    if "address already in use" in tail:
+                        raise PortTaken(why, name)
+                    raise RuntimeError(why)
             try:
                 status, body = self.request("GET", "/readyz")
                 if status == 200:
@@ -289,6 +340,12 @@ class ControlPlane:
             time.sleep(0.2)
         raise RuntimeError(f"kube-apiserver not ready after {READY_TIMEOUT} s "
                            f"({last}):\n{self.log_tail('kube-apiserver')}")
+
+    def _stop_processes(self):
+        for name, proc, log in reversed(self.procs):  # apiserver first
+            stop_process(proc)
+            log.close()
+        self.procs = []
 
     def log_tail(self, name, n=30):
         try:
@@ -304,9 +361,7 @@ class ControlPlane:
         if self.stopped:
             return
         self.stopped = True
-        for name, proc, log in reversed(self.procs):  # apiserver first
-            stop_process(proc)
-            log.close()
+        self._stop_processes()
         if self.own_dir and not os.environ.get("KCR_CONTROLPLANE_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -23,7 +23,6 @@ import http.client
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ import traceback
 
 import cluster as C
 from cluster import TOKEN, tail  # noqa: F401 - H.tail: used by the tests
+from controlplane import free_port  # one picker: below the ephemeral range
 
 POLL = 0.05  # seconds between two polls of the API / a condition
 
@@ -108,12 +108,6 @@ def exit_on_sigterm():
     def handler(signum, frame):
         raise SystemExit(128 + signum)
     signal.signal(signal.SIGTERM, handler)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_get(url, timeout=5):
