@@ -15,6 +15,7 @@ ctx (campaign.Ctx) gives the cluster, the admin Api, the seeded rng, the
 stable nodes and the instances the campaign stopped on purpose.
 """
 
+import calendar
 import json
 import os
 import signal
@@ -61,9 +62,34 @@ def kill_instance(ctx, name, rng):
     return t0, f"exit {rc}, restarted after {s:.2f} s"
 
 
+def renewed_after(lease, since):
+    """The Lease names a running instance that renewed it after `since` (wall time).
+    renewTime is the holder's own clock at the renewal (the same host here), so
+    a renewal sent before a kill or a SIGSTOP never counts."""
+    spec = (lease or {}).get("spec") or {}
+    t = spec.get("renewTime")
+    return bool(t) and calendar.timegm(time.strptime(t[:19], "%Y-%m-%dT%H:%M:%S")) \
+        + float("0" + t[19:].rstrip("Z")) > since
+
+
+def leader_again(ctx, since, timeout=30):
+    """Waits until a replica leads again after a fault that hit the leader at
+    `since`; -> a note. A killed or long-paused leader keeps the Lease until it
+    expires (3 s here): that is the failover time by design, so such a fault ends
+    when a leader renews, and its exact time measures the repair after that."""
+    def leads():
+        name, _ = ctx.cluster.leader()
+        p = ctx.cluster.procs.get(name) if name else None
+        return p is not None and p.poll() is None and renewed_after(ctx.cluster.lease(), since)
+    ctx.wait(leads, timeout, "a leader renewing the Lease")
+    return f", {ctx.cluster.leader()[0]} leads {time.time() - since:.2f} s after"
+
+
 def kill_controller(ctx, rng):
     name, is_leader = pick_controller(ctx, rng)
     t0, note = kill_instance(ctx, name, rng)
+    if is_leader:
+        note += leader_again(ctx, t0)
     return result(name, t0, note=("leader " if is_leader else "") + note)
 
 
@@ -89,7 +115,8 @@ def stop_controller(ctx, rng):
     long = is_leader and rng.random() < 0.5
     t0, s = stop_instance(ctx, name, 3.5, 6.0, rng) if long else \
         stop_instance(ctx, name, 0.2, 2.0, rng)
-    return result(name, t0, note=f"{'leader ' if is_leader else ''}paused {s:.2f} s")
+    again = leader_again(ctx, t0 + s) if is_leader else ""
+    return result(name, t0, note=f"{'leader ' if is_leader else ''}paused {s:.2f} s{again}")
 
 
 def stop_agent(ctx, rng):
