@@ -49,7 +49,8 @@ def pick_controller(ctx, rng, leader_bias=0.7):
     names = [f"controller-{k}" for k in ctx.cluster.controllers]
     if leader in names and rng.random() < leader_bias:
         return leader, True
-    return rng.choice(names), leader == names
+    name = rng.choice(names)
+    return name, name == leader
 
 
 def kill_instance(ctx, name, rng):
@@ -180,7 +181,8 @@ def partition(ctx, name, ns, rng, lo=0.3, hi=4.0):
 def partition_controller(ctx, rng):
     name, is_leader = pick_controller(ctx, rng)
     t0, s = partition(ctx, name, ctx.cluster.ns_of(name), rng)
-    return result(name, t0, note=f"{'leader ' if is_leader else ''}cut {s:.2f} s")
+    again = leader_again(ctx, t0 + s) if is_leader else ""
+    return result(name, t0, note=f"{'leader ' if is_leader else ''}cut {s:.2f} s{again}")
 
 
 def partition_agent(ctx, rng):

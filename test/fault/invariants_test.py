@@ -2,16 +2,20 @@
 """The campaign's judges can fail: exact_problems() names every kind of
 difference (a wrong value, a missing or stray own key, a duplicate overlay
 address, a hostile pod range published), duplicates() sees a shared address,
-and the ping log parser counts a lost echo only when no reply ever came.
+the ping log parser counts a lost echo only when no reply ever came, and a
+fault that hit the leader lasts until a renewal sent after it.
 No root, no cluster: pure functions on hand-made inputs."""
 
 import os
+import random
+from datetime import datetime, timezone
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "deploy", "devcluster"))
 sys.path.insert(0, HERE)
+import faultkinds as fk  # noqa: E402
 import observe as ob  # noqa: E402
 
 FAILED = []
@@ -50,6 +54,26 @@ def data_for(pairs):
         e[f"CNI-{ip}"] = ob.pod_ranges(n)[0].rsplit(".", 1)[0] + ".1/24"
         d.update(e)
     return d
+
+
+def check_leader_faults():
+    lease = {"spec": {"holderIdentity": "controller-2_x",
+                      "renewTime": "2026-12-01T23:00:01.250000Z"}}
+    t = datetime(2026, 12, 1, 23, 0, 1, 250000, tzinfo=timezone.utc).timestamp()
+    check(fk.renewed_after(lease, t - 0.001) and not fk.renewed_after(lease, t + 0.001),
+          "renewed_after() compares renewTime to the microsecond")
+    check(not fk.renewed_after({"spec": {}}, 0) and not fk.renewed_after(None, 0),
+          "a Lease without renewTime was not renewed")
+
+    class Cluster:
+        controllers = [1, 2]
+
+        def leader(self):
+            return "controller-2", "controller-2_x"
+    ctx = type("Ctx", (), {"cluster": Cluster()})()
+    picks = [fk.pick_controller(ctx, random.Random(s)) for s in range(200)]
+    check(all(leads == (name == "controller-2") for name, leads in picks),
+          "pick_controller() says leader exactly when it picked the leader")
 
 
 def main():
@@ -94,6 +118,7 @@ def main():
     os.unlink(f.name)
     check(sent == 4 and len(lost) == 1 and abs(lost[0] - 100.2) < 1e-6,
           f"ping log: 4 sent, seq 2 lost at 100.2 (a late reply is no loss): {sent}, {lost}")
+    check_leader_faults()
     print("invariants_test:", "FAILED" if FAILED else "PASSED")
     return 1 if FAILED else 0
 
