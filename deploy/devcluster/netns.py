@@ -12,6 +12,7 @@ import ctypes
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -217,6 +218,16 @@ def ping(ns, host, count=1, wait=1.0, interval=None):
         argv += ["-i", str(interval)]
     p = run(exec_argv(ns, argv + [host]), check=False, timeout=count * 2 + wait + 5)
     return p.returncode == 0
+
+
+def ping_lost(text):
+    """(replies, lost) of a stopped ping's output: how many icmp_seq were
+    answered, and those sent but never answered except the last one sent (it
+    may still have been in flight when ping was stopped; the summary line
+    counts it as lost)."""
+    seqs = {int(m.group(1)) for m in re.finditer(r"icmp_seq=(\d+) ttl=", text)}
+    sent = (ping_summary(text) or (max(seqs, default=0), 0))[0]
+    return len(seqs), [s for s in range(1, sent) if s not in seqs]
 
 
 def ping_summary(text):

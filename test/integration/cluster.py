@@ -552,17 +552,24 @@ class RealCluster:
 
     # Logs ----------------------------------------------------------------------
     def writes(self):
+        """The writes seen so far, once the watch has caught up with the
+        ConfigMap's present (a write answered just now may not have reached
+        the watch yet: a count would be one short)."""
+        self.catch_up()
         return self.recorder.writes()
 
     def clear_writes(self):
         """Forgets the writes seen so far, once the watch has caught up with
         the ConfigMap's present (else a late event would count as new)."""
+        self.catch_up()
+        self.recorder.clear()
+
+    def catch_up(self):
         status, text = self.cp.request(
             "GET", f"/api/v1/namespaces/{NS}/configmaps/{NAME}")
         if status == 200:
             self.recorder.settle(json.loads(text)["metadata"]
                                  ["resourceVersion"])
-        self.recorder.clear()
 
     def requests(self):
         return self.audit.entries()
