@@ -161,6 +161,9 @@ def calico_explicit(h, first):
     H.check(rc == 0, "the auto instance stops on SIGTERM", rc)
     inst = h.instance("calico-1", "--pod-cidr-source", "calico-ipam")
     check_source(inst, "calico-ipam")
+    # The latency below is that of a change, not of the start: wait until it leads.
+    H.wait_for(lambda: H.metric(inst.metrics_text(), "kube_chorus_router_leader") == 1, 10,
+               "the restarted instance leads")
     timed(h, C2, "10.244.3.1/26,10.244.3.65/26,fd00:10:244:3::1/122",
           "calico-2's new block under --pod-cidr-source calico-ipam",
           lambda: X.create(h.cluster,
