@@ -10,9 +10,12 @@ import os
 import harness as H
 
 FOREIGN = 100_000
-# Measured +39 MB: the watch's JSON and the one shared decoded snapshot. It was +50 MB while the
-# publisher kept its own copy of every key; the limit catches a copy coming back.
-LIMIT_MB = 46
+# Measured +39 to +47.6 MB (the same binary, 2026-12-01): the watch's JSON and the one shared
+# decoded snapshot; the peak depends on whether the watch's decode and the PATCH answer's overlap.
+# It was +50 MB while the publisher kept its own copy of every key: within that noise, so the
+# publisher's type keeps that out (publisher.hpp: the foreign keys are only a size). This limit
+# holds the promise (not hundreds of MB) and catches a copy per actor coming back.
+LIMIT_MB = 64
 
 
 def rss_mb(inst, field):
