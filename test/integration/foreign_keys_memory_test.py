@@ -14,7 +14,7 @@ FOREIGN = 100_000
 # decoded snapshot; the peak depends on whether the watch's decode and the PATCH answer's overlap.
 # It was +50 MB while the publisher kept its own copy of every key: within that noise, so the
 # publisher's type keeps that out (publisher.hpp: the foreign keys are only a size). This limit
-# holds the promise (not hundreds of MB) and catches a copy per actor coming back.
+# holds the promise (not hundreds of MB) and catches copies coming back in three actors.
 LIMIT_MB = 64
 
 
