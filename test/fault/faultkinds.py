@@ -15,11 +15,11 @@ ctx (campaign.Ctx) gives the cluster, the admin Api, the seeded rng, the
 stable nodes and the instances the campaign stopped on purpose.
 """
 
-import calendar
 import json
 import os
 import signal
 import time
+from datetime import datetime
 
 import netns
 from observe import CM_PATH, OWN_PREFIXES, ApiDown
@@ -64,13 +64,11 @@ def kill_instance(ctx, name, rng):
 
 
 def renewed_after(lease, since):
-    """The Lease names a running instance that renewed it after `since` (wall time).
-    renewTime is the holder's own clock at the renewal (the same host here), so
-    a renewal sent before a kill or a SIGSTOP never counts."""
-    spec = (lease or {}).get("spec") or {}
-    t = spec.get("renewTime")
-    return bool(t) and calendar.timegm(time.strptime(t[:19], "%Y-%m-%dT%H:%M:%S")) \
-        + float("0" + t[19:].rstrip("Z")) > since
+    """The Lease was renewed after `since` (wall time). renewTime is the
+    holder's own clock at the renewal (the same host here), so a renewal sent
+    before a kill or a SIGSTOP never counts."""
+    t = ((lease or {}).get("spec") or {}).get("renewTime")
+    return bool(t) and datetime.fromisoformat(t).timestamp() > since
 
 
 def leader_again(ctx, since, timeout=30):
